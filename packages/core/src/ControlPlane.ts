@@ -1,0 +1,146 @@
+/**
+ * The provider interface behind `Sandbox`: creates, finds, waits for and deletes sandboxes, and
+ * tells how to reach each sandbox's executor. Implemented by `KoyebControlPlane` (Koyeb REST API
+ * over HttpClient), `LocalControlPlane` (this machine, in platform-node) and `Testing.layerMemory`.
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Context from "effect/Context"
+import * as Schema from "effect/Schema"
+import type {
+  ApiError,
+  ControlPlaneFailure,
+  DeploymentFailed,
+  InvalidArgument,
+  RateLimited,
+  Timeout,
+  Unauthorized
+} from "./SandboxError.js"
+
+/** How to reach a sandbox's executor. The secret never leaves `Redacted`. */
+export interface SandboxEndpoint {
+  /** Base URL of the executor API (for Koyeb: `<public_url>/koyeb-sandbox` or `https://<domain>/koyeb-sandbox`). */
+  readonly url: string
+  readonly secret: Redacted.Redacted<string>
+  /** `X-Routing-Key` header value when the sandbox is reached through Koyeb's shared gateway. */
+  readonly routingKey?: string | undefined
+}
+
+/** What is known about a sandbox. `id` is the Koyeb service id. */
+export class SandboxInfo extends Schema.Class<SandboxInfo>("@effect-koyeb/core/SandboxInfo")({
+  id: Schema.String,
+  appId: Schema.String,
+  name: Schema.String,
+  region: Schema.String,
+  instanceType: Schema.String,
+  image: Schema.String,
+  createdAt: Schema.DateFromSelf,
+  /** True when the SDK created the app for this sandbox (then delete removes the app, else only the service). */
+  ownsApp: Schema.Boolean
+}) {}
+
+/** A file written into the sandbox at start (Koyeb `config_files`). */
+export interface ConfigFile {
+  readonly content: string
+  /** Octal permissions, default `"0644"`. */
+  readonly permissions?: string | undefined
+}
+
+/** Every option of the Python SDK's `Sandbox.create`, in camelCase, with durations as `Duration.DurationInput`. */
+export interface CreateOptions {
+  /** Service name (default `"quick-sandbox"`). */
+  readonly name?: string | undefined
+  /** Docker image (default `"koyeb/sandbox"`). */
+  readonly image?: string | undefined
+  /** Instance type (default `"micro"`). */
+  readonly instanceType?: string | undefined
+  /** Region (default `KOYEB_REGION`, else `"na"`). */
+  readonly region?: string | undefined
+  /** Environment variables of the sandbox. `SANDBOX_SECRET` is reserved. */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  /** Protocol of the exposed port route: `"http"` (default) or `"http2"`. */
+  readonly exposedPortProtocol?: "http" | "http2" | undefined
+  /** Publish the proxy port as raw TCP (`tcpProxy` then returns host and port). */
+  readonly enableTcpProxy?: boolean | undefined
+  readonly privileged?: boolean | undefined
+  /** Name of a Koyeb secret holding registry credentials for a private image. */
+  readonly registrySecret?: string | undefined
+  /** Sleep after this much inactivity; 0 keeps the sandbox always on (default 5 minutes). */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** Use light sleep (snapshot) before deep sleep. */
+  readonly enableLightSleep?: boolean | undefined
+  /** Deep sleep delay when light sleep is enabled (default 3900 seconds). */
+  readonly deepSleepDelay?: Duration.DurationInput | undefined
+  /** Delete the sandbox this long after creation (0 / absent: never). */
+  readonly deleteAfterDelay?: Duration.DurationInput | undefined
+  /** Delete the sandbox after it has slept this long (0 / absent: never). */
+  readonly deleteAfterInactivityDelay?: Duration.DurationInput | undefined
+  /** Create the sandbox in this existing app; the app is then never deleted by the SDK. */
+  readonly appId?: string | undefined
+  /** Koyeb service mesh: true → ENABLED, false → DISABLED, absent → AUTO. */
+  readonly enableMesh?: boolean | undefined
+  readonly entrypoint?: ReadonlyArray<string> | undefined
+  readonly command?: string | undefined
+  readonly args?: ReadonlyArray<string> | undefined
+  /** Files written at start, by absolute path. */
+  readonly configFiles?: Readonly<Record<string, string | ConfigFile>> | undefined
+  /** Wait until the sandbox is ready before returning (default true). */
+  readonly waitReady?: boolean | undefined
+  /** Bound on readiness (default 5 minutes). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Longest pause between readiness polls (default 500 ms; polls start at 100 ms and double). */
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/** Options of `waitReady`. */
+export interface WaitReadyOptions {
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/** Lifecycle settings that `updateLifecycle` changes; absent fields keep their current value. */
+export interface LifecycleOptions {
+  readonly deleteAfterDelay?: Duration.DurationInput | undefined
+  readonly deleteAfterInactivityDelay?: Duration.DurationInput | undefined
+}
+
+/** A sandbox as the control plane knows it, with the way to reach its executor. */
+export interface ProvisionedSandbox {
+  readonly info: SandboxInfo
+  readonly endpoint: SandboxEndpoint
+}
+
+/** Failures of `create`. */
+export type CreateError = ControlPlaneFailure | InvalidArgument | Timeout | DeploymentFailed
+
+/** The control-plane provider. */
+export interface ControlPlaneShape {
+  /** Creates the sandbox (and its app unless `appId` is given). Does not wait for readiness; on failure deletes what it created. */
+  readonly create: (options: CreateOptions) => Effect.Effect<ProvisionedSandbox, ControlPlaneFailure | InvalidArgument>
+  /** Finds a sandbox by service id, recovering its secret; `ownsApp` is false (attached sandboxes are never deleted implicitly). */
+  readonly get: (id: string) => Effect.Effect<ProvisionedSandbox, ControlPlaneFailure>
+  /** Lists the sandboxes visible to the credentials. */
+  readonly list: Effect.Effect<ReadonlyArray<SandboxInfo>, ControlPlaneFailure>
+  /** Deletes the app when `info.ownsApp`, else only the service. Succeeds if it is already gone. */
+  readonly delete: (info: SandboxInfo) => Effect.Effect<void, ApiError | Unauthorized | RateLimited>
+  /** Polls the deployment until HEALTHY and the executor answers `/health`; terminal statuses fail fast. */
+  readonly waitReady: (
+    id: string,
+    options?: WaitReadyOptions
+  ) => Effect.Effect<SandboxEndpoint, Timeout | DeploymentFailed | ControlPlaneFailure>
+  /** The public host of the sandbox (app domain, or `<gateway host>/r/<routing key>/`), if any. */
+  readonly domain: (id: string) => Effect.Effect<Option.Option<string>, ControlPlaneFailure>
+  /** The URL at which the port bound with `/bind_port` is reachable from outside. */
+  readonly exposedUrl: (id: string) => Effect.Effect<string, ControlPlaneFailure>
+  /** Public TCP host and port of the proxy port, when `enableTcpProxy` was set. */
+  readonly tcpProxy: (id: string) => Effect.Effect<Option.Option<{ readonly host: string; readonly port: number }>, ControlPlaneFailure>
+  /** Changes the deletion delays, keeping the unspecified ones. */
+  readonly updateLifecycle: (id: string, options: LifecycleOptions) => Effect.Effect<void, ControlPlaneFailure>
+}
+
+/** The control-plane service. */
+export class ControlPlane extends Context.Tag("@effect-koyeb/core/ControlPlane")<ControlPlane, ControlPlaneShape>() {}

@@ -1,0 +1,212 @@
+/**
+ * Every typed error of effect-koyeb, with the unions each service fails with.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+const id = (name: string) => `@effect-koyeb/core/${name}`
+
+/** A file or directory that an operation needs does not exist in the sandbox. */
+export class FileNotFound extends Schema.TaggedError<FileNotFound>(id("FileNotFound"))("FileNotFound", {
+  path: Schema.String,
+  detail: Schema.optional(Schema.String)
+}) {
+  get message(): string {
+    return `File not found: ${this.path}${this.detail ? ` (${this.detail})` : ""}`
+  }
+}
+
+/** An exclusive operation (create-only write, mkdir that must not exist, move without overwrite) found its target present. */
+export class FileExists extends Schema.TaggedError<FileExists>(id("FileExists"))("FileExists", {
+  path: Schema.String
+}) {
+  get message(): string {
+    return `File already exists: ${this.path}`
+  }
+}
+
+/** The reasons a filesystem operation can fail other than a missing file. */
+export const FilesystemErrorReason = Schema.Literal(
+  "IsADirectory",
+  "NotADirectory",
+  "DirectoryNotEmpty",
+  "PermissionDenied",
+  "InvalidPath",
+  "Unknown"
+)
+/** @see FilesystemErrorReason */
+export type FilesystemErrorReason = typeof FilesystemErrorReason.Type
+
+/** A filesystem operation failed in the sandbox for a reason other than a missing file. */
+export class FilesystemError extends Schema.TaggedError<FilesystemError>(id("FilesystemError"))("FilesystemError", {
+  path: Schema.String,
+  reason: FilesystemErrorReason,
+  detail: Schema.String
+}) {
+  get message(): string {
+    return `Filesystem error (${this.reason}) on ${this.path}: ${this.detail}`
+  }
+}
+
+/** An operation did not finish within the time the caller allowed. */
+export class Timeout extends Schema.TaggedError<Timeout>(id("Timeout"))("Timeout", {
+  operation: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  get message(): string {
+    return `${this.operation} timed out after ${this.timeoutMillis} ms`
+  }
+}
+
+/** A command ended with a non-zero exit code (or was killed by a signal: exitCode -1). */
+export class CommandError extends Schema.TaggedError<CommandError>(id("CommandError"))("CommandError", {
+  command: Schema.String,
+  exitCode: Schema.Number,
+  stdout: Schema.String,
+  stderr: Schema.String
+}) {
+  get message(): string {
+    const tail = this.stderr.length > 500 ? `…${this.stderr.slice(-500)}` : this.stderr
+    return `Command exited with code ${this.exitCode}: ${this.command}${tail ? `\n${tail}` : ""}`
+  }
+}
+
+/** The reasons an executor call can fail at the transport or protocol level. */
+export const ExecutorErrorReason = Schema.Literal("Transport", "Status", "Decode", "Protocol")
+/** @see ExecutorErrorReason */
+export type ExecutorErrorReason = typeof ExecutorErrorReason.Type
+
+/** The executor could not be reached, answered with an unexpected status, or sent a reply that does not decode. */
+export class ExecutorError extends Schema.TaggedError<ExecutorError>(id("ExecutorError"))("ExecutorError", {
+  reason: ExecutorErrorReason,
+  endpoint: Schema.String,
+  status: Schema.optional(Schema.Number),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  get message(): string {
+    return `Executor ${this.endpoint}: ${this.reason}${this.status === undefined ? "" : ` ${this.status}`}: ${this.detail}`
+  }
+}
+
+/** The executor or the Koyeb API refused the credentials. */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>(id("Unauthorized"))("Unauthorized", {
+  detail: Schema.String
+}) {
+  get message(): string {
+    return `Unauthorized: ${this.detail}`
+  }
+}
+
+/** An argument was rejected before or by the sandbox: a bad port, an empty command, a bad path or cwd. */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>(id("InvalidArgument"))("InvalidArgument", {
+  argument: Schema.String,
+  detail: Schema.String
+}) {
+  get message(): string {
+    return `Invalid ${this.argument}: ${this.detail}`
+  }
+}
+
+/** The executor already forwards another port (HTTP 409 from `/bind_port`). */
+export class PortAlreadyBound extends Schema.TaggedError<PortAlreadyBound>(id("PortAlreadyBound"))(
+  "PortAlreadyBound",
+  { port: Schema.String, currentPort: Schema.String }
+) {
+  get message(): string {
+    return `Cannot bind port ${this.port}: port ${this.currentPort} is already bound`
+  }
+}
+
+/** No background process with this id exists in the sandbox. */
+export class ProcessNotFound extends Schema.TaggedError<ProcessNotFound>(id("ProcessNotFound"))("ProcessNotFound", {
+  id: Schema.String
+}) {
+  get message(): string {
+    return `Process not found: ${this.id}`
+  }
+}
+
+/** The background process is no longer running (it completed, failed or was killed). */
+export class ProcessNotRunning extends Schema.TaggedError<ProcessNotRunning>(id("ProcessNotRunning"))(
+  "ProcessNotRunning",
+  { id: Schema.String, status: Schema.String }
+) {
+  get message(): string {
+    return `Process ${this.id} is not running (status: ${this.status})`
+  }
+}
+
+/** The sandbox (service) does not exist, or no longer exists. */
+export class SandboxNotFound extends Schema.TaggedError<SandboxNotFound>(id("SandboxNotFound"))("SandboxNotFound", {
+  id: Schema.String
+}) {
+  get message(): string {
+    return `Sandbox not found: ${this.id}`
+  }
+}
+
+/** The sandbox's deployment reached a terminal status and will not become ready. */
+export class DeploymentFailed extends Schema.TaggedError<DeploymentFailed>(id("DeploymentFailed"))(
+  "DeploymentFailed",
+  { sandbox: Schema.String, status: Schema.String, detail: Schema.optional(Schema.String) }
+) {
+  get message(): string {
+    return `Deployment of sandbox ${this.sandbox} reached status ${this.status}${this.detail ? `: ${this.detail}` : ""}`
+  }
+}
+
+/** The Koyeb API (or emulator) answered 429; `retryAfterMillis` comes from Retry-After when present. */
+export class RateLimited extends Schema.TaggedError<RateLimited>(id("RateLimited"))("RateLimited", {
+  retryAfterMillis: Schema.optional(Schema.Number),
+  method: Schema.String,
+  url: Schema.String
+}) {
+  get message(): string {
+    return `Rate limited on ${this.method} ${this.url}${
+      this.retryAfterMillis === undefined ? "" : `, retry after ${this.retryAfterMillis} ms`
+    }`
+  }
+}
+
+/** The Koyeb API answered with an error, or could not be reached (status 0). The token is never included. */
+export class ApiError extends Schema.TaggedError<ApiError>(id("ApiError"))("ApiError", {
+  status: Schema.Number,
+  code: Schema.String,
+  detail: Schema.String,
+  method: Schema.String,
+  url: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  get message(): string {
+    return `Koyeb API ${this.method} ${this.url} failed (${this.status}${this.code ? ` ${this.code}` : ""}): ${this.detail}`
+  }
+}
+
+/** Failures of any call to a sandbox's executor that are not about files or processes. */
+export type ExecutorFailure = ExecutorError | Unauthorized
+
+/** Failures of a filesystem operation. */
+export type FilesystemFailure = FileNotFound | FileExists | FilesystemError | InvalidArgument | ExecutorFailure
+
+/** Failures of any control-plane call. */
+export type ControlPlaneFailure = ApiError | Unauthorized | RateLimited | SandboxNotFound
+
+/** Every error effect-koyeb can fail with. */
+export type SandboxError =
+  | FileNotFound
+  | FileExists
+  | FilesystemError
+  | Timeout
+  | CommandError
+  | ExecutorError
+  | Unauthorized
+  | InvalidArgument
+  | PortAlreadyBound
+  | ProcessNotFound
+  | ProcessNotRunning
+  | SandboxNotFound
+  | DeploymentFailed
+  | RateLimited
+  | ApiError

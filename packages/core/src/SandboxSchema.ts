@@ -1,0 +1,94 @@
+/**
+ * The public data of effect-koyeb: command results, output chunks, processes, ports and files.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/** Which output stream a line came from. */
+export const StreamName = Schema.Literal("stdout", "stderr")
+/** @see StreamName */
+export type StreamName = typeof StreamName.Type
+
+/** How a command ended: `finished` (exit 0) or `failed` (non-zero exit, or killed by a signal). */
+export const CommandStatus = Schema.Literal("finished", "failed")
+/** @see CommandStatus */
+export type CommandStatus = typeof CommandStatus.Type
+
+/** The buffered result of a command, whatever its exit code (like the Python SDK's `CommandResult`). */
+export class CommandResult extends Schema.Class<CommandResult>("@effect-koyeb/core/CommandResult")({
+  command: Schema.String,
+  stdout: Schema.String,
+  stderr: Schema.String,
+  exitCode: Schema.Number,
+  status: CommandStatus,
+  durationMillis: Schema.Number
+}) {
+  /** True when the command exited with code 0. */
+  get success(): boolean {
+    return this.exitCode === 0
+  }
+  /** stdout, followed by a newline and stderr when stderr is not empty (as the Python SDK). */
+  get output(): string {
+    return this.stderr ? `${this.stdout}\n${this.stderr}` : this.stdout
+  }
+}
+
+/** One line of command output, without its trailing newline. */
+export class OutputChunk extends Schema.TaggedClass<OutputChunk>("@effect-koyeb/core/OutputChunk")("OutputChunk", {
+  stream: StreamName,
+  data: Schema.String
+}) {}
+
+/** The last event of an exec stream: how the command exited (-1 when killed by a signal). */
+export class CommandExit extends Schema.TaggedClass<CommandExit>("@effect-koyeb/core/CommandExit")("CommandExit", {
+  exitCode: Schema.Number,
+  durationMillis: Schema.Number
+}) {}
+
+/** An event of an exec stream that exposes the exit: output lines, then exactly one `CommandExit`. */
+export type ExecEvent = OutputChunk | CommandExit
+
+/** The status of a background process as the executor reports it; unknown values are kept as strings. */
+export type ProcessStatus = "running" | "completed" | "failed" | "killed" | (string & {})
+
+/** A background process started with `Processes.launch`. */
+export class ProcessInfo extends Schema.Class<ProcessInfo>("@effect-koyeb/core/ProcessInfo")({
+  id: Schema.String,
+  pid: Schema.Number,
+  status: Schema.String,
+  command: Schema.String
+}) {
+  /** True while the process is running. */
+  get isRunning(): boolean {
+    return this.status === "running"
+  }
+}
+
+/** One captured line of a background process's output. */
+export class ProcessLogLine extends Schema.Class<ProcessLogLine>("@effect-koyeb/core/ProcessLogLine")({
+  timestamp: Schema.String,
+  stream: StreamName,
+  data: Schema.String
+}) {}
+
+/** A port of the sandbox made reachable from outside, and the URL it is reachable at. */
+export class ExposedPort extends Schema.Class<ExposedPort>("@effect-koyeb/core/ExposedPort")({
+  port: Schema.Number,
+  url: Schema.String
+}) {}
+
+/** The kind of a directory entry. */
+export const FileType = Schema.Literal("file", "directory", "symlink", "other")
+/** @see FileType */
+export type FileType = typeof FileType.Type
+
+/** A directory entry with metadata, from `Filesystem.listDetailed` / `Filesystem.stat`. */
+export class FileEntry extends Schema.Class<FileEntry>("@effect-koyeb/core/FileEntry")({
+  name: Schema.String,
+  path: Schema.String,
+  type: FileType,
+  size: Schema.Number,
+  mode: Schema.Number,
+  modifiedAt: Schema.DateFromSelf
+}) {}
