@@ -11,6 +11,10 @@ import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
+import type { ExecutorShape } from "./Executor.js"
+import type { ExecutorClientShape } from "./ExecutorClient.js"
+import type { FilesystemShape } from "./Filesystem.js"
+import type { ProcessesShape } from "./Processes.js"
 import type {
   ApiError,
   ControlPlaneFailure,
@@ -117,6 +121,13 @@ export interface ProvisionedSandbox {
 /** Failures of `create`. */
 export type CreateError = ControlPlaneFailure | InvalidArgument | Timeout | DeploymentFailed
 
+/** The per-sandbox services a provider may supply itself (see `ControlPlaneShape.services`). */
+export interface SandboxServices {
+  readonly executor: ExecutorShape
+  readonly filesystem: FilesystemShape
+  readonly processes: ProcessesShape
+}
+
 /** The control-plane provider. */
 export interface ControlPlaneShape {
   /** Creates the sandbox (and its app unless `appId` is given). Does not wait for readiness; on failure deletes what it created. */
@@ -138,8 +149,18 @@ export interface ControlPlaneShape {
   readonly exposedUrl: (id: string) => Effect.Effect<string, ControlPlaneFailure>
   /** Public TCP host and port of the proxy port, when `enableTcpProxy` was set. */
   readonly tcpProxy: (id: string) => Effect.Effect<Option.Option<{ readonly host: string; readonly port: number }>, ControlPlaneFailure>
+  /** A client for the sandbox's executor, using the control plane's own HTTP stack (so no HttpClient leaks into `Sandbox`'s requirements). */
+  readonly connect: (endpoint: SandboxEndpoint) => Effect.Effect<ExecutorClientShape>
+  /**
+   * The sandbox's command, file and process services, for providers that supply them without the
+   * executor wire protocol (`Testing.layerControlPlaneMemory`); when absent, `Sandbox` builds them over `connect`.
+   */
+  readonly services?: ((endpoint: SandboxEndpoint) => Effect.Effect<SandboxServices>) | undefined
   /** Changes the deletion delays, keeping the unspecified ones. */
-  readonly updateLifecycle: (id: string, options: LifecycleOptions) => Effect.Effect<void, ControlPlaneFailure>
+  readonly updateLifecycle: (
+    id: string,
+    options: LifecycleOptions
+  ) => Effect.Effect<void, ControlPlaneFailure | InvalidArgument>
 }
 
 /** The control-plane service. */

@@ -1,0 +1,191 @@
+/**
+ * One live sandbox: its info, port exposure, domain, TCP proxy, health, lifecycle and deletion,
+ * plus constructors that create it (deleted when their scope closes) or attach to an existing one
+ * (never deleted implicitly). Commands, files and processes are the `Executor`, `Filesystem` and
+ * `Processes` services built for the same sandbox.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import {
+  ControlPlane,
+  type ControlPlaneShape,
+  type CreateError,
+  type CreateOptions,
+  type LifecycleOptions,
+  type SandboxEndpoint,
+  type SandboxInfo,
+  type WaitReadyOptions
+} from "./ControlPlane.js"
+import * as Executor from "./Executor.js"
+import { ExecutorClient, type ExecutorClientShape } from "./ExecutorClient.js"
+import * as Filesystem from "./Filesystem.js"
+import * as Processes from "./Processes.js"
+import {
+  type ApiError,
+  type ControlPlaneFailure,
+  type DeploymentFailed,
+  type ExecutorFailure,
+  InvalidArgument,
+  type PortAlreadyBound,
+  type RateLimited,
+  type Timeout,
+  type Unauthorized
+} from "./SandboxError.js"
+import { ExposedPort } from "./SandboxSchema.js"
+
+/** The operations of one live sandbox. */
+export interface SandboxShape {
+  /** What the control plane knows about the sandbox (`id` is the Koyeb service id). */
+  readonly info: SandboxInfo
+  /** Forwards the sandbox's public port to `port` (1–65535), replacing any previous binding; returns its public URL. */
+  readonly exposePort: (
+    port: number
+  ) => Effect.Effect<ExposedPort, InvalidArgument | PortAlreadyBound | ExecutorFailure | ControlPlaneFailure>
+  /** Stops forwarding the public port. */
+  readonly unexposePort: Effect.Effect<void, ExecutorFailure>
+  /** The public host of the sandbox, if it has one yet. */
+  readonly domain: Effect.Effect<Option.Option<string>, ControlPlaneFailure>
+  /** The public TCP address of the proxy port, when created with `enableTcpProxy`. */
+  readonly tcpProxy: Effect.Effect<Option.Option<{ readonly host: string; readonly port: number }>, ControlPlaneFailure>
+  /** True when the executor answers `/health` as healthy; never fails. */
+  readonly isHealthy: Effect.Effect<boolean>
+  /** Waits until the deployment is healthy and the executor answers; terminal deployment statuses fail fast. */
+  readonly waitReady: (options?: WaitReadyOptions) => Effect.Effect<void, Timeout | DeploymentFailed | ControlPlaneFailure>
+  /** Changes the deletion delays; unspecified ones keep their current value. */
+  readonly updateLifecycle: (options: LifecycleOptions) => Effect.Effect<void, ControlPlaneFailure | InvalidArgument>
+  /** Deletes the sandbox now (its app too when the SDK created it). Succeeds if it is already gone. */
+  readonly delete: Effect.Effect<void, ApiError | Unauthorized | RateLimited>
+}
+
+/** The current sandbox (provided by `Sandbox.layer` / `Sandbox.layerFromId`). */
+export class Sandbox extends Context.Tag("@effect-koyeb/core/Sandbox")<Sandbox, SandboxShape>() {}
+
+/** A sandbox with its command, file and process services, for programs that use several sandboxes at once. */
+export interface SandboxHandle extends SandboxShape {
+  readonly executor: Executor.ExecutorShape
+  readonly filesystem: Context.Tag.Service<typeof Filesystem.Filesystem>
+  readonly processes: Context.Tag.Service<typeof Processes.Processes>
+  /** The executor wire client, for endpoints the services do not cover. */
+  readonly client: ExecutorClientShape
+}
+
+const HEALTH_TIMEOUT = Duration.seconds(5)
+const HEALTHY_REPLIES = new Set(["ok", "healthy", "ready"])
+
+const handleOf = (
+  controlPlane: ControlPlaneShape,
+  info: SandboxInfo,
+  endpoint: SandboxEndpoint
+): Effect.Effect<SandboxHandle> =>
+  Effect.gen(function*() {
+    const client = yield* controlPlane.connect(endpoint)
+    const { executor, filesystem, processes } = controlPlane.services === undefined
+      ? yield* Effect.all({ executor: Executor.make, filesystem: Filesystem.make, processes: Processes.make }).pipe(
+        Effect.provideService(ExecutorClient, client)
+      )
+      : yield* controlPlane.services(endpoint)
+    const attributes = { "sandbox.id": info.id }
+    const span = (name: string) => Effect.withSpan(`Sandbox.${name}`, { attributes })
+
+    const exposePort = (port: number) =>
+      Effect.gen(function*() {
+        if (!Number.isInteger(port) || port < 1 || port > 65535) {
+          return yield* new InvalidArgument({ argument: "port", detail: `must be an integer from 1 to 65535, got ${port}` })
+        }
+        // The executor refuses a bind while another port is bound (409): release it first.
+        yield* client.unbindPort
+        yield* client.bindPort(String(port))
+        const url = yield* controlPlane.exposedUrl(info.id)
+        return new ExposedPort({ port, url })
+      }).pipe(Effect.withSpan("Sandbox.exposePort", { attributes: { ...attributes, "sandbox.port": port } }))
+
+    return {
+      info,
+      exposePort,
+      unexposePort: client.unbindPort.pipe(span("unexposePort")),
+      domain: controlPlane.domain(info.id).pipe(span("domain")),
+      tcpProxy: controlPlane.tcpProxy(info.id).pipe(span("tcpProxy")),
+      isHealthy: client.health.pipe(
+        Effect.timeout(HEALTH_TIMEOUT),
+        Effect.map((h) => HEALTHY_REPLIES.has(h.status.toLowerCase())),
+        Effect.orElseSucceed(() => false),
+        span("isHealthy")
+      ),
+      waitReady: (options?: WaitReadyOptions) =>
+        controlPlane.waitReady(info.id, options).pipe(Effect.asVoid, span("waitReady")),
+      updateLifecycle: (options: LifecycleOptions) =>
+        controlPlane.updateLifecycle(info.id, options).pipe(span("updateLifecycle")),
+      delete: controlPlane.delete(info).pipe(span("delete")),
+      executor,
+      filesystem,
+      processes,
+      client
+    } satisfies SandboxHandle
+  })
+
+/**
+ * Creates a sandbox for the current scope and, unless `waitReady: false`, waits until it is
+ * ready. The sandbox is deleted when the scope closes, and also before the error returns when
+ * waiting fails or is interrupted.
+ */
+export const make = (options: CreateOptions = {}): Effect.Effect<SandboxHandle, CreateError, ControlPlane | Scope.Scope> =>
+  Effect.gen(function*() {
+    const controlPlane = yield* ControlPlane
+    // create stays interruptible (it cleans up after itself); once it returns, the finalizer is
+    // registered before an interruption can be observed.
+    const { provisioned, remove } = yield* Effect.uninterruptibleMask((restore) =>
+      restore(controlPlane.create(options)).pipe(
+        Effect.flatMap((provisioned) =>
+          // Runs once, whichever comes first: a readiness failure or the scope's end.
+          Effect.cached(
+            controlPlane.delete(provisioned.info).pipe(
+              Effect.catchAllCause((cause) => Effect.logWarning(`Sandbox ${provisioned.info.id}: delete failed`, cause)),
+              Effect.withSpan("Sandbox.release", { attributes: { "sandbox.id": provisioned.info.id } })
+            )
+          ).pipe(Effect.map((remove) => ({ provisioned, remove })))
+        ),
+        Effect.tap(({ remove }) => Effect.addFinalizer(() => remove))
+      )
+    )
+    const { info } = provisioned
+    yield* Effect.annotateCurrentSpan("sandbox.id", info.id)
+    const endpoint = options.waitReady === false
+      ? provisioned.endpoint
+      : yield* controlPlane.waitReady(info.id, { timeout: options.timeout, pollInterval: options.pollInterval }).pipe(
+        Effect.onError(() => remove)
+      )
+    return yield* handleOf(controlPlane, info, endpoint)
+  }).pipe(Effect.withSpan("Sandbox.make"))
+
+/** Attaches to an existing sandbox by id. It is never deleted implicitly (only by an explicit `delete`). */
+export const fromId = (id: string): Effect.Effect<SandboxHandle, ControlPlaneFailure, ControlPlane> =>
+  Effect.gen(function*() {
+    const controlPlane = yield* ControlPlane
+    const { endpoint, info } = yield* controlPlane.get(id)
+    return yield* handleOf(controlPlane, info, endpoint)
+  }).pipe(Effect.withSpan("Sandbox.fromId", { attributes: { "sandbox.id": id } }))
+
+const contextOf = (handle: SandboxHandle) =>
+  Context.make(Sandbox, handle).pipe(
+    Context.add(Executor.Executor, handle.executor),
+    Context.add(Filesystem.Filesystem, handle.filesystem),
+    Context.add(Processes.Processes, handle.processes)
+  )
+
+/** Creates a sandbox when the layer is built and deletes it when the layer's scope closes. */
+export const layer = (
+  options: CreateOptions = {}
+): Layer.Layer<Sandbox | Executor.Executor | Filesystem.Filesystem | Processes.Processes, CreateError, ControlPlane> =>
+  Layer.scopedContext(Effect.map(make(options), contextOf))
+
+/** Attaches to an existing sandbox; closing the layer leaves the sandbox running. */
+export const layerFromId = (
+  id: string
+): Layer.Layer<Sandbox | Executor.Executor | Filesystem.Filesystem | Processes.Processes, ControlPlaneFailure, ControlPlane> =>
+  Layer.effectContext(Effect.map(fromId(id), contextOf))

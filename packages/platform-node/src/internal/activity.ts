@@ -1,0 +1,58 @@
+/**
+ * Traffic accounting for a local sandbox's executor client: when it was last used and how many
+ * calls (streams included) are in flight, so idle timers can tell an idle sandbox from a busy one.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { ExecutorClientShape } from "@effect-koyeb/core/ExecutorClient"
+
+/** Mutable traffic counters of one sandbox. */
+export interface Activity {
+  lastActivity: number
+  inFlight: number
+}
+
+/** Fresh counters, last used now. */
+export const makeActivity = (): Activity => ({ lastActivity: Date.now(), inFlight: 0 })
+
+/** Milliseconds since the last call ended, or 0 while a call is in flight. */
+export const idleMillis = (activity: Activity): number =>
+  activity.inFlight > 0 ? 0 : Date.now() - activity.lastActivity
+
+const begin = (activity: Activity) =>
+  Effect.sync(() => {
+    activity.inFlight++
+    activity.lastActivity = Date.now()
+  })
+
+const end = (activity: Activity) =>
+  Effect.sync(() => {
+    activity.inFlight--
+    activity.lastActivity = Date.now()
+  })
+
+const trackEffect = <A, E, R>(activity: Activity, effect: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(begin(activity), () => effect, () => end(activity))
+
+const trackStream = <A, E, R>(activity: Activity, stream: Stream.Stream<A, E, R>) =>
+  Stream.acquireRelease(begin(activity), () => end(activity)).pipe(Stream.flatMap(() => stream))
+
+const track = (activity: Activity, value: unknown): unknown => {
+  if (Effect.isEffect(value)) return trackEffect(activity, value)
+  if (Stream.StreamTypeId in (value as object)) return trackStream(activity, value as Stream.Stream<unknown>)
+  return value
+}
+
+/** Wraps every endpoint of `client` so each call counts as traffic for the whole of its run. */
+export const trackClient = (client: ExecutorClientShape, activity: Activity): ExecutorClientShape =>
+  Object.fromEntries(
+    Object.entries(client).map(([key, value]) => {
+      if (key === "options") return [key, value]
+      if (typeof value === "function") {
+        return [key, (...args: Array<unknown>) => track(activity, (value as (...a: Array<unknown>) => unknown)(...args))]
+      }
+      return [key, track(activity, value)]
+    })
+  ) as unknown as ExecutorClientShape

@@ -1,0 +1,57 @@
+/**
+ * `effect-koyeb executor` without `@effect/cli`: the local backend starts one executor per sandbox,
+ * so the bin parses the usual flags itself and leaves help and mistakes to the full command line.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as ExecutorServer from "../ExecutorServer.js"
+
+/** The flags of `effect-koyeb executor`. */
+export interface ExecutorArgs {
+  readonly host: string
+  readonly port: number
+  readonly proxyPort: number
+}
+
+const portOf = (value: string | undefined): number | undefined => {
+  const port = Number(value)
+  return value !== undefined && /^[0-9]+$/.test(value) && port <= 65535 ? port : undefined
+}
+
+/**
+ * Parses `[--host H] [--port N] [--proxy-port N]` (also `--flag=value`), with `PORT` / `PROXY_PORT`
+ * as defaults; undefined for anything else (help, unknown or invalid flags), which `@effect/cli` handles.
+ */
+export const parseExecutorArgs = (
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string | undefined>>
+): ExecutorArgs | undefined => {
+  let host: string | undefined = "127.0.0.1"
+  let port = portOf(env.PORT || "3030")
+  let proxyPort = portOf(env.PROXY_PORT || "3031")
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1
+    const flag = eq < 0 ? arg : arg.slice(0, eq)
+    const value = eq < 0 ? args[++i] : arg.slice(eq + 1)
+    if (flag === "--host") host = value === undefined || value === "" ? undefined : value
+    else if (flag === "--port") port = portOf(value)
+    else if (flag === "--proxy-port") proxyPort = portOf(value)
+    else return undefined
+    if (host === undefined || port === undefined || proxyPort === undefined) return undefined
+  }
+  return host === undefined || port === undefined || proxyPort === undefined ? undefined : { host, port, proxyPort }
+}
+
+/**
+ * Runs the executor server until interrupted, or until `EFFECT_KOYEB_PARENT_PID` is gone; a start
+ * failure is printed on stderr.
+ */
+export const runExecutor = (options: ExecutorArgs): Effect.Effect<void, ExecutorServer.ExecutorServerError> => {
+  const parent = process.env.EFFECT_KOYEB_PARENT_PID
+  const parentPid = parent !== undefined && parent !== "" ? Number(parent) : undefined
+  return ExecutorServer.run({ ...options, parentPid }).pipe(
+    Effect.tapErrorTag("ExecutorServerError", (e) => Effect.sync(() => process.stderr.write(`${e.message}\n`)))
+  )
+}

@@ -1,0 +1,458 @@
+/**
+ * The HTTP application of the executor server: routing, auth, body limits, and one handler per
+ * endpoint, speaking the stock Go executor's wire format (`koyeb-wire.md` §2).
+ *
+ * @internal
+ */
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as GoFiles from "./goFiles.js"
+import * as GoJson from "./goJson.js"
+import * as LineSplitter from "./lineSplitter.js"
+import type { CommandExit, CommandSpec, ProcessGroups, Spawned } from "./processGroups.js"
+import type { LogEntry, ProcessRecord, ProcessTable } from "./processTable.js"
+
+/** Extensions over the stock executor, advertised by `/health` (clients must not require them). */
+export const capabilities: ReadonlyArray<string> = [
+  "process-group-kill",
+  "process-details",
+  "ordered-logs",
+  "secret-hidden"
+]
+
+/** Everything the handlers need. */
+export interface AppContext {
+  readonly secret: string
+  readonly cwd: string
+  readonly baseEnv: Readonly<Record<string, string>>
+  readonly maxBodyBytes: number
+  readonly groups: ProcessGroups
+  readonly processes: ProcessTable
+  readonly files: GoFiles.GoFiles
+}
+
+/** A bound on one unterminated `/run_streaming` line, far above any real line (the stock has none). */
+const maxStreamLineBytes = 64 * 1024 * 1024
+/** Log entries per SSE write of `/process_logs_streaming`. */
+const logBatch = 2048
+
+type Response = HttpServerResponse.HttpServerResponse
+
+// ---------------------------------------------------------------------------------------------
+// responses
+
+/** `http.Error`: text/plain, nosniff, message + "\n". */
+const plain = (status: number, message: string, headers?: Record<string, string>): Response =>
+  HttpServerResponse.text(`${message}\n`, {
+    status,
+    contentType: "text/plain; charset=utf-8",
+    headers: { "x-content-type-options": "nosniff", ...headers }
+  })
+
+/** `json.NewEncoder(w).Encode(...)`: the body ends with "\n". */
+const json = (status: number, body: string): Response =>
+  HttpServerResponse.text(`${body}\n`, { status, contentType: "application/json" })
+
+const sseHeaders = { "cache-control": "no-cache", connection: "keep-alive" }
+
+const sse = (body: Stream.Stream<Uint8Array>): Response =>
+  HttpServerResponse.stream(body, { contentType: "text/event-stream", headers: sseHeaders })
+
+const encoder = new TextEncoder()
+const frame = (event: string, data: string): Uint8Array => encoder.encode(`event: ${event}\ndata: ${data}\n\n`)
+
+const invalidRequest = plain(400, "Invalid request")
+const methodNotAllowed = plain(405, "Method not allowed")
+const unauthorized = plain(401, "Unauthorized")
+const notFound = plain(404, "404 page not found")
+const tooLarge = plain(413, "Request body too large", { connection: "close" })
+
+// ---------------------------------------------------------------------------------------------
+// request plumbing
+
+const safeEqual = (a: string, b: string): boolean => {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && Crypto.timingSafeEqual(x, y)
+}
+
+const isAuthorized = (request: HttpServerRequest.HttpServerRequest, secret: string): boolean => {
+  const header = request.headers["authorization"]
+  if (header === undefined || !header.startsWith("Bearer ")) return false
+  const token = header.slice(7)
+  return token !== "" && safeEqual(token, secret)
+}
+
+type Body = { readonly _tag: "Text"; readonly text: string } | { readonly _tag: "TooLarge" }
+
+/** Reads the body as UTF-8 text, refusing (without buffering) one over `max` bytes. */
+const readBody = (request: HttpServerRequest.HttpServerRequest, max: number): Effect.Effect<Body> =>
+  Effect.async<Body>((resume) => {
+    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    const declared = Number(incoming.headers["content-length"] ?? "0")
+    if (declared > max) return resume(Effect.succeed({ _tag: "TooLarge" }))
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const cleanup = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onEnd)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > max) {
+        cleanup()
+        incoming.pause()
+        resume(Effect.succeed({ _tag: "TooLarge" }))
+      } else {
+        chunks.push(chunk)
+      }
+    }
+    const onEnd = () => {
+      cleanup()
+      resume(Effect.succeed({ _tag: "Text", text: Buffer.concat(chunks, size).toString("utf8") }))
+    }
+    if (incoming.readableEnded) return onEnd()
+    incoming.on("data", onData)
+    incoming.on("end", onEnd)
+    incoming.on("error", onEnd)
+    return Effect.sync(cleanup)
+  })
+
+/** Reads and decodes the body; the handler gets the decoded fields or the error response is returned. */
+const withBody = <const F extends Record<string, "string" | "stringMap">>(
+  ctx: AppContext,
+  request: HttpServerRequest.HttpServerRequest,
+  fields: F,
+  handle: (body: GoJson.Decoded<F>) => Effect.Effect<Response>
+): Effect.Effect<Response> =>
+  Effect.flatMap(readBody(request, ctx.maxBodyBytes), (body) => {
+    if (body._tag === "TooLarge") return Effect.succeed(tooLarge)
+    const decoded = GoJson.decode(body.text, fields)
+    return decoded === undefined ? Effect.succeed(invalidRequest) : handle(decoded)
+  })
+
+const commandFields = { cmd: "string", cwd: "string", env: "stringMap" } as const
+
+/** Validates `cwd` (400 when not a directory) and builds the spawn spec. */
+const commandSpec = (
+  ctx: AppContext,
+  body: GoJson.Decoded<typeof commandFields>
+): Effect.Effect<CommandSpec, Response> =>
+  Effect.gen(function*() {
+    let cwd = ctx.cwd
+    if (body.cwd !== "") {
+      cwd = Path.resolve(ctx.cwd, body.cwd)
+      const isDir = yield* Effect.promise(() => Fs.stat(cwd).then((s) => s.isDirectory(), () => false))
+      if (!isDir) return yield* Effect.fail(plain(400, `Invalid working directory: ${body.cwd}`))
+    }
+    return { cmd: body.cmd, cwd, env: { ...ctx.baseEnv, ...body.env } }
+  })
+
+/** Resolves once the child has exited and all its pipes are closed (Node's `close`), registered at once. */
+const closeSignal = (spawned: Spawned) => {
+  let closed = false
+  const promise = new Promise<CommandExit>((resolve) => {
+    spawned.child.once("close", (code, signal) => {
+      closed = true
+      resolve(signal !== null || code === null ? { code: -1, signaled: true } : { code, signaled: false })
+    })
+  })
+  return { await: Effect.promise(() => promise), isClosed: () => closed }
+}
+
+/** Spawns for the lifetime of the current scope; an interrupted request kills the command's group. */
+const spawnScoped = (ctx: AppContext, spec: CommandSpec) =>
+  Effect.acquireRelease(
+    Effect.map(ctx.groups.spawn(spec), (spawned) => ({ spawned, closed: closeSignal(spawned) })),
+    ({ closed, spawned }, exit) =>
+      Exit.isInterrupted(exit) && !closed.isClosed() ? ctx.groups.kill(spawned.pid) : Effect.void
+  )
+
+// ---------------------------------------------------------------------------------------------
+// commands
+
+const run = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  withBody(ctx, request, commandFields, (body) =>
+    Effect.gen(function*() {
+      const spec = yield* commandSpec(ctx, body)
+      const started = yield* Effect.either(spawnScoped(ctx, spec))
+      if (started._tag === "Left") return plain(500, "Failed to start command")
+      const { closed, spawned } = started.right
+      // both pipes are drained concurrently: no deadlock on a full stderr pipe
+      const stdout: Array<Buffer> = []
+      const stderr: Array<Buffer> = []
+      spawned.child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk))
+      spawned.child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk))
+      const exit = yield* closed.await
+      const code = exit.code
+      return json(
+        200,
+        `{"stdout":${GoJson.string(Buffer.concat(stdout).toString("utf8"))},"stderr":${
+          GoJson.string(Buffer.concat(stderr).toString("utf8"))
+        }${code !== 0 ? `,"error":"Non-zero exit code"` : ""},"code":${code}}`
+      )
+    }).pipe(Effect.merge, Effect.scoped))
+
+const outputTail = {
+  stdout: `,"stream":"stdout"}\n\n`,
+  stderr: `,"stream":"stderr"}\n\n`
+}
+
+/** One write's worth of `output` events (Go escapes `<>&` only inside the JSON, which is all there is to escape). */
+const outputFrames = (lines: ReadonlyArray<string>, stream: "stdout" | "stderr"): Uint8Array => {
+  const tail = outputTail[stream]
+  let text = ""
+  for (let i = 0; i < lines.length; i++) text += `event: output\ndata: {"data":${JSON.stringify(lines[i])}${tail}`
+  return Buffer.from(GoJson.escapeHtml(text), "utf8")
+}
+
+/** The `output` events of one pipe; pulling is what reads the pipe, so a slow client pauses the command. */
+const pipeFrames = (pipe: NodeJS.ReadableStream, stream: "stdout" | "stderr"): Stream.Stream<Uint8Array> =>
+  Stream.suspend(() => {
+    const splitter = LineSplitter.make({ maxLineBytes: maxStreamLineBytes, trim: "all" })
+    const framesOf = (lines: ReadonlyArray<string>) =>
+      lines.length === 0 ? Chunk.empty<Uint8Array>() : Chunk.of(outputFrames(lines, stream))
+    return NodeStream.fromReadable<unknown, Uint8Array>(() => pipe, (e) => e).pipe(
+      Stream.mapChunks((chunk) => {
+        const lines: Array<string> = []
+        for (const buf of chunk) for (const line of splitter.push(buf)) lines.push(line)
+        return framesOf(lines)
+      }),
+      Stream.catchAll(() => Stream.empty),
+      Stream.concat(Stream.suspend(() => Stream.fromChunk(framesOf(splitter.end()))))
+    )
+  })
+
+const startFailedFrame = frame("error", `{"error": "Failed to start command"}`)
+
+const runStreaming = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  withBody(ctx, request, commandFields, (body) =>
+    Effect.map(commandSpec(ctx, body), (spec) =>
+      sse(Stream.unwrapScoped(
+        Effect.map(Effect.either(spawnScoped(ctx, spec)), (started) => {
+          if (started._tag === "Left") return Stream.make(startFailedFrame)
+          const { closed, spawned } = started.right
+          return Stream.merge(pipeFrames(spawned.child.stdout, "stdout"), pipeFrames(spawned.child.stderr, "stderr"))
+            .pipe(
+              Stream.concat(Stream.fromEffect(Effect.map(
+                closed.await,
+                (exit) => frame("complete", `{"code":${exit.code},"error":${exit.code !== 0}}`)
+              )))
+            )
+        })
+      ))
+    ).pipe(Effect.merge))
+
+// ---------------------------------------------------------------------------------------------
+// background processes
+
+const startProcess = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  request.method !== "POST" ? Effect.succeed(methodNotAllowed) : withBody(ctx, request, commandFields, (body) =>
+    Effect.gen(function*() {
+      if (body.cmd === "") return plain(400, "Command is required")
+      const spec = yield* commandSpec(ctx, body)
+      return yield* ctx.processes.start(spec).pipe(
+        Effect.match({
+          onFailure: (error) =>
+            json(500, `{"id":"","pid":0,"status":"","error":${GoJson.string(`failed to start command: ${error}`)}}`),
+          onSuccess: (record) => json(201, `{"id":"${record.id}","pid":${record.pid},"status":"running"}`)
+        })
+      )
+    }).pipe(Effect.merge))
+
+/** A `/list_processes` entry: the stock's sorted keys plus `completed_at`, `exit_code`, `started_at` (fields the Python SDK's `ProcessInfo` already has). */
+const processJson = (p: ProcessRecord): string =>
+  `{"command":${GoJson.string(p.command)}${p.endedAt !== undefined ? `,"completed_at":"${p.endedAt}"` : ""}${
+    p.exitCode !== undefined ? `,"exit_code":${p.exitCode}` : ""
+  },"id":"${p.id}","pid":${p.pid},"started_at":"${p.startedAt}","status":"${p.status}"}`
+
+const listProcesses = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.sync(() =>
+    request.method !== "GET"
+      ? methodNotAllowed
+      : json(200, `{"processes":[${ctx.processes.list().map(processJson).join(",")}]}`)
+  )
+
+const killProcess = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  request.method !== "POST" ? Effect.succeed(methodNotAllowed) : withBody(ctx, request, { id: "string" }, (body) =>
+    body.id === ""
+      ? Effect.succeed(plain(400, "Process ID is required"))
+      : ctx.processes.kill(body.id).pipe(
+        Effect.match({
+          onFailure: (refusal) =>
+            json(
+              400,
+              `{"success":false,"error":${
+                GoJson.string(
+                  refusal._tag === "NotFound"
+                    ? `process not found: ${body.id}`
+                    : `process is not running (status: ${refusal.status})`
+                )
+              }}`
+            ),
+          onSuccess: () => json(200, `{"success":true,"message":"Process killed successfully"}`)
+        })
+      ))
+
+const logFrames = (entries: ReadonlyArray<LogEntry>): Uint8Array => {
+  let text = ""
+  for (const e of entries) {
+    text += `event: log\ndata: {"timestamp":"${e.timestamp}","stream":"${e.stream}","data":${JSON.stringify(e.data)}}\n\n`
+  }
+  return Buffer.from(GoJson.escapeHtml(text), "utf8")
+}
+
+const logsComplete = frame("complete", `{"message": "stream ended"}`)
+
+/** History then live lines by sequence number: chronological, no duplicates, paced by the reader. */
+const logStream = (record: ProcessRecord): Stream.Stream<Uint8Array> =>
+  Stream.suspend(() => {
+    let cursor = 0
+    let done = false
+    const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> = Effect.suspend(() => {
+      if (done) return Effect.fail(Option.none())
+      const entries = record.logs.read(cursor, logBatch)
+      if (entries.length > 0) {
+        cursor = entries[entries.length - 1]!.seq + 1
+        return Effect.succeed(Chunk.of(logFrames(entries)))
+      }
+      if (record.logs.ended) {
+        done = true
+        return Effect.succeed(Chunk.of(logsComplete))
+      }
+      return Effect.as(record.logs.awaitAfter(cursor), Chunk.empty())
+    })
+    return Stream.repeatEffectChunkOption(pull)
+  })
+
+const processLogs = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.sync(() => {
+    if (request.method !== "GET") return methodNotAllowed
+    const query = request.url.indexOf("?")
+    const id = query === -1 ? "" : new URLSearchParams(request.url.slice(query + 1)).get("id") ?? ""
+    if (id === "") return plain(400, "Process ID is required")
+    const record = ctx.processes.get(id)
+    if (record === undefined) {
+      return sse(Stream.make(frame("error", `{"error": ${GoJson.string(`process not found: ${id}`)}}`)))
+    }
+    return sse(logStream(record))
+  })
+
+// ---------------------------------------------------------------------------------------------
+// files
+
+const fileReply = <A>(outcome: GoFiles.Outcome<A>, success: (value: A) => string): Response =>
+  json(200, outcome._tag === "Err" ? `{"error":${GoJson.string(outcome.error)},"success":false}` : success(outcome.value))
+
+const pathOp = (
+  ctx: AppContext,
+  request: HttpServerRequest.HttpServerRequest,
+  op: (path: string) => Effect.Effect<GoFiles.Outcome<void>>
+) =>
+  withBody(ctx, request, { path: "string" }, (body) =>
+    Effect.map(op(body.path), (outcome) => fileReply(outcome, () => `{"success":true}`)))
+
+const writeFile = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  withBody(ctx, request, { path: "string", content: "string" }, (body) =>
+    Effect.map(ctx.files.writeFile(body.path, body.content), (outcome) => fileReply(outcome, () => `{"success":true}`)))
+
+const readFile = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  withBody(ctx, request, { path: "string" }, (body) =>
+    Effect.map(ctx.files.readFile(body.path), (outcome) =>
+      json(
+        200,
+        outcome._tag === "Err"
+          ? `{"error":${GoJson.string(outcome.error)}}`
+          : outcome.value === ""
+          ? "{}"
+          : `{"content":${GoJson.string(outcome.value)}}`
+      )))
+
+const listDir = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
+  withBody(ctx, request, { path: "string" }, (body) =>
+    Effect.map(ctx.files.listDir(body.path), (outcome) =>
+      json(
+        200,
+        outcome._tag === "Err"
+          ? `{"error":${GoJson.string(outcome.error)}}`
+          : outcome.value.length === 0
+          ? "{}"
+          : `{"entries":[${outcome.value.map(GoJson.string).join(",")}]}`
+      )))
+
+// ---------------------------------------------------------------------------------------------
+// ports
+
+/** The port the TCP proxy forwards to (a string, unvalidated, as in the stock). */
+export interface PortBinding {
+  current: string | undefined
+}
+
+const bindPort = (ctx: AppContext, binding: PortBinding, request: HttpServerRequest.HttpServerRequest) =>
+  withBody(ctx, request, { port: "string" }, (body) =>
+    Effect.sync(() => {
+      if (body.port === "") return plain(400, "Port is required")
+      if (binding.current !== undefined) {
+        return json(409, `{"current_port":${GoJson.string(binding.current)},"error":"Port already bound","success":false}`)
+      }
+      binding.current = body.port
+      return json(200, `{"message":"Port binding configured","port":${GoJson.string(body.port)},"success":true}`)
+    }))
+
+const unbindPort = (binding: PortBinding) =>
+  Effect.sync(() => {
+    binding.current = undefined
+    return json(200, `{"message":"Port binding removed","success":true}`)
+  })
+
+// ---------------------------------------------------------------------------------------------
+// routing
+
+const healthBody = JSON.stringify({ status: "ok", capabilities })
+
+const health = HttpServerResponse.text(healthBody, { contentType: "text/plain; charset=utf-8" })
+
+const prefix = "/koyeb-sandbox"
+
+/** Builds the application: `/x` and `/koyeb-sandbox/x` are the same endpoint; unknown paths 404 before auth. */
+export const make = (ctx: AppContext, binding: PortBinding): HttpApp.Default => {
+  type Handler = (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<Response>
+  const routes: Record<string, Handler> = {
+    "/run": (r) => run(ctx, r),
+    "/run_streaming": (r) => runStreaming(ctx, r),
+    "/write_file": (r) => writeFile(ctx, r),
+    "/read_file": (r) => readFile(ctx, r),
+    "/delete_file": (r) => pathOp(ctx, r, ctx.files.deleteFile),
+    "/delete_dir": (r) => pathOp(ctx, r, ctx.files.deleteDir),
+    "/make_dir": (r) => pathOp(ctx, r, ctx.files.makeDir),
+    "/list_dir": (r) => listDir(ctx, r),
+    "/bind_port": (r) => bindPort(ctx, binding, r),
+    "/unbind_port": () => unbindPort(binding),
+    "/start_process": (r) => startProcess(ctx, r),
+    "/list_processes": (r) => listProcesses(ctx, r),
+    "/kill_process": (r) => killProcess(ctx, r),
+    "/process_logs_streaming": (r) => processLogs(ctx, r)
+  }
+  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const query = request.url.indexOf("?")
+    let path = query === -1 ? request.url : request.url.slice(0, query)
+    if (path.startsWith(`${prefix}/`)) path = path.slice(prefix.length)
+    if (path === "/health") return Effect.succeed(health)
+    const handler = Object.hasOwn(routes, path) ? routes[path] : undefined
+    if (handler === undefined) return Effect.succeed(notFound)
+    if (!isAuthorized(request, ctx.secret)) return Effect.succeed(unauthorized)
+    return handler(request)
+  })
+}

@@ -1,0 +1,84 @@
+/**
+ * The executor's raw TCP forwarder (`koyeb-wire.md` §2.8): each connection is piped to
+ * `127.0.0.1:<bound port>`; with no target bound it is held until the client sends a byte or
+ * 100 ms pass, then closed (what keeps TCP health checks green on Koyeb).
+ *
+ * @internal
+ */
+import * as Net from "node:net"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+
+const holdWithoutTargetMillis = 100
+
+/** A listening forwarder. */
+export interface TcpProxy {
+  readonly port: number
+}
+
+/** Listens on `host:port`; `target()` is read for each accepted connection. Closed with the scope. */
+export const make = (options: {
+  readonly host: string
+  readonly port: number
+  readonly target: () => string | undefined
+}): Effect.Effect<TcpProxy, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const sockets = new Set<Net.Socket>()
+    const track = (socket: Net.Socket) => {
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+    }
+
+    const onConnection = (client: Net.Socket) => {
+      track(client)
+      client.on("error", () => client.destroy())
+      const target = options.target()
+      if (target === undefined) {
+        const timer = setTimeout(() => client.destroy(), holdWithoutTargetMillis)
+        client.once("data", () => {
+          clearTimeout(timer)
+          client.resetAndDestroy()
+        })
+        client.once("close", () => clearTimeout(timer))
+        return
+      }
+      const port = Number(target)
+      if (!Number.isInteger(port) || port < 1 || port > 65535 || String(port) !== target.trim()) {
+        client.destroy()
+        return
+      }
+      client.pause()
+      const upstream = Net.connect({ host: "127.0.0.1", port, allowHalfOpen: true })
+      track(upstream)
+      // no half-close: once either direction has ended and been flushed, both sides are closed
+      const closeBoth = () => {
+        client.destroy()
+        upstream.destroy()
+      }
+      upstream.once("connect", () => {
+        client.pipe(upstream)
+        upstream.pipe(client)
+        client.resume()
+      })
+      upstream.on("error", closeBoth)
+      upstream.once("finish", closeBoth)
+      upstream.once("close", closeBoth)
+      client.once("finish", closeBoth)
+      client.once("close", closeBoth)
+    }
+
+    const server = yield* Effect.acquireRelease(
+      Effect.async<Net.Server, Error>((resume) => {
+        const server = Net.createServer({ allowHalfOpen: true }, onConnection)
+        server.once("error", (error) => resume(Effect.fail(error)))
+        server.listen({ host: options.host, port: options.port }, () => resume(Effect.succeed(server)))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          for (const socket of sockets) socket.destroy()
+        })
+    )
+    const address = server.address() as Net.AddressInfo
+    return { port: address.port }
+  })

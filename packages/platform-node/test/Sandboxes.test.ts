@@ -1,0 +1,177 @@
+import * as Sandboxes from "@effect-koyeb/platform-node/Sandboxes"
+import { assert, describe, it } from "@effect/vitest"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+
+const local = { backend: "local", local: { isolation: "none" } } as const
+
+/** Whether host process `pid` runs (local sandboxes without isolation share the host's PIDs); a zombie has exited. */
+const alive = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(Fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
+
+/** Polls (bounded) until `check` holds. */
+const eventually = async (check: () => Promise<boolean> | boolean): Promise<boolean> => {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return true
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return false
+}
+
+const collect = async <A>(iterable: AsyncIterable<A>): Promise<Array<A>> => {
+  const out: Array<A> = []
+  for await (const item of iterable) out.push(item)
+  return out
+}
+
+describe("Sandboxes (Promise facade, local backend)", { timeout: 60_000 }, () => {
+  it("create, run, stream, files, processes, logs; `await using` deletes the sandbox and stops the runtime", async () => {
+    let pid = 0
+    {
+      await using sandbox = await Sandboxes.create({ ...local, name: "facade", env: { GREETING: "hi" } })
+      assert.isString(sandbox.id)
+      assert.strictEqual(sandbox.info.name, "facade")
+
+      const result = await sandbox.run("echo \"$GREETING $X\"", { env: { X: "there" } })
+      assert.strictEqual(result.stdout, "hi there\n")
+      const failed = await sandbox.exec("echo no >&2; exit 4")
+      assert.deepStrictEqual([failed.exitCode, failed.stderr], [4, "no\n"])
+
+      const chunks = await collect(sandbox.stream("echo a; echo b >&2; echo c"))
+      assert.deepStrictEqual(chunks.map((c) => `${c.stream}:${c.data}`).sort(), ["stderr:b", "stdout:a", "stdout:c"])
+      const events = await collect(sandbox.streamEvents("echo x; exit 3"))
+      assert.deepStrictEqual(events.map((e) => e._tag), ["OutputChunk", "CommandExit"])
+      assert.strictEqual((events[1] as { exitCode: number }).exitCode, 3)
+
+      const bytes = Crypto.randomBytes(200_000)
+      await sandbox.files.mkdir("d/e", { recursive: true })
+      await sandbox.files.writeFile("d/e/f.bin", bytes)
+      assert.isTrue(Buffer.from(await sandbox.files.readFile("d/e/f.bin")).equals(bytes))
+      async function* parts() {
+        yield bytes.subarray(0, 1000)
+        yield bytes.subarray(1000)
+      }
+      await sandbox.files.writeStream("d/g.bin", parts())
+      const streamed = await collect(sandbox.files.readStream("d/g.bin"))
+      assert.isTrue(Buffer.concat(streamed).equals(bytes))
+      assert.deepStrictEqual([...(await sandbox.files.list("d"))].sort(), ["e", "g.bin"])
+      assert.isTrue(await sandbox.files.isDir("d/e"))
+
+      const proc = await sandbox.processes.launch("echo one; echo two >&2; echo three")
+      const lines = await collect(proc.logs())
+      assert.deepStrictEqual(lines.map((l) => `${l.stream}:${l.data}`).sort(), ["stderr:two", "stdout:one", "stdout:three"])
+      assert.strictEqual((await proc.wait()).status, "completed")
+
+      const sleeper = await sandbox.processes.launch("sleep 300")
+      pid = sleeper.pid
+      assert.isTrue(alive(pid))
+    }
+    // Disposal deleted the sandbox, which killed its processes.
+    assert.isTrue(await eventually(() => !alive(pid)))
+  })
+
+  it("abort: rejects with the signal's reason and stops the command in the sandbox", async () => {
+    await using sandboxes = Sandboxes.client(local)
+    await using sandbox = await sandboxes.create()
+    const token = Crypto.randomBytes(6).toString("hex")
+
+    const controller = new AbortController()
+    const running = sandbox.run(`sleep 300 & echo $! > pid-${token}; wait`, { signal: controller.signal })
+    assert.isTrue(await eventually(() => sandbox.files.exists(`pid-${token}`)))
+    const pid = Number((await sandbox.files.readFileString(`pid-${token}`)).trim())
+    assert.isTrue(alive(pid))
+    controller.abort()
+    const error = await running.then(() => undefined, (e: unknown) => e)
+    assert.instanceOf(error, DOMException)
+    assert.strictEqual((error as DOMException).name, "AbortError")
+    assert.isFalse(alive(pid))
+
+    // A stream: abort while iterating, and `break`.
+    const streamAbort = new AbortController()
+    const seen: Array<string> = []
+    const streamed = (async () => {
+      for await (const chunk of sandbox.stream(`echo started; sleep 300 & echo $! > spid-${token}; wait`, {
+        signal: streamAbort.signal
+      })) {
+        seen.push(chunk.data)
+        if (chunk.data === "started") {
+          await eventually(() => sandbox.files.exists(`spid-${token}`))
+          streamAbort.abort(new Error("enough"))
+        }
+      }
+    })()
+    const streamError = await streamed.then(() => undefined, (e: unknown) => e)
+    assert.strictEqual((streamError as Error).message, "enough")
+    const spid = Number((await sandbox.files.readFileString(`spid-${token}`)).trim())
+    assert.isTrue(await eventually(() => !alive(spid)))
+
+    for await (const chunk of sandbox.stream(`echo go; sleep 300 & echo $! > bpid-${token}; wait`)) {
+      if (chunk.data === "go") {
+        await eventually(() => sandbox.files.exists(`bpid-${token}`))
+        break
+      }
+    }
+    const bpid = Number((await sandbox.files.readFileString(`bpid-${token}`)).trim())
+    assert.isTrue(await eventually(() => !alive(bpid)))
+
+    // An already aborted signal runs nothing.
+    const aborted = AbortSignal.abort(new Error("before"))
+    const before = await sandbox.run(`touch never-${token}`, { signal: aborted }).then(() => undefined, (e: Error) => e)
+    assert.strictEqual(before?.message, "before")
+    assert.isFalse(await sandbox.files.exists(`never-${token}`))
+  })
+
+  it("errors are Error subclasses that keep the tag and the fields", async () => {
+    await using sandboxes = Sandboxes.client(local)
+    await using sandbox = await sandboxes.create()
+
+    const missing = await sandbox.files.readFile("no/such/file").then(() => undefined, (e: unknown) => e)
+    assert.instanceOf(missing, Error)
+    assert.instanceOf(missing, Sandboxes.SandboxFailure)
+    assert.isTrue(Sandboxes.isSandboxFailure(missing, "FileNotFound"))
+    if (Sandboxes.isSandboxFailure(missing, "FileNotFound")) {
+      assert.strictEqual(missing._tag, "FileNotFound")
+      assert.strictEqual(missing.name, "FileNotFound")
+      assert.strictEqual(missing.path, "no/such/file")
+      assert.strictEqual(missing.cause._tag, "FileNotFound")
+      assert.strictEqual(missing.message, missing.cause.message)
+    }
+
+    const command = await sandbox.run("echo bad >&2; exit 9").then(() => undefined, (e: unknown) => e)
+    assert.isTrue(Sandboxes.isSandboxFailure(command, "CommandError"))
+    if (Sandboxes.isSandboxFailure(command, "CommandError")) {
+      assert.deepStrictEqual([command.exitCode, command.stderr], [9, "bad\n"])
+    }
+    assert.isFalse(Sandboxes.isSandboxFailure(command, "Timeout"))
+
+    const streamFailure = await collect(sandbox.stream("echo x; exit 2")).then(() => undefined, (e: unknown) => e)
+    assert.isTrue(Sandboxes.isSandboxFailure(streamFailure, "CommandError"))
+
+    const timeout = await sandbox.run("sleep 30", { timeout: "200 millis" }).then(() => undefined, (e: unknown) => e)
+    assert.isTrue(Sandboxes.isSandboxFailure(timeout, "Timeout"))
+
+    const notFound = await sandboxes.fromId("nope").then(() => undefined, (e: unknown) => e)
+    assert.isTrue(Sandboxes.isSandboxFailure(notFound, "SandboxNotFound"))
+
+    const port = await sandbox.exposePort(70_000).then(() => undefined, (e: unknown) => e)
+    assert.isTrue(Sandboxes.isSandboxFailure(port, "InvalidArgument"))
+  })
+
+  it("a client lists its sandboxes; delete() deletes and disposal after it is a no-op", async () => {
+    await using sandboxes = Sandboxes.client(local)
+    const sandbox = await sandboxes.create({ name: "listed" })
+    assert.deepStrictEqual((await sandboxes.list()).map((s) => s.id), [sandbox.id])
+    const attached = await sandboxes.fromId(sandbox.id)
+    assert.strictEqual((await attached.run("echo attached")).stdout, "attached\n")
+    await attached[Symbol.asyncDispose]()
+    assert.strictEqual((await sandboxes.list()).length, 1, "disposing an attached handle leaves the sandbox")
+    await sandbox.delete()
+    await sandbox[Symbol.asyncDispose]()
+    assert.deepStrictEqual(await sandboxes.list(), [])
+  })
+})

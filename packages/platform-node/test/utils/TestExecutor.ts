@@ -1,0 +1,48 @@
+/**
+ * The executor that integration tests talk to: the stock Go executor when `EXECUTOR_URL` and
+ * `EXECUTOR_SECRET` are set, else an in-process `ExecutorServer` on 127.0.0.1 with a random secret.
+ */
+import * as Crypto from "node:crypto"
+import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
+import * as ExecutorServer from "@effect-koyeb/platform-node/ExecutorServer"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+
+/** Where the test executor is; `stock` is true for the real Go executor (skip tests of our extensions). */
+export class TestExecutorEndpoint extends Context.Tag("test/TestExecutorEndpoint")<TestExecutorEndpoint, {
+  readonly url: string
+  readonly secret: Redacted.Redacted<string>
+  readonly stock: boolean
+}>() {}
+
+/** The endpoint: the stock executor from the environment, or a scoped in-process server. */
+export const layerEndpoint: Layer.Layer<TestExecutorEndpoint, ExecutorServer.ExecutorServerError> = Layer.scoped(
+  TestExecutorEndpoint,
+  Effect.suspend((): Effect.Effect<TestExecutorEndpoint["Type"], ExecutorServer.ExecutorServerError, Scope.Scope> => {
+    const url = process.env.EXECUTOR_URL
+    const secret = process.env.EXECUTOR_SECRET
+    if (url !== undefined && url !== "" && secret !== undefined && secret !== "") {
+      return Effect.succeed({ url, secret: Redacted.make(secret), stock: true })
+    }
+    const generated = Redacted.make(Crypto.randomBytes(24).toString("base64url"))
+    return Effect.map(
+      ExecutorServer.make({ secret: generated, killGracePeriod: "500 millis" }),
+      (address) => ({ url: address.url, secret: generated, stock: false })
+    )
+  })
+)
+
+/** An `ExecutorClient` bound to the test executor, plus the endpoint itself. */
+export const layerClient: Layer.Layer<
+  ExecutorClient.ExecutorClient | TestExecutorEndpoint,
+  ExecutorServer.ExecutorServerError
+> = Layer.unwrapEffect(
+  Effect.map(TestExecutorEndpoint, ({ secret, url }) => ExecutorClient.layer({ url, secret }))
+).pipe(
+  Layer.provide(NodeHttpClient.layerUndici),
+  Layer.provideMerge(layerEndpoint)
+)
