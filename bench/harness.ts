@@ -1,0 +1,177 @@
+/**
+ * Measurement helpers of the benchmark suite: clocks, order statistics, a peak-RSS sampler,
+ * forced garbage collection, and child processes that announce their address on stdout.
+ */
+import * as ChildProcess from "node:child_process"
+import * as Module from "node:module"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import * as V8 from "node:v8"
+import * as Vm from "node:vm"
+
+/** The repository root (the bench lives in `<root>/bench`). */
+export const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+
+/** Milliseconds since an arbitrary origin, sub-millisecond resolution. */
+export const now = (): number => performance.now()
+
+/** The median of `values` (not mutated). */
+export const median = (values: ReadonlyArray<number>): number => quantile(values, 0.5)
+
+/** The `q` quantile (0..1) of `values`, nearest-rank on the sorted copy. */
+export const quantile = (values: ReadonlyArray<number>, q: number): number => {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+}
+
+const MiB = 1024 * 1024
+
+/** Bytes as MiB. */
+export const mib = (bytes: number): number => bytes / MiB
+
+// `global.gc` when node runs with --expose-gc; otherwise the flag is set now and gc is taken from
+// a fresh context (a documented V8 idiom), so `npm run bench` needs no extra node flags.
+const gcFunction: () => void = (() => {
+  const exposed = (globalThis as { gc?: () => void }).gc
+  if (exposed !== undefined) return exposed
+  V8.setFlagsFromString("--expose-gc")
+  return Vm.runInNewContext("gc") as () => void
+})()
+
+/** Runs a full garbage collection twice (weak callbacks and finalizers run in between). */
+export const gc = async (): Promise<void> => {
+  gcFunction()
+  await new Promise((resolve) => setImmediate(resolve))
+  gcFunction()
+}
+
+/** Samples this process's RSS every few milliseconds while `f` runs; returns its value, time and peak growth. */
+export const withPeakRss = async <A>(
+  f: () => Promise<A>
+): Promise<{ readonly value: A; readonly millis: number; readonly rssGrowth: number }> => {
+  await gc()
+  const start = process.memoryUsage.rss()
+  let peak = start
+  const timer = setInterval(() => {
+    const rss = process.memoryUsage.rss()
+    if (rss > peak) peak = rss
+  }, 5)
+  const t0 = now()
+  try {
+    const value = await f()
+    const millis = now() - t0
+    peak = Math.max(peak, process.memoryUsage.rss())
+    return { value, millis, rssGrowth: Math.max(0, peak - start) }
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+/** Times `f`. */
+export const timed = async <A>(f: () => Promise<A>): Promise<{ readonly value: A; readonly millis: number }> => {
+  const t0 = now()
+  const value = await f()
+  return { value, millis: now() - t0 }
+}
+
+/**
+ * Runs `a` and `b` alternately `rounds` times (A/B/A/B, starting with a different one each round
+ * so that neither always runs on a warmer machine) and returns both lists of results.
+ */
+export const interleave = async <A, B>(
+  rounds: number,
+  a: () => Promise<A>,
+  b: () => Promise<B>
+): Promise<{ readonly a: Array<A>; readonly b: Array<B> }> => {
+  const as: Array<A> = []
+  const bs: Array<B> = []
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      as.push(await a())
+      bs.push(await b())
+    } else {
+      bs.push(await b())
+      as.push(await a())
+    }
+  }
+  return { a: as, b: bs }
+}
+
+/** Fails with `label` when `promise` has not settled after `millis`. */
+export const withDeadline = <A>(label: string, millis: number, promise: Promise<A>): Promise<A> => {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${label}: no result within ${Math.round(millis / 1000)} s`)), millis)
+  })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
+}
+
+/** A child process started by the bench, killed by `close`. */
+export interface Child {
+  readonly process: ChildProcess.ChildProcess
+  /** The first JSON line the child printed. */
+  readonly announcement: Record<string, unknown>
+  readonly close: () => Promise<void>
+}
+
+/**
+ * Starts `node <args>` and waits for its first stdout line, which must be JSON (the
+ * `{"event":"listening",…}` line of the executor CLI and of the bench's own servers). The child's
+ * stdin is a pipe it can watch to exit when the bench dies.
+ */
+export const spawnAnnounced = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: NodeJS.ProcessEnv; readonly cwd?: string; readonly timeoutMillis?: number } = {}
+): Promise<Child> =>
+  new Promise((resolve, reject) => {
+    const child = ChildProcess.spawn(process.execPath, args, {
+      cwd: options.cwd ?? root,
+      env: options.env ?? process.env,
+      stdio: ["pipe", "pipe", "inherit"]
+    })
+    let buffered = ""
+    const exited = new Promise<void>((done) => child.once("exit", () => done()))
+    const close = async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM")
+        const killer = setTimeout(() => child.kill("SIGKILL"), 3000)
+        await exited
+        clearTimeout(killer)
+      }
+    }
+    const timer = setTimeout(() => {
+      void close()
+      reject(new Error(`child ${args.join(" ")} did not announce itself`))
+    }, options.timeoutMillis ?? 60_000)
+    const onData = (data: Buffer) => {
+      buffered += data.toString("utf8")
+      const nl = buffered.indexOf("\n")
+      if (nl === -1) return
+      child.stdout!.off("data", onData)
+      child.stdout!.resume()
+      clearTimeout(timer)
+      try {
+        resolve({ process: child, announcement: JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>, close })
+      } catch (error) {
+        void close()
+        reject(error)
+      }
+    }
+    child.stdout!.on("data", onData)
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`child ${args.join(" ")} exited (${code ?? signal}) before announcing itself`))
+    })
+  })
+
+// Resolved here: `--import tsx` would be resolved from the child's working directory.
+const tsxLoader = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
+
+/** The node arguments that run a TypeScript file of this repository through tsx. */
+export const tsxArgs = (file: string, ...args: ReadonlyArray<string>): Array<string> => [
+  "--import",
+  tsxLoader,
+  Path.resolve(root, file),
+  ...args
+]

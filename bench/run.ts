@@ -1,0 +1,706 @@
+/**
+ * `npm run bench`: the SDK's figures, each against a baseline measured in the same run on the same
+ * machine, printed as a table and written to `bench/results/latest.json`.
+ *
+ *   npm run bench                  full sizes (a few minutes)
+ *   npm run bench -- --quick       reduced sizes (CI: every figure, no thresholds)
+ *   npm run bench -- --only a,b    only the figures whose key starts with a or b (keys: --list)
+ *   npm run bench -- --out FILE    write the JSON elsewhere
+ *
+ * Method:
+ * - The executor server runs in a child process (the `effect-koyeb executor` CLI), as it does in a
+ *   real sandbox: in-process it would share this process's event loop and CPU with the client and
+ *   blur whatever is being measured. The SDK client and the raw `fetch` baselines both run here,
+ *   against that same child, so a figure's ratio compares the two clients only.
+ * - SDK and baseline runs alternate (A/B/B/A…) and figures report medians: the machine may be
+ *   shared, so absolute numbers are noisy while same-run ratios are meaningful.
+ * - Peak RSS is this process's RSS sampled every 5 ms during one operation, minus the RSS before it
+ *   (after a forced GC).
+ * - Throughput of the executor server itself is measured with the raw client against it and
+ *   against a minimal stock-like server (`naiveServer.ts`, also a child process).
+ * - Process exit code: 1 when a figure failed to run (never because a goal was missed).
+ */
+import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Executor from "@effect-koyeb/core/Executor"
+import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
+import * as Filesystem from "@effect-koyeb/core/Filesystem"
+import * as Sandbox from "@effect-koyeb/core/Sandbox"
+import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as H from "./harness.js"
+import * as Raw from "./raw.js"
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const argv = process.argv.slice(2)
+const flag = (name: string): string | undefined => {
+  const i = argv.indexOf(name)
+  return i === -1 ? undefined : argv[i + 1]
+}
+const quick = argv.includes("--quick")
+const only = flag("--only")?.split(",").filter((s) => s !== "")
+const outFile = Path.resolve(flag("--out") ?? Path.join(H.root, "bench", "results", "latest.json"))
+
+/** Full and `--quick` sizes. */
+const size = <A>(full: A, reduced: A): A => (quick ? reduced : full)
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+/** How a row's goal is judged: on the ratio SDK / baseline, on the SDK value alone, or not at all. */
+type Goal =
+  | { readonly kind: "ratioAtMost"; readonly value: number }
+  | { readonly kind: "ratioAtLeast"; readonly value: number }
+  | { readonly kind: "valueAtMost"; readonly value: number }
+  | { readonly kind: "report" }
+
+/** One line of the table and of the JSON. */
+interface Row {
+  readonly key: string
+  readonly figure: string
+  readonly unit: string
+  readonly sdk: number
+  readonly baseline: number
+  /** SDK / baseline; null when the baseline is 0. */
+  readonly ratio: number | null
+  readonly goal: string
+  /** null: report only. */
+  readonly pass: boolean | null
+  readonly detail?: string | undefined
+  readonly error?: string | undefined
+}
+
+const goalText = (goal: Goal, unit: string): string => {
+  switch (goal.kind) {
+    case "ratioAtMost":
+      return `≤ ${goal.value}×`
+    case "ratioAtLeast":
+      return `≥ ${goal.value}×`
+    case "valueAtMost":
+      return `≤ ${goal.value} ${unit}`
+    case "report":
+      return "report"
+  }
+}
+
+const row = (
+  key: string,
+  figure: string,
+  unit: string,
+  sdk: number,
+  baseline: number,
+  goal: Goal,
+  options: { readonly detail?: string; readonly extraPass?: boolean } = {}
+): Row => {
+  const ratio = baseline === 0 ? null : sdk / baseline
+  const judged = goal.kind === "report"
+    ? null
+    : goal.kind === "valueAtMost"
+    ? sdk <= goal.value
+    : ratio !== null && (goal.kind === "ratioAtMost" ? ratio <= goal.value : ratio >= goal.value)
+  return {
+    key,
+    figure,
+    unit,
+    sdk,
+    baseline,
+    ratio,
+    goal: goalText(goal, unit),
+    pass: judged === null ? null : judged && (options.extraPass ?? true),
+    detail: options.detail
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: executor child, naive server child, SDK runtime
+
+const secret = Crypto.randomBytes(24).toString("base64url")
+const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-koyeb-bench-"))
+const children: Array<H.Child> = []
+
+const startExecutor = async (): Promise<Raw.Endpoint> => {
+  const child = await H.spawnAnnounced(
+    H.tsxArgs("packages/platform-node/src/bin/effect-koyeb.ts", "executor", "--port", "0", "--proxy-port", "0"),
+    {
+      cwd: workDir,
+      env: { ...process.env, SANDBOX_SECRET: secret, EFFECT_KOYEB_PARENT_PID: String(process.pid) }
+    }
+  )
+  children.push(child)
+  return { url: String(child.announcement.url), secret }
+}
+
+const startNaiveServer = async (): Promise<Raw.Endpoint> => {
+  const child = await H.spawnAnnounced(H.tsxArgs("bench/naiveServer.ts"), {
+    cwd: workDir,
+    env: { ...process.env, SANDBOX_SECRET: secret }
+  })
+  children.push(child)
+  return { url: String(child.announcement.url), secret }
+}
+
+const makeRuntime = (endpoint: Raw.Endpoint) =>
+  ManagedRuntime.make(
+    Layer.mergeAll(Executor.layer, Filesystem.layer).pipe(
+      Layer.provideMerge(ExecutorClient.layer({ url: endpoint.url, secret: Redacted.make(endpoint.secret) })),
+      Layer.provide(NodeHttpClient.layerUndici),
+      Layer.merge(NodeSandbox.layerLocal())
+    )
+  )
+
+type Runtime = ReturnType<typeof makeRuntime>
+
+interface World {
+  readonly executor: Raw.Endpoint
+  readonly naive: () => Promise<Raw.Endpoint>
+  readonly runtime: Runtime
+}
+
+/** Runs an SDK effect on the bench runtime. */
+const sdk = <A, E>(world: World, effect: Effect.Effect<A, E, ManagedRuntime.ManagedRuntime.Context<Runtime>>) =>
+  world.runtime.runPromise(effect)
+
+const run = (cmd: string) => Effect.flatMap(Executor.Executor, (executor) => executor.run(cmd))
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+interface Figure {
+  readonly key: string
+  readonly title: string
+  readonly run: (world: World) => Promise<Array<Row>>
+}
+
+const latency: Figure = {
+  key: "latency",
+  title: `run("true") latency, keep-alive`,
+  run: async (world) => {
+    const iterations = size(300, 40)
+    const sdkRun = () => sdk(world, run("true"))
+    const rawRun = () => Raw.runText(world.executor, "true")
+    for (let i = 0; i < 20; i++) {
+      await sdkRun()
+      await rawRun()
+    }
+    const sdkTimes: Array<number> = []
+    const rawTimes: Array<number> = []
+    for (let i = 0; i < iterations; i++) {
+      const first = i % 2 === 0
+      if (first) sdkTimes.push((await H.timed(sdkRun)).millis)
+      rawTimes.push((await H.timed(rawRun)).millis)
+      if (!first) sdkTimes.push((await H.timed(sdkRun)).millis)
+    }
+    const detail = `${iterations} calls each, interleaved; baseline: fetch POST /run_streaming, whole body read`
+    return [
+      row("latency.median", `run("true") median latency`, "ms", H.median(sdkTimes), H.median(rawTimes), {
+        kind: "ratioAtMost",
+        value: 1.25
+      }, { detail }),
+      row("latency.p95", `run("true") p95 latency`, "ms", H.quantile(sdkTimes, 0.95), H.quantile(rawTimes, 0.95), {
+        kind: "ratioAtMost",
+        value: 1.25
+      }, { detail })
+    ]
+  }
+}
+
+const concurrent: Figure = {
+  key: "concurrent",
+  title: "concurrent run calls on one sandbox",
+  run: async (world) => {
+    const n = size(200, 50)
+    const rounds = size(5, 1)
+    let sdkErrors = 0
+    let rawErrors = 0
+    const sdkRound = async () => {
+      const results = await sdk(
+        world,
+        Effect.forEach(Array.from({ length: n }), () => Effect.either(run("true")), { concurrency: "unbounded" })
+      )
+      sdkErrors += results.filter(Either.isLeft).length
+    }
+    const rawRound = async () => {
+      const results = await Promise.allSettled(Array.from({ length: n }, () => Raw.runText(world.executor, "true")))
+      rawErrors += results.filter((r) => r.status === "rejected" || r.value !== 0).length
+    }
+    await sdkRound()
+    await rawRound()
+    sdkErrors = rawErrors = 0
+    const { a, b } = await H.interleave(rounds, () => H.timed(sdkRound), () => H.timed(rawRound))
+    return [
+      row(
+        "concurrent.total",
+        `${n} concurrent run("true"), total time`,
+        "ms",
+        H.median(a.map((r) => r.millis)),
+        H.median(b.map((r) => r.millis)),
+        { kind: "ratioAtMost", value: 1.3 },
+        {
+          detail: `median of ${rounds}; errors: SDK ${sdkErrors}, baseline ${rawErrors}`,
+          extraPass: sdkErrors === 0
+        }
+      )
+    ]
+  }
+}
+
+/** Lines/s and RSS growth of the SDK's `stream` and of fetch + SSE split on the same command. */
+const streamBoth = async (world: World, cmd: string, rounds: number, expectLines: number) => {
+  const sdkLines = (cmd: string) =>
+    sdk(world, Effect.flatMap(Executor.Executor, (executor) => Stream.runCount(executor.stream(cmd))))
+  const rawLines = async (cmd: string) => {
+    let lines = 0
+    await Raw.runLines(world.executor, cmd, () => {
+      lines++
+    })
+    return lines
+  }
+  // warm-up, so that both paths are compiled by the JIT before they are timed
+  await sdkLines("seq 1 50000")
+  await rawLines("seq 1 50000")
+  const sdkOnce = () => H.withPeakRss(() => sdkLines(cmd))
+  const rawOnce = () => H.withPeakRss(() => rawLines(cmd))
+  const { a, b } = await H.interleave(rounds, sdkOnce, rawOnce)
+  for (const r of [...a, ...b]) {
+    if (r.value !== expectLines) throw new Error(`expected ${expectLines} lines, got ${r.value}`)
+  }
+  return {
+    sdkRate: H.median(a.map((r) => (expectLines / r.millis) * 1000)),
+    rawRate: H.median(b.map((r) => (expectLines / r.millis) * 1000)),
+    sdkRss: H.mib(Math.max(...a.map((r) => r.rssGrowth))),
+    rawRss: H.mib(Math.max(...b.map((r) => r.rssGrowth)))
+  }
+}
+
+const streamSeq: Figure = {
+  key: "stream",
+  title: "stream of seq",
+  run: async (world) => {
+    const n = size(1_000_000, 100_000)
+    const rounds = size(3, 1)
+    const r = await streamBoth(world, `seq 1 ${n}`, rounds, n)
+    const detail = `median of ${rounds}; baseline: fetch + minimal SSE split + JSON.parse per event`
+    return [
+      row("stream.rate", `stream(seq 1 ${n}) throughput`, "lines/s", r.sdkRate, r.rawRate, {
+        kind: "ratioAtLeast",
+        value: 0.8
+      }, { detail }),
+      row("stream.rss", `stream(seq 1 ${n}) peak RSS growth`, "MiB", r.sdkRss, r.rawRss, {
+        kind: "valueAtMost",
+        value: 64
+      }, { detail: "max over rounds" })
+    ]
+  }
+}
+
+const streamBig: Figure = {
+  key: "bigstream",
+  title: "large output through stream",
+  run: async (world) => {
+    const mb = size(100, 10)
+    // 1000 characters + newline per line; a quarter of the volume first, to tell accumulation
+    // (growth that follows the volume) from garbage not yet collected (a constant)
+    const cmd = (lines: number) => `yes "$(head -c 1000 /dev/zero | tr '\\0' x)" | head -n ${lines}`
+    const small = await streamBoth(world, cmd(mb * 250), 1, mb * 250)
+    const r = await streamBoth(world, cmd(mb * 1000), 1, mb * 1000)
+    const mbps = (rate: number) => (rate * 1001) / 1e6
+    const limit = small.sdkRss + 16
+    return [
+      row("bigstream.rss", `${mb} MB of output through stream, peak RSS growth`, "MiB", r.sdkRss, r.rawRss, {
+        kind: "valueAtMost",
+        value: Math.round(limit)
+      }, {
+        detail: `flat = at most 16 MiB above the growth with ${mb / 4} MB (${small.sdkRss.toFixed(1)} MiB); ${
+          mb * 1000
+        } lines of 1000 characters`
+      }),
+      row("bigstream.rate", `${mb} MB of output through stream, throughput`, "MB/s", mbps(r.sdkRate), mbps(r.rawRate), {
+        kind: "report"
+      })
+    ]
+  }
+}
+
+const binary: Figure = {
+  key: "binary",
+  title: "binary write + read",
+  run: async (world) => {
+    const rows: Array<Row> = []
+    // warm-up of both paths
+    const warm = new Uint8Array(Crypto.randomBytes(256 * 1024))
+    const warmPath = Path.join(workDir, "binary-warm")
+    await sdk(world, Effect.flatMap(Filesystem.Filesystem, (fs) => Effect.zipRight(fs.writeFile(warmPath, warm), fs.readFile(warmPath))))
+    await Raw.writeBytesByHand(world.executor, warmPath, warm)
+    await Raw.readBytesByHand(world.executor, warmPath)
+    for (const mib of size([1, 16, 64], [1, 4])) {
+      const bytes = new Uint8Array(Crypto.randomBytes(mib * 1024 * 1024))
+      const rounds = quick ? 1 : mib >= 64 ? 1 : mib >= 16 ? 2 : 3
+      const sdkPath = Path.join(workDir, `binary-${mib}-sdk`)
+      const rawPath = Path.join(workDir, `binary-${mib}-raw`)
+      const check = (back: Uint8Array) => {
+        if (Buffer.compare(back, bytes) !== 0) throw new Error(`${mib} MiB: the bytes read back differ`)
+      }
+      const sdkOnce = () =>
+        H.withPeakRss(async () => {
+          const write = await H.timed(() =>
+            sdk(world, Effect.flatMap(Filesystem.Filesystem, (fs) => fs.writeFile(sdkPath, bytes)))
+          )
+          const read = await H.timed(() => sdk(world, Effect.flatMap(Filesystem.Filesystem, (fs) => fs.readFile(sdkPath))))
+          check(read.value)
+          return { write: write.millis, read: read.millis }
+        })
+      const rawOnce = () =>
+        H.withPeakRss(async () => {
+          const write = await H.timed(() => Raw.writeBytesByHand(world.executor, rawPath, bytes))
+          const read = await H.timed(() => Raw.readBytesByHand(world.executor, rawPath))
+          check(read.value)
+          return { write: write.millis, read: read.millis }
+        })
+      const { a, b } = await H.interleave(rounds, sdkOnce, rawOnce)
+      const rate = (rs: typeof a, k: "write" | "read") => H.median(rs.map((r) => (mib * 1.048576) / (r.value[k] / 1000)))
+      const detail = `median of ${rounds}; baseline: base64 through /write_file + base64 -d, base64 -w0 through /run`
+      rows.push(
+        row(`binary.write.${mib}`, `binary write ${mib} MiB`, "MB/s", rate(a, "write"), rate(b, "write"), {
+          kind: "ratioAtLeast",
+          value: 1
+        }, { detail }),
+        row(`binary.read.${mib}`, `binary read ${mib} MiB`, "MB/s", rate(a, "read"), rate(b, "read"), {
+          kind: "ratioAtLeast",
+          value: 1
+        }, { detail }),
+        row(
+          `binary.rss.${mib}`,
+          `binary write+read ${mib} MiB, peak RSS growth`,
+          "MiB",
+          H.mib(Math.max(...a.map((r) => r.rssGrowth))),
+          H.mib(Math.max(...b.map((r) => r.rssGrowth))),
+          { kind: "valueAtMost", value: 4 * mib },
+          { detail: "limit: 4× the file size" }
+        )
+      )
+    }
+    return rows
+  }
+}
+
+const manyFiles: Figure = {
+  key: "writefiles",
+  title: "writeFiles of small files",
+  run: async (world) => {
+    const n = size(1000, 200)
+    const rounds = size(3, 1)
+    const files = (dir: string) =>
+      Array.from({ length: n }, (_, i) => ({ path: `${dir}/f${i}.txt`, content: `file ${i}: ${"x".repeat(80)}\n` }))
+    let round = 0
+    const prepare = (name: string) => {
+      const dir = Path.join(workDir, `many-${name}-${round++}`)
+      Fs.mkdirSync(dir, { recursive: true })
+      return files(dir)
+    }
+    const batch = () => {
+      const list = prepare("batch")
+      return H.timed(() => sdk(world, Effect.flatMap(Filesystem.Filesystem, (fs) => fs.writeFiles(list))))
+    }
+    const sequential = () => {
+      const list = prepare("seq")
+      return H.timed(() =>
+        sdk(
+          world,
+          Effect.flatMap(Filesystem.Filesystem, (fs) => Effect.forEach(list, (f) => fs.writeFile(f.path, f.content), { discard: true }))
+        )
+      )
+    }
+    const { a, b } = await H.interleave(rounds, batch, sequential)
+    return [
+      row(
+        "writefiles.rate",
+        `writeFiles of ${n} small files`,
+        "files/s",
+        H.median(a.map((r) => (n / r.millis) * 1000)),
+        H.median(b.map((r) => (n / r.millis) * 1000)),
+        { kind: "ratioAtLeast", value: 5 },
+        { detail: `median of ${rounds}; baseline: sequential writeFile of the same ~90-byte text files` }
+      )
+    ]
+  }
+}
+
+const serverStreaming: Figure = {
+  key: "server",
+  title: "ExecutorServer streaming throughput",
+  run: async (world) => {
+    const naive = await world.naive()
+    const n = size(1_000_000, 100_000)
+    const rounds = size(3, 1)
+    const count = (endpoint: Raw.Endpoint) => () =>
+      H.timed(async () => {
+        let lines = 0
+        await Raw.runLines(endpoint, `seq 1 ${n}`, () => {
+          lines++
+        })
+        if (lines !== n) throw new Error(`expected ${n} lines, got ${lines}`)
+      })
+    await count(world.executor)()
+    await count(naive)()
+    const { a, b } = await H.interleave(rounds, count(world.executor), count(naive))
+    return [
+      row(
+        "server.rate",
+        `ExecutorServer /run_streaming seq 1 ${n}, raw client`,
+        "lines/s",
+        H.median(a.map((r) => (n / r.millis) * 1000)),
+        H.median(b.map((r) => (n / r.millis) * 1000)),
+        { kind: "ratioAtLeast", value: 3 },
+        { detail: `median of ${rounds}; baseline: node:http server, one write per SSE event (as the stock executor)` }
+      )
+    ]
+  }
+}
+
+/** Time from spawning `node -e` to its first output. */
+const bareNode = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const t0 = H.now()
+    const child = ChildProcess.spawn(process.execPath, ["-e", "process.stdout.write('ready\\n')"], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let first: number | undefined
+    child.stdout.once("data", () => {
+      first = H.now() - t0
+    })
+    child.once("error", reject)
+    child.once("exit", () => (first === undefined ? reject(new Error("node -e printed nothing")) : resolve(first)))
+  })
+
+/** Create a local sandbox, run a command in it (and optionally use its files), delete it. */
+const sandboxOnce = (use: boolean) =>
+  Effect.gen(function*() {
+    const t0 = H.now()
+    const firstResult = yield* Effect.scoped(Effect.gen(function*() {
+      const handle = yield* Sandbox.make()
+      const result = yield* handle.executor.run("echo ready")
+      const elapsed = H.now() - t0
+      if (result.stdout !== "ready\n") return yield* Effect.dieMessage(`unexpected output ${result.stdout}`)
+      if (use) {
+        yield* handle.filesystem.writeFile("data.txt", "hello")
+        const back = yield* handle.filesystem.readFileString("data.txt")
+        if (back !== "hello") return yield* Effect.dieMessage(`unexpected file content ${back}`)
+      }
+      return elapsed
+    }))
+    return { firstResult, total: H.now() - t0 }
+  })
+
+const sandboxStart: Figure = {
+  key: "sandbox",
+  title: "local Sandbox.make → first result",
+  run: async (world) => {
+    const rounds = size(7, 2)
+    // warm-up: the executor bundle is built (or found in the cache) on first use
+    await sdk(world, sandboxOnce(false))
+    await bareNode()
+    const { a, b } = await H.interleave(rounds, () => sdk(world, sandboxOnce(false)), bareNode)
+    return [
+      row(
+        "sandbox.first",
+        "local Sandbox.make → first run result, median",
+        "ms",
+        H.median(a.map((r) => r.firstResult)),
+        H.median(b),
+        { kind: "ratioAtMost", value: 3 },
+        {
+          detail: `median of ${rounds}; isolation auto; create+run+delete median ${
+            H.median(a.map((r) => r.total)).toFixed(0)
+          } ms; baseline: spawn node -e until its first output`
+        }
+      )
+    ]
+  }
+}
+
+const sandboxMany: Figure = {
+  key: "sandboxes",
+  title: "local sandboxes concurrently",
+  run: async (world) => {
+    const n = size(20, 4)
+    const many = (concurrency: number | "unbounded") => () =>
+      H.timed(() => sdk(world, Effect.forEach(Array.from({ length: n }), () => sandboxOnce(true), { concurrency })))
+    const { a, b } = await H.interleave(1, many("unbounded"), many(1))
+    return [
+      row(
+        "sandboxes.rate",
+        `${n} local sandboxes create/use/delete concurrently`,
+        "sandboxes/s",
+        (n / a[0]!.millis) * 1000,
+        (n / b[0]!.millis) * 1000,
+        { kind: "ratioAtLeast", value: 2 },
+        {
+          detail: `concurrent ${(a[0]!.millis / 1000).toFixed(1)} s vs sequential ${
+            (b[0]!.millis / 1000).toFixed(1)
+          } s; use = run + write + read a file`
+        }
+      )
+    ]
+  }
+}
+
+const importTime: Figure = {
+  key: "import",
+  title: "SDK import + layer build",
+  run: async () => {
+    const rounds = size(5, 1)
+    const probe = (which: string) => async () => {
+      const child = await H.spawnAnnounced(H.tsxArgs("bench/importProbe.ts", which))
+      await child.close()
+      return Number(child.announcement.millis)
+    }
+    // warm-up: tsx's transform cache
+    await probe("sdk")()
+    await probe("effect")()
+    const { a, b } = await H.interleave(rounds, probe("sdk"), probe("effect"))
+    return [
+      row("import.time", "SDK import + layer build (fresh process)", "ms", H.median(a), H.median(b), { kind: "report" }, {
+        detail: `median of ${rounds}; baseline: bare import("effect"); both under tsx`
+      })
+    ]
+  }
+}
+
+const figures: ReadonlyArray<Figure> = [
+  latency,
+  concurrent,
+  streamSeq,
+  streamBig,
+  binary,
+  manyFiles,
+  serverStreaming,
+  sandboxStart,
+  sandboxMany,
+  importTime
+]
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const format = (value: number, unit: string): string => {
+  if (!Number.isFinite(value)) return String(value)
+  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2
+  const text = value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : value >= 1e4 ? `${(value / 1e3).toFixed(1)}k` : value.toFixed(digits)
+  return `${text} ${unit}`
+}
+
+const printTable = (rows: ReadonlyArray<Row>): void => {
+  const lines = rows.map((r) =>
+    r.error !== undefined
+      ? [r.figure, "-", "-", "-", r.goal, `ERROR: ${r.error}`]
+      : [
+        r.figure,
+        format(r.sdk, r.unit),
+        format(r.baseline, r.unit),
+        r.ratio === null ? "-" : `${r.ratio.toFixed(2)}×`,
+        r.goal,
+        r.pass === null ? "report" : r.pass ? "pass" : "MISS"
+      ]
+  )
+  const header = ["figure", "SDK", "baseline", "ratio", "goal", "result"]
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
+  const render = (cells: ReadonlyArray<string>) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`
+  console.log(render(header))
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`)
+  for (const line of lines) console.log(render(line))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+// Interrupted: stop the children and remove the work directory (local sandboxes are removed by
+// their control plane's exit hook).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const child of children) child.process.kill("SIGTERM")
+    Fs.rmSync(workDir, { recursive: true, force: true })
+    process.exit(signal === "SIGINT" ? 130 : 143)
+  })
+}
+
+const main = async (): Promise<number> => {
+  if (argv.includes("--list")) {
+    for (const figure of figures) console.log(`${figure.key.padEnd(12)} ${figure.title}`)
+    return 0
+  }
+  const selected = figures.filter((f) => only === undefined || only.some((prefix) => f.key.startsWith(prefix)))
+  const started = Date.now()
+  console.log(`effect-koyeb bench${quick ? " (--quick)" : ""}: ${selected.map((f) => f.key).join(", ")}`)
+  console.log(`node ${process.version}, ${Os.cpus().length} CPUs, load ${Os.loadavg().map((l) => l.toFixed(1)).join(" ")}`)
+  const rows: Array<Row> = []
+  let runtime: Runtime | undefined
+  try {
+    const executor = await startExecutor()
+    let naive: Promise<Raw.Endpoint> | undefined
+    runtime = makeRuntime(executor)
+    const world: World = { executor, naive: () => (naive ??= startNaiveServer()), runtime }
+    await runtime.runtime()
+    for (const figure of selected) {
+      const t0 = H.now()
+      process.stdout.write(`- ${figure.title}… `)
+      try {
+        const produced = await H.withDeadline(figure.key, size(180_000, 40_000), figure.run(world))
+        rows.push(...produced)
+        console.log(`${((H.now() - t0) / 1000).toFixed(1)} s`)
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error)
+        console.log(`failed: ${message}`)
+        rows.push({
+          key: figure.key,
+          figure: figure.title,
+          unit: "",
+          sdk: Number.NaN,
+          baseline: Number.NaN,
+          ratio: null,
+          goal: "-",
+          pass: false,
+          error: message
+        })
+      }
+    }
+  } finally {
+    await runtime?.dispose()
+    await Promise.all(children.map((child) => child.close()))
+    Fs.rmSync(workDir, { recursive: true, force: true })
+  }
+  console.log("")
+  printTable(rows)
+  const report = {
+    date: new Date().toISOString(),
+    quick,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: Os.cpus().length,
+    loadavg: Os.loadavg(),
+    seconds: (Date.now() - started) / 1000,
+    rows
+  }
+  Fs.mkdirSync(Path.dirname(outFile), { recursive: true })
+  Fs.writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`)
+  console.log(`\n${rows.filter((r) => r.pass === false).length} missed; written to ${Path.relative(process.cwd(), outFile)} in ${report.seconds.toFixed(0)} s`)
+  return rows.some((r) => r.error !== undefined) ? 1 : 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
