@@ -29,7 +29,6 @@ import * as Layer from "effect/Layer"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as FileSystem from "@effect/platform/FileSystem"
-import type * as PlatformError from "@effect/platform/Error"
 import { ExecutorClient } from "./ExecutorClient.js"
 import { FileExists, FileNotFound, FilesystemError } from "./SandboxError.js"
 import type { ExecutorFailure, FilesystemFailure, InvalidArgument } from "./SandboxError.js"
@@ -50,7 +49,8 @@ import {
   present,
   printfFormat,
   utf8Length,
-  validatePath,
+  checkPath,
+  localFileError,
   writeFailure,
   writeFailureFunction,
   type WriteMode,
@@ -266,23 +266,9 @@ const parseEntry = (record: string, dir: string | undefined, path: string): File
 // find needs "./" before relative paths: names starting with "-", "(", "!" or "," are expression syntax
 const findArg = (path: string): string => quote(path.startsWith("/") ? path : `./${path}`)
 
-const localError = (path: string) => (error: PlatformError.PlatformError): FileNotFound | FilesystemError =>
-  error._tag === "SystemError" && error.reason === "NotFound"
-    ? new FileNotFound({ path, detail: `local: ${error.message}` })
-    : new FilesystemError({
-      path,
-      reason: error._tag === "SystemError" && error.reason === "PermissionDenied" ? "PermissionDenied" : "Unknown",
-      detail: `local: ${error.message}`
-    })
-
 /** Builds the service from an `ExecutorClient`. */
 export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effect.gen(function*() {
   const client = yield* ExecutorClient
-
-  const checkPath = (argument: string, path: string): Effect.Effect<void, InvalidArgument> => {
-    const invalid = validatePath(argument, path)
-    return invalid === undefined ? Effect.void : Effect.fail(invalid)
-  }
 
   /** Runs guards + action; a non-zero exit becomes the guard's error or a classified one about `subject`. */
   const runGuarded = (guards: ReadonlyArray<Guard>, action: string, subject: string) =>
@@ -611,7 +597,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
       yield* checkPath("localPath", localPath)
       yield* checkPath("remotePath", remotePath)
       const fs = yield* FileSystem.FileSystem
-      const local = localError(localPath)
+      const local = localFileError(localPath)
       const info = yield* fs.stat(localPath).pipe(Effect.mapError(local))
       if (info.type === "Directory") {
         return yield* new FilesystemError({ path: localPath, reason: "IsADirectory", detail: "local path is a directory" })
@@ -633,7 +619,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
     yield* checkPath("remotePath", remotePath)
     yield* checkPath("localPath", localPath)
     const fs = yield* FileSystem.FileSystem
-    const local = localError(localPath)
+    const local = localFileError(localPath)
     // the local file is replaced only once every byte has arrived
     const partial = `${localPath}.effect-koyeb-${randomId()}.partial`
     yield* readStream(remotePath).pipe(

@@ -5,6 +5,8 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
+import type * as PlatformError from "@effect/platform/Error"
 import { FileExists, FileNotFound, FilesystemError, InvalidArgument } from "../SandboxError.js"
 import type { FilesystemFailure } from "../SandboxError.js"
 import { quote } from "./shell.js"
@@ -16,6 +18,22 @@ export const validatePath = (argument: string, path: string): InvalidArgument | 
     : path.includes("\0")
     ? new InvalidArgument({ argument, detail: "path must not contain NUL" })
     : undefined
+
+/** `validatePath` as an effect. */
+export const checkPath = (argument: string, path: string): Effect.Effect<void, InvalidArgument> => {
+  const invalid = validatePath(argument, path)
+  return invalid === undefined ? Effect.void : Effect.fail(invalid)
+}
+
+/** Maps a local (platform) file error of upload/download to the SDK's errors, naming the local path. */
+export const localFileError = (path: string) => (error: PlatformError.PlatformError): FileNotFound | FilesystemError =>
+  error._tag === "SystemError" && error.reason === "NotFound"
+    ? new FileNotFound({ path, detail: `local: ${error.message}` })
+    : new FilesystemError({
+      path,
+      reason: error._tag === "SystemError" && error.reason === "PermissionDenied" ? "PermissionDenied" : "Unknown",
+      detail: `local: ${error.message}`
+    })
 
 /** The path as one quoted shell word that no tool takes for an option. */
 export const arg = (path: string): string => quote(path.startsWith("-") ? `./${path}` : path)
@@ -91,7 +109,8 @@ const stderrReasons: ReadonlyArray<readonly [RegExp, "NotFound" | "Exists" | Fil
   [/(Permission denied|Operation not permitted)$/m, "PermissionDenied"],
   [/Directory not empty$/m, "DirectoryNotEmpty"],
   [/Not a directory$/m, "NotADirectory"],
-  [/Is a directory$/m, "IsADirectory"]
+  [/Is a directory$/m, "IsADirectory"],
+  [/File name too long$/m, "InvalidPath"]
 ]
 
 /** A failure no guard foresaw (a race, a full disk…): classified from the tool's errno text. */

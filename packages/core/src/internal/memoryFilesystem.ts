@@ -11,7 +11,6 @@ import * as Ref from "effect/Ref"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as FileSystem from "@effect/platform/FileSystem"
-import type * as PlatformError from "@effect/platform/Error"
 import type {
   FileHandle,
   FilesystemShape,
@@ -22,9 +21,9 @@ import type {
   WriteOptions
 } from "../Filesystem.js"
 import { FileExists, FileNotFound, FilesystemError } from "../SandboxError.js"
-import type { FilesystemFailure, InvalidArgument } from "../SandboxError.js"
+import type { FilesystemFailure } from "../SandboxError.js"
 import { FileEntry } from "../SandboxSchema.js"
-import { baseName, joinPath, parentOf, validatePath } from "./fileCommands.js"
+import { baseName, checkPath, joinPath, localFileError, parentOf } from "./fileCommands.js"
 
 /** A node of the tree. */
 export type Node =
@@ -203,21 +202,6 @@ const entryOf = (tree: Tree, key: string, name: string, path: string): FileEntry
     mode: node.mode,
     modifiedAt: new Date(node.modifiedAt)
   })
-}
-
-/** Maps a local (platform) file error to the SDK's errors, naming the local path. */
-export const localFileError = (path: string) => (error: PlatformError.PlatformError): FileNotFound | FilesystemError =>
-  error._tag === "SystemError" && error.reason === "NotFound"
-    ? new FileNotFound({ path, detail: `local: ${error.message}` })
-    : new FilesystemError({
-      path,
-      reason: error._tag === "SystemError" && error.reason === "PermissionDenied" ? "PermissionDenied" : "Unknown",
-      detail: `local: ${error.message}`
-    })
-
-const checkPath = (argument: string, path: string): Effect.Effect<void, InvalidArgument> => {
-  const invalid = validatePath(argument, path)
-  return invalid === undefined ? Effect.void : Effect.fail(invalid)
 }
 
 /** The `Filesystem` service over an in-memory tree. */
