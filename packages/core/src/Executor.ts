@@ -7,7 +7,11 @@
  * there is no default deadline. Interrupting a call, hitting its timeout, or ending a stream early
  * stops the command in the sandbox with all its descendants, also when it prints nothing: each
  * command runs in its own process group, which a second request signals (SIGTERM, then SIGKILL
- * after `killGracePeriod`).
+ * after `killGracePeriod`). An executor whose `/health` advertises `process-group-kill` (the
+ * `ExecutorServer` of `@effect-koyeb/platform-node`) starts each command as a group and stops it
+ * when its stream is closed, silent or not: there the command is sent as is and closing the
+ * stream is the stop (with the executor's own grace period), unless the call sets
+ * `killGracePeriod`. The probe runs once per `Executor`; a failed one means the stock behaviour.
  *
  * Output is line based, as the executor reports it: `OutputChunk`s carry one line each without
  * its newline. The buffered `stdout` / `stderr` of a `CommandResult` are the lines joined with
@@ -16,15 +20,18 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import * as Command from "./Command.js"
 import { ExecutorClient } from "./ExecutorClient.js"
@@ -32,8 +39,9 @@ import type { ExecutorClientShape, RunStreamEvent } from "./ExecutorClient.js"
 import { CommandError, InvalidArgument, Timeout } from "./SandboxError.js"
 import type { ExecutorFailure } from "./SandboxError.js"
 import { CommandExit, CommandResult, OutputChunk } from "./SandboxSchema.js"
-import type { ExecEvent } from "./SandboxSchema.js"
+import type { ExecEvent, StreamName } from "./SandboxSchema.js"
 import * as Shell from "./internal/shell.js"
+import { timeoutDetached } from "./internal/bounded.js"
 
 /** Options of every `Executor` call. */
 export interface RunOptions {
@@ -43,7 +51,15 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Stop the command and fail with `Timeout` when it has not ended after this long; default: none. */
   readonly timeout?: Duration.DurationInput | undefined
-  /** How long a stopped command gets between SIGTERM and SIGKILL (default 1 second). */
+  /**
+   * Stop the command and fail with `Timeout` when no output line (or exit) arrives for this long:
+   * the only way to notice a stream that went silent without closing; default: none.
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long a stopped command gets between SIGTERM and SIGKILL (default 1 second, or the
+   * executor's own when it stops commands itself on disconnect).
+   */
   readonly killGracePeriod?: Duration.DurationInput | undefined
 }
 
@@ -76,46 +92,44 @@ const defaultKillGrace = Duration.seconds(1)
 const markerWait = Duration.seconds(3)
 // Bound of the kill request, on top of the grace period.
 const killRequestTimeout = Duration.seconds(10)
-const mailboxCapacity = 256
 const tailChars = 64 * 1024
+// The `/health` capability of executors that stop a command's whole group when its stream closes.
+const groupKillCapability = "process-group-kill"
+// Bound of that probe: an executor slow to answer it gets the stock behaviour.
+const probeTimeout = Duration.seconds(2)
 
 const describe = (line: string): string => (line.length > 80 ? `${line.slice(0, 77)}...` : line)
 
 const invalidCommand = (detail: string) => new InvalidArgument({ argument: "command", detail })
-const invalidEnv = (detail: string) => new InvalidArgument({ argument: "env", detail })
 
-// Sizes are checked by the client; names and NULs would make the executor fail to start the command.
-const checkEnv = (env: Readonly<Record<string, string>> | undefined): InvalidArgument | undefined => {
-  if (env === undefined) return undefined
-  for (const [key, value] of Object.entries(env)) {
-    if (key === "" || key.includes("=") || key.includes("\0")) {
-      return invalidEnv(`invalid variable name ${JSON.stringify(key)}`)
-    }
-    if (value.includes("\0")) return invalidEnv(`the value of ${key} contains a NUL character`)
-  }
-  return undefined
-}
-
-/** Validates a command and builds the wrapped line sent to the executor. */
+/** Validates a command and builds the line sent to the executor: wrapped unless `marker` is undefined. */
 const prepare = (
   line: string,
-  marker: string,
+  marker: string | undefined,
   options: RunOptions | undefined
 ): Effect.Effect<string, InvalidArgument> => {
-  if (line.trim() === "") return Effect.fail(invalidCommand("the command is empty"))
-  if (line.includes("\0")) return Effect.fail(invalidCommand("the command contains a NUL character"))
-  const wrapped = Shell.wrapGroup(marker, line)
-  const size = Shell.byteLength(wrapped)
+  const commandError = Shell.checkCommand(line)
+  if (commandError !== undefined) return Effect.fail(commandError)
+  const cmd = marker === undefined ? line : Shell.wrapGroup(marker, line)
+  const size = Shell.byteLength(cmd)
   if (size > Shell.maxArgBytes) {
     return Effect.fail(invalidCommand(
-      `the command is ${size} bytes once wrapped (${Shell.byteLength(line)} bytes as given); the sandbox ` +
-        `accepts at most ${Shell.maxArgBytes} bytes per argument (Linux MAX_ARG_STRLEN). Write large ` +
+      `the command is ${size} bytes${marker === undefined ? "" : ` once wrapped (${Shell.byteLength(line)} bytes as given)`}; ` +
+        `the sandbox accepts at most ${Shell.maxArgBytes} bytes per argument (Linux MAX_ARG_STRLEN). Write large ` +
         `data to a file first and run a short command that reads it.`
     ))
   }
-  const envError = checkEnv(options?.env)
-  return envError === undefined ? Effect.succeed(wrapped) : Effect.fail(envError)
+  const envError = Shell.checkEnv(options?.env)
+  return envError === undefined ? Effect.succeed(cmd) : Effect.fail(envError)
 }
+
+/**
+ * An `OutputChunk` equal to `new OutputChunk({ stream, data })` (same prototype, fields and field
+ * order) built by the base `Data.Class` constructor: the Schema class constructor copies and merges
+ * its argument and costs ~1.5 µs even without validation, ~30× this, on every output line.
+ */
+const outputChunk = (stream: StreamName, data: string): OutputChunk =>
+  Reflect.construct(Data.Class, [{ stream, data, _tag: "OutputChunk" as const }], OutputChunk)
 
 /** The marker line `<marker><pid>`, or undefined. */
 const parseMarker = (marker: string, data: string): number | undefined => {
@@ -126,8 +140,10 @@ const parseMarker = (marker: string, data: string): number | undefined => {
 
 /** Sends the group kill; failures are logged, never raised (it runs in finalizers). */
 const stopGroup = (client: ExecutorClientShape, pid: number, grace: Duration.Duration) =>
-  client.run({ cmd: Shell.killGroup(pid, Duration.toMillis(grace)) }).pipe(
-    Effect.timeout(Duration.sum(grace, killRequestTimeout)),
+  timeoutDetached(client.run({ cmd: Shell.killGroup(pid, Duration.toMillis(grace)) }), {
+    duration: Duration.sum(grace, killRequestTimeout),
+    onTimeout: () => new Cause.TimeoutException()
+  }).pipe(
     Effect.catchAllCause((cause) => Effect.logWarning("Executor: could not stop command group", pid, cause)),
     Effect.asVoid
   )
@@ -135,68 +151,111 @@ const stopGroup = (client: ExecutorClientShape, pid: number, grace: Duration.Dur
 /**
  * The event stream of one command, with the group marker removed. When the stream stops before
  * the command reported its exit (interruption, timeout, early end, failure), the command's group is
- * stopped before the stream's scope closes.
+ * stopped before the stream's scope closes, by a kill request or, when `serverStopsGroups`, by
+ * the executor on disconnect.
  */
 const events = (
   client: ExecutorClientShape,
+  serverStopsGroups: Effect.Effect<boolean>,
   input: Command.Input,
   options: RunOptions | undefined,
   operation: string
 ): Stream.Stream<ExecEvent, ExecFailure> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const line = Command.toLine(input)
-    const marker = `__effect_koyeb_${Shell.randomToken()}_`
+    // an explicit grace period can only be honoured by our own kill request
+    const direct = options?.killGracePeriod === undefined && (yield* serverStopsGroups)
+    const marker = direct ? undefined : `__effect_koyeb_${Shell.randomToken()}_`
     const cmd = yield* prepare(line, marker, options)
-    const grace = Duration.decode(options?.killGracePeriod ?? defaultKillGrace)
-    const startedAt = yield* Clock.currentTimeMillis
-    const pid = yield* Deferred.make<number | undefined>()
-    const mailbox = yield* Mailbox.make<ExecEvent, ExecFailure>(mailboxCapacity)
+    const request = { cmd, cwd: options?.cwd, env: options?.env }
+    const clock = yield* Effect.clock
+    const startedAt = clock.unsafeCurrentTimeMillis()
     let exited = false
-    let markerChecked = false
+    let markerChecked = direct
+    let markerPid: number | undefined
 
-    const toEvents = (chunk: Chunk.Chunk<RunStreamEvent>): Effect.Effect<ReadonlyArray<ExecEvent>> =>
-      Effect.gen(function*() {
+    // Synchronous, one pass per chunk: this is the hot path of every output line.
+    const toEvents = (chunk: Chunk.Chunk<RunStreamEvent>): Chunk.Chunk<ExecEvent> => {
+      const events = Chunk.toReadonlyArray(chunk)
+      const out: Array<ExecEvent> = []
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!
+        if (event._tag === "Complete") {
+          exited = true
+          out.push(
+            new CommandExit({ exitCode: event.code, durationMillis: clock.unsafeCurrentTimeMillis() - startedAt })
+          )
+        } else if (!markerChecked && event.stream === "stderr") {
+          // The marker is the first stderr line; stdout lines may arrive before it.
+          markerChecked = true
+          markerPid = parseMarker(marker!, event.data)
+          if (markerPid === undefined) out.push(outputChunk(event.stream, event.data))
+        } else {
+          out.push(outputChunk(event.stream, event.data))
+        }
+      }
+      return Chunk.unsafeFromArray(out)
+    }
+
+    let all: Stream.Stream<ExecEvent, ExecFailure>
+    if (direct) {
+      // closing the stream closes the connection, on which the executor stops the command's group
+      all = Stream.mapChunks(client.runStreaming(request), toEvents)
+    } else {
+      const grace = Duration.decode(options?.killGracePeriod ?? defaultKillGrace)
+      const pull = yield* Stream.toPull(client.runStreaming(request))
+      const pid = yield* Deferred.make<number | undefined>()
+
+      // Until the marker shows up a fiber of its own reads, so that a consumer stopping early does not
+      // stop the reading and the finalizer still learns which group to stop. Then the consumer pulls
+      // directly: a hand-over per chunk between fibers costs throughput and keeps garbage alive.
+      const head = yield* Effect.gen(function*() {
         const out: Array<ExecEvent> = []
-        for (const event of chunk) {
-          if (event._tag === "Complete") {
-            exited = true
-            const now = yield* Clock.currentTimeMillis
-            out.push(new CommandExit({ exitCode: event.code, durationMillis: now - startedAt }))
-          } else if (!markerChecked && event.stream === "stderr") {
-            // The marker is the first stderr line; stdout lines may arrive before it.
-            markerChecked = true
-            const found = parseMarker(marker, event.data)
-            yield* Deferred.succeed(pid, found)
-            if (found === undefined) out.push(new OutputChunk({ stream: event.stream, data: event.data }))
-          } else {
-            out.push(new OutputChunk({ stream: event.stream, data: event.data }))
+        while (!markerChecked && !exited) {
+          const exit = yield* Effect.exit(pull)
+          if (exit._tag === "Failure") return { out, failure: Option.some(exit.cause) }
+          for (const event of toEvents(exit.value)) out.push(event)
+        }
+        return { out, failure: Option.none() }
+      }).pipe(
+        Effect.ensuring(Effect.suspend(() => Deferred.succeed(pid, markerPid))),
+        Effect.forkScoped
+      )
+
+      // Added after the reader's fork and the pull's scope, so it runs before either is stopped.
+      yield* Effect.addFinalizer(() =>
+        exited ? Effect.void : Effect.gen(function*() {
+          const found = yield* timeoutDetached(Deferred.await(pid), {
+            duration: markerWait,
+            onTimeout: () => new Cause.TimeoutException()
+          }).pipe(Effect.option)
+          if (Option.isSome(found) && found.value !== undefined) {
+            yield* stopGroup(client, found.value, grace)
+          } else if (!exited) {
+            yield* Effect.logDebug("Executor: stopped before the command reported its process group", line)
           }
-        }
-        return out
-      })
+        })
+      )
 
-    yield* client.runStreaming({ cmd, cwd: options?.cwd, env: options?.env }).pipe(
-      Stream.runForEachChunk((chunk) => Effect.flatMap(toEvents(chunk), (out) => mailbox.offerAll(out))),
-      Effect.ensuring(Deferred.succeed(pid, undefined)),
-      Mailbox.into(mailbox),
-      Effect.forkScoped
+      all = Stream.unwrap(Effect.map(Fiber.join(head), ({ failure, out }) =>
+        Stream.concat(
+          Stream.fromChunk(Chunk.unsafeFromArray(out)),
+          Option.isSome(failure)
+            ? Stream.fromEffectOption(Effect.failCause(failure.value))
+            : Stream.repeatEffectChunkOption(Effect.map(pull, toEvents))
+        )))
+    }
+
+    const idle = options?.idleTimeout === undefined ? undefined : Duration.decode(options.idleTimeout)
+    const output = idle === undefined ? all : Stream.timeoutFail(
+      all,
+      () =>
+        new Timeout({
+          operation: `${operation}(${describe(line)}) waiting for output`,
+          timeoutMillis: Duration.toMillis(idle)
+        }),
+      idle
     )
-
-    // Added after the reader's fork, so it runs before the reader is interrupted: the reader keeps
-    // reading (into a shut mailbox) until the marker shows up.
-    yield* Effect.addFinalizer(() =>
-      exited ? Effect.void : Effect.gen(function*() {
-        yield* mailbox.shutdown
-        const found = yield* Deferred.await(pid).pipe(Effect.timeout(markerWait), Effect.option)
-        if (Option.isSome(found) && found.value !== undefined) {
-          yield* stopGroup(client, found.value, grace)
-        } else if (!exited) {
-          yield* Effect.logDebug("Executor: stopped before the command reported its process group", line)
-        }
-      })
-    )
-
-    const output = Mailbox.toStream(mailbox)
     if (options?.timeout === undefined) return output
     const timeout = Duration.decode(options.timeout)
     const timedOut = new Timeout({
@@ -237,20 +296,40 @@ const commandError = (line: string, result: { exitCode: number; stdout: string; 
 /** Builds the service from an `ExecutorClient`. */
 export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.gen(function*() {
   const client = yield* ExecutorClient
+  const runtime = yield* Effect.runtime<never>()
+
+  // Probed by the first command, once: a fiber of its own, so that interrupting the command that
+  // started it does not leave a poisoned result for the others. Awaited, not joined: joining would
+  // hand the probe's fiber refs (its context, hence its scope) to the command.
+  let probe: Fiber.RuntimeFiber<boolean> | undefined
+  const serverStopsGroups = Effect.suspend(() =>
+    Effect.map(
+      Fiber.await(
+        probe ??= Runtime.runFork(runtime)(client.health.pipe(
+          Effect.map((health) => health.capabilities?.includes(groupKillCapability) === true),
+          Effect.timeout(probeTimeout),
+          Effect.orElseSucceed(() => false)
+        ))
+      ),
+      (exit) => Exit.isSuccess(exit) && exit.value
+    )
+  )
 
   const streamEvents = (command: Command.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
-    events(client, command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
+    events(client, serverStopsGroups, command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
 
   const collect = (command: Command.Input, options: RunOptions | undefined, operation: string) =>
     Effect.suspend(() => {
       const stdout: Array<string> = []
       const stderr: Array<string> = []
       let exit: CommandExit | undefined
-      return events(client, command, options, operation).pipe(
-        Stream.runForEach((event) =>
+      return events(client, serverStopsGroups, command, options, operation).pipe(
+        Stream.runForEachChunk((chunk) =>
           Effect.sync(() => {
-            if (event._tag === "CommandExit") exit = event
-            else (event.stream === "stdout" ? stdout : stderr).push(event.data)
+            for (const event of chunk) {
+              if (event._tag === "CommandExit") exit = event
+              else (event.stream === "stdout" ? stdout : stderr).push(event.data)
+            }
           })
         ),
         Effect.flatMap(() =>
@@ -293,15 +372,21 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
           stderr: stderr.toString()
         }))
       )
-      return events(client, command, options, "Executor.stream").pipe(
-        Stream.mapChunks(Chunk.filterMap((event) => {
-          if (event._tag === "CommandExit") {
-            exitCode = event.exitCode
-            return Option.none()
+      return events(client, serverStopsGroups, command, options, "Executor.stream").pipe(
+        Stream.mapChunks((chunk) => {
+          const events = Chunk.toReadonlyArray(chunk)
+          const out: Array<OutputChunk> = []
+          for (let i = 0; i < events.length; i++) {
+            const event = events[i]!
+            if (event._tag === "CommandExit") {
+              exitCode = event.exitCode
+            } else {
+              ;(event.stream === "stdout" ? stdout : stderr).push(event.data)
+              out.push(event)
+            }
           }
-          ;(event.stream === "stdout" ? stdout : stderr).push(event.data)
-          return Option.some(event)
-        })),
+          return Chunk.unsafeFromArray(out)
+        }),
         Stream.concat(exitFailure)
       )
     }).pipe(Stream.withSpan("Executor.stream"))

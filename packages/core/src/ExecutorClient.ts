@@ -22,6 +22,7 @@ import * as Stream from "effect/Stream"
 import * as Wire from "./internal/executorWire.js"
 import * as FileErrors from "./internal/fileErrors.js"
 import * as Sse from "./internal/sse.js"
+import { timeoutDetached } from "./internal/bounded.js"
 import {
   ExecutorError,
   type ExecutorFailure,
@@ -277,15 +278,17 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
       client.execute(request).pipe(
         Effect.flatMap((response) => Effect.map(response.text, (body) => [response.status, body] as const)),
         Effect.mapError(transportError(endpoint)),
-        Effect.timeoutFail({
-          duration: requestTimeout,
-          onTimeout: () =>
-            new ExecutorError({
-              reason: "Transport",
-              endpoint,
-              detail: `no complete reply within ${Duration.format(requestTimeout)}`
-            })
-        }),
+        // the deadline must also hold in finalizers (kill and cleanup requests)
+        (self) =>
+          timeoutDetached(self, {
+            duration: requestTimeout,
+            onTimeout: () =>
+              new ExecutorError({
+                reason: "Transport",
+                endpoint,
+                detail: `no complete reply within ${Duration.format(requestTimeout)}`
+              })
+          }),
         Effect.flatMap(([status, body]): Effect.Effect<A, E | ExecutorFailure> =>
           status === 401 ? Effect.fail(unauthorized(endpoint)) : onReply(status, body)
         )

@@ -317,9 +317,17 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
   /**
    * Large writes: base64 chunks staged with `/write_file` next to the destination (same filesystem,
    * and a missing parent fails there too), then one command decodes them in order and removes
-   * them. On failure or interruption the chunks are removed as well.
+   * them. On failure or interruption the chunks are removed as well. A stream is prechecked first so
+   * that a write that cannot succeed fails before its data is read; content already in memory skips
+   * that round trip: staging fails on a missing or non-directory parent, and the decode script
+   * classifies the other failures the same way.
    */
-  const writeStaged = <E, R>(path: string, stream: Stream.Stream<Uint8Array, E, R>, mode: WriteMode) => {
+  const writeStaged = <E, R>(
+    path: string,
+    stream: Stream.Stream<Uint8Array, E, R>,
+    mode: WriteMode,
+    precheck: boolean
+  ) => {
     const prefix = joinPath(parentOf(path), `.effect-koyeb-${randomId()}.`)
     const glob = `${arg(prefix)}*`
     const retarget = (error: FilesystemFailure | E): FilesystemFailure | E =>
@@ -332,7 +340,8 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
       regroup(stagedChunkBytes),
       Stream.zipWithIndex,
       Stream.mapEffect(
-        ([chunk, i]) => client.writeFile(`${prefix}${String(i).padStart(8, "0")}`, encode(chunk)),
+        // Uninterruptible: a chunk abandoned in flight could land after the cleanup below removed the others.
+        ([chunk, i]) => Effect.uninterruptible(client.writeFile(`${prefix}${String(i).padStart(8, "0")}`, encode(chunk))),
         { concurrency: stagedConcurrency }
       ),
       Stream.runCount,
@@ -348,8 +357,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
           writeStatement(0, path, mode, chunks === 0 ? "printf ''" : `cat -- ${glob} | base64 -d`)
         ].join("\n")
       )
-    return precheckWrite(path, mode).pipe(
-      Effect.zipRight(upload),
+    return (precheck ? Effect.zipRight(precheckWrite(path, mode), upload) : upload).pipe(
       Effect.flatMap(decode),
       Effect.onExit((exit) =>
         Exit.isSuccess(exit) ? Effect.void : client.run({ cmd: `rm -f -- ${glob}` }).pipe(Effect.ignore)
@@ -359,7 +367,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
 
   const writeContent = (path: string, content: string | Uint8Array, mode: WriteMode) => {
     const cmd = inlineWrite(path, content, mode)
-    return cmd === undefined ? writeStaged(path, Stream.succeed(toBytes(content)), mode) : runWriteScript([path], cmd)
+    return cmd === undefined ? writeStaged(path, Stream.succeed(toBytes(content)), mode, false) : runWriteScript([path], cmd)
   }
 
   const writeFile = Effect.fn("Filesystem.writeFile")(
@@ -380,7 +388,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
   const writeStream = Effect.fn("Filesystem.writeStream")(
     function*<E, R>(path: string, stream: Stream.Stream<Uint8Array, E, R>, options?: WriteOptions) {
       yield* checkPath("path", path)
-      yield* writeStaged(path, stream, options?.exclusive === true ? "exclusive" : "truncate")
+      yield* writeStaged(path, stream, options?.exclusive === true ? "exclusive" : "truncate", true)
     }
   )
 
@@ -610,7 +618,8 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
       yield* writeStaged(
         remotePath,
         fs.stream(localPath, { chunkSize: FileSystem.Size(stagedChunkBytes) }).pipe(Stream.mapError(local)),
-        mode
+        mode,
+        true
       )
     }
   )

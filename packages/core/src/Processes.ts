@@ -41,7 +41,7 @@ import { toLine } from "./Command.js"
 import { ExecutorClient } from "./ExecutorClient.js"
 import type { RunStreamEvent } from "./ExecutorClient.js"
 import { launchCommand, listeningCommand, logsCommand, logsMarker, parseLaunched } from "./internal/processes.js"
-import { byteLength, killGroup, maxArgBytes, randomToken } from "./internal/shell.js"
+import { byteLength, checkCommand, checkEnv, killGroup, maxArgBytes, randomToken } from "./internal/shell.js"
 import type { ExecutorFailure } from "./SandboxError.js"
 import { InvalidArgument, ProcessNotFound, ProcessNotRunning, Timeout } from "./SandboxError.js"
 import { ProcessInfo, ProcessLogLine } from "./SandboxSchema.js"
@@ -341,9 +341,8 @@ export const make: Effect.Effect<ProcessesShape, never, ExecutorClient> = Effect
 
   const launch = Effect.fn("Processes.launch")(function*(command: Command.Input, options?: LaunchOptions) {
     const line = toLine(command)
-    if (line.trim() === "") {
-      return yield* new InvalidArgument({ argument: "command", detail: "the command is empty" })
-    }
+    const invalid = checkCommand(line) ?? checkEnv(options?.env)
+    if (invalid !== undefined) return yield* invalid
     const cmd = launchCommand(randomToken(), line)
     if (byteLength(cmd) > maxArgBytes) {
       return yield* new InvalidArgument({

@@ -276,6 +276,33 @@ describe("ExecutorClient (in-memory executor)", () => {
         ])
       }))
 
+    it.effect("output data decodes exactly as JSON does, with or without escapes; raw control characters are refused", () =>
+      Effect.gen(function*() {
+        const datas = [
+          "",
+          "plain 123",
+          `x","stream":"stderr"}`,
+          `a\\b`,
+          "quote \" inside",
+          "ctrl \u0001 \t",
+          "é€😀 \ud800",
+          `{"data":"nested","stream":"stdout"}`
+        ]
+        const frames = datas.map((data, i) => output(i % 2 === 0 ? "stdout" : "stderr", data)).join("")
+        const client = yield* makeClient(() => sse(frames + frame("complete", `{"code":0}`)))
+        assert.deepStrictEqual(yield* collect(client.runStreaming({ cmd: "x" })), [
+          ...datas.map((data, i): ExecutorClient.RunStreamEvent => ({
+            _tag: "Output",
+            stream: i % 2 === 0 ? "stdout" : "stderr",
+            data
+          })),
+          { _tag: "Complete", code: 0 }
+        ])
+        const raw = yield* makeClient(() => sse(frame("output", `{"data":"a\u0001b","stream":"stdout"}`)))
+        const error = yield* Effect.flip(collect(raw.runStreaming({ cmd: "x" })))
+        assert.strictEqual(error._tag === "ExecutorError" ? error.reason : error._tag, "Decode")
+      }))
+
     it.effect("stops at complete even when bytes follow", () =>
       Effect.gen(function*() {
         const client = yield* makeClient(() => sse(frame("complete", `{"code":0,"error":false}`) + "garbage\n"))

@@ -78,7 +78,7 @@ export class ExecutorServerError extends Schema.TaggedError<ExecutorServerError>
 }
 
 /** Variables of the server's own configuration that commands must not see. */
-const hiddenVariables = ["SANDBOX_SECRET", "EFFECT_KOYEB_PARENT_PID"]
+const hiddenVariables = ["SANDBOX_SECRET", "SANDBOX_SECRET_STDIN", "EFFECT_KOYEB_PARENT_PID"]
 
 const commandEnv = (env: Readonly<Record<string, string | undefined>>): Record<string, string> => {
   const out: Record<string, string> = {}

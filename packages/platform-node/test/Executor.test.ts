@@ -30,17 +30,47 @@ const keepConnection = <A, E>(stream: Stream.Stream<A, E>): Stream.Stream<A, E> 
     return Mailbox.toStream(mailbox)
   }))
 
+/** Requests seen by a `Recording` client. */
+interface Recorded {
+  readonly cmds: Array<string>
+  probes: number
+}
+
+/** Records the `cmd` of every `/run_streaming` request and counts the `/health` probes. */
+const Recording = (recorded: Recorded) =>
+  Layer.effect(
+    ExecutorClient,
+    Effect.map(ExecutorClient, (client) => ({
+      ...client,
+      health: Effect.tap(client.health, () => {
+        recorded.probes++
+      }),
+      runStreaming: (request: Parameters<typeof client.runStreaming>[0]) => {
+        recorded.cmds.push(request.cmd)
+        return client.runStreaming(request)
+      }
+    }))
+  )
+
+// Hides the executor's capabilities too: a connection kept open must never be the way to stop a command.
 const KeepConnections = Layer.effect(
   ExecutorClient,
   Effect.map(ExecutorClient, (client) => ({
     ...client,
+    health: Effect.map(client.health, ({ status }) => ({ status })),
     runStreaming: (request: Parameters<typeof client.runStreaming>[0]) => keepConnection(client.runStreaming(request))
   }))
 )
 
 const ExecutorLive = Executor.layer.pipe(Layer.provideMerge(TestExecutor.layerClient))
+const keptRecorded: Recorded = { cmds: [], probes: 0 }
 const ExecutorKeepingConnections = Executor.layer.pipe(
-  Layer.provide(KeepConnections),
+  Layer.provide(Recording(keptRecorded).pipe(Layer.provide(KeepConnections))),
+  Layer.provideMerge(TestExecutor.layerClient)
+)
+const directRecorded: Recorded = { cmds: [], probes: 0 }
+const ExecutorRecording = Executor.layer.pipe(
+  Layer.provide(Recording(directRecorded)),
   Layer.provideMerge(TestExecutor.layerClient)
 )
 
@@ -75,7 +105,7 @@ const awaitRunning = (tag: string) =>
 const awaitGone = (tag: string) =>
   Effect.gen(function*() {
     const lines = yield* pollProcesses(tag, (lines) => lines.length === 0)
-    assert.deepStrictEqual(lines, [], `processes with ${tag} survived`)
+    assert.deepStrictEqual(lines, [], `processes with ${tag} survived: ${JSON.stringify(lines)}`)
   })
 
 const stdoutOf = (events: ReadonlyArray<ExecEvent>) =>
@@ -290,7 +320,7 @@ describe("Executor", () => {
     it.effect("a command over the argument limit fails with InvalidArgument before sending; one just under runs", () =>
       Effect.gen(function*() {
         const executor = yield* Executor.Executor
-        const error = yield* Effect.flip(executor.run(`echo ${"x".repeat(131_000)}`))
+        const error = yield* Effect.flip(executor.run(`echo ${"x".repeat(131_100)}`))
         assert.strictEqual(error._tag, "InvalidArgument")
         if (error._tag === "InvalidArgument") {
           assert.strictEqual(error.argument, "command")
@@ -485,4 +515,51 @@ describe("Executor", () => {
         }))
     })
   }
+
+  layer(ExecutorRecording, { excludeTestServices: true })("with the process-group-kill capability", (it) => {
+    it.effect("commands go unwrapped, the probe runs once, interruption still stops silent commands", () =>
+      Effect.gen(function*() {
+        const endpoint = yield* TestExecutor.TestExecutorEndpoint
+        const executor = yield* Executor.Executor
+        const results = yield* Effect.all([executor.run("echo a"), executor.run("echo b")], { concurrency: 2 })
+        assert.deepStrictEqual(results.map((r) => r.stdout), ["a\n", "b\n"])
+        const tag = unique()
+        const fiber = yield* Effect.fork(executor.run(`sleep ${tag} & sleep ${tag}; wait`))
+        yield* awaitRunning(tag)
+        yield* Fiber.interrupt(fiber)
+        yield* awaitGone(tag)
+        assert.strictEqual(directRecorded.probes, 1)
+        const sent = directRecorded.cmds.filter((cmd) => !cmd.startsWith("ps "))
+        if (endpoint.stock) {
+          // the stock executor advertises nothing: every command is wrapped
+          assert.isTrue(sent.every((cmd) => cmd.includes(marker)))
+        } else {
+          assert.deepStrictEqual([...sent].sort(), ["echo a", "echo b", `sleep ${tag} & sleep ${tag}; wait`])
+        }
+      }))
+
+    it.effect("an explicit killGracePeriod takes the wrapped path, honoured", () =>
+      Effect.gen(function*() {
+        const executor = yield* Executor.Executor
+        const tag = unique()
+        const fiber = yield* Effect.fork(executor.run(`trap '' TERM; sleep ${tag}`, { killGracePeriod: "200 millis" }))
+        yield* awaitRunning(tag)
+        yield* Fiber.interrupt(fiber)
+        yield* awaitGone(tag)
+        const sent = directRecorded.cmds.filter((cmd) => cmd.includes(tag))
+        assert.strictEqual(sent.length, 1)
+        assert.include(sent[0], marker)
+      }))
+  })
+
+  layer(ExecutorKeepingConnections, { excludeTestServices: true })("without the capability", (it) => {
+    it.effect("every command is wrapped", () =>
+      Effect.gen(function*() {
+        const executor = yield* Executor.Executor
+        const result = yield* executor.run("echo wrapped")
+        assert.strictEqual(result.stdout, "wrapped\n")
+        assert.isAbove(keptRecorded.cmds.length, 0)
+        assert.isTrue(keptRecorded.cmds.every((cmd) => cmd.includes(marker)))
+      }))
+  })
 })

@@ -166,6 +166,10 @@ describe("LocalControlPlane", () => {
             assert.strictEqual(cwd, home)
             const env = yield* sh(client, "env")
             assert.notInclude(env.stdout, Redacted.value(endpoint.secret))
+            // nor in the environment of any process a command can read, the executor's included
+            const environs = yield* sh(client, "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'")
+            assert.include(environs.stdout, "HOME=")
+            assert.notInclude(environs.stdout, Redacted.value(endpoint.secret))
 
             assert.deepStrictEqual((yield* cp.list).map((s) => s.id), [info.id])
             const attached = yield* cp.get(info.id)

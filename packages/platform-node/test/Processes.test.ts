@@ -222,7 +222,8 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
       const proc = yield* processes.launch("echo one; echo two; sleep 4113")
       const first = yield* proc.logs.pipe(Stream.take(1), Stream.runCollect)
       assert.deepStrictEqual(Chunk.toReadonlyArray(first).map((line) => line.data), ["one"])
-      const readers = yield* pollProcesses("tail -c +1 -F", (found) => found.length === 0)
+      // only this process's readers: another run's leftovers must not make this test fail
+      const readers = yield* pollProcesses(`tail -c +1 -F -s 0.2 --pid=${proc.pid} `, (found) => found.length === 0)
       assert.deepStrictEqual(readers, [])
       assert.strictEqual((yield* proc.info).status, "running")
       yield* proc.kill()

@@ -69,8 +69,32 @@ export const decodeJson = <A, I>(schema: Schema.Schema<A, I>) => {
     Either.mapLeft(decode(text), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
 }
 
+const outputHead = `{"data":"`
+const stdoutTail = `","stream":"stdout"}`
+const stderrTail = `","stream":"stderr"}`
+
+/**
+ * The event when it is exactly `{"data":"<text>","stream":"…"}` (the executors' own layout) and
+ * `<text>` has no `"`, `\` or control character, hence no escape: the text is then the data as is,
+ * with no `JSON.parse` and no intermediate object. Anything else: undefined.
+ */
+const plainOutput = (text: string): RunStreamEvent | undefined => {
+  if (!text.startsWith(outputHead)) return undefined
+  const stream = text.endsWith(stdoutTail) ? "stdout" : text.endsWith(stderrTail) ? "stderr" : undefined
+  if (stream === undefined) return undefined
+  const end = text.length - stdoutTail.length
+  if (end < outputHead.length) return undefined
+  for (let i = outputHead.length; i < end; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34 || c === 92 || c < 32) return undefined
+  }
+  return { _tag: "Output", stream, data: text.slice(outputHead.length, end) }
+}
+
 /** Parses the `data` of an `output` event (`{"data":"…","stream":"stdout"}`) without Schema overhead (hot path). */
 export const parseOutput = (text: string): RunStreamEvent | undefined => {
+  const plain = plainOutput(text)
+  if (plain !== undefined) return plain
   const value = parseObject(text)
   if (value === undefined) return undefined
   const stream = value.stream

@@ -15,7 +15,8 @@ const suffixes: ReadonlyArray<readonly [string, FilesystemErrorReason | "NotFoun
   [": directory not empty", "DirectoryNotEmpty"],
   [": permission denied", "PermissionDenied"],
   [": operation not permitted", "PermissionDenied"],
-  [": invalid argument", "InvalidPath"]
+  [": invalid argument", "InvalidPath"],
+  [": file name too long", "InvalidPath"]
 ]
 
 // Go operation names are single words: open, read, readdirent, remove, mkdir, RemoveAll, unlinkat…

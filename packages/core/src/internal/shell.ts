@@ -3,6 +3,7 @@
  *
  * @internal
  */
+import { InvalidArgument } from "../SandboxError.js"
 
 /** Quotes `s` as one POSIX shell word: `'...'`, each `'` written as `'\''`. */
 export const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`
@@ -15,6 +16,35 @@ export const maxArgBytes = 131_071
 
 /** The UTF-8 size of `s` in bytes. */
 export const byteLength = (s: string): number => new TextEncoder().encode(s).length
+
+/** Why `line` cannot be run (empty, or holding a NUL that no argv string can carry), or undefined. */
+export const checkCommand = (line: string): InvalidArgument | undefined =>
+  line.trim() === ""
+    ? new InvalidArgument({ argument: "command", detail: "the command is empty" })
+    : line.includes("\0")
+    ? new InvalidArgument({ argument: "command", detail: "the command contains a NUL character" })
+    : undefined
+
+/**
+ * Why `env` cannot be passed to a command, or undefined. Sizes are checked by the client; bad names,
+ * values that are not strings (JSON would drop or mangle them) and NULs would make the executor
+ * fail to start the command.
+ */
+export const checkEnv = (env: Readonly<Record<string, string>> | undefined): InvalidArgument | undefined => {
+  if (env === undefined) return undefined
+  for (const [key, value] of Object.entries(env)) {
+    if (key === "" || key.includes("=") || key.includes("\0")) {
+      return new InvalidArgument({ argument: "env", detail: `invalid variable name ${JSON.stringify(key)}` })
+    }
+    if (typeof value !== "string") {
+      return new InvalidArgument({ argument: "env", detail: `the value of ${key} is not a string (${typeof value})` })
+    }
+    if (value.includes("\0")) {
+      return new InvalidArgument({ argument: "env", detail: `the value of ${key} contains a NUL character` })
+    }
+  }
+  return undefined
+}
 
 /** A fresh unguessable token of 32 hex digits. */
 export const randomToken = (): string =>

@@ -4,7 +4,9 @@
  *
  * @internal
  */
+import * as Fs from "node:fs"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as ExecutorServer from "../ExecutorServer.js"
 
 /** The flags of `effect-koyeb executor`. */
@@ -46,12 +48,17 @@ export const parseExecutorArgs = (
 
 /**
  * Runs the executor server until interrupted, or until `EFFECT_KOYEB_PARENT_PID` is gone; a start
- * failure is printed on stderr.
+ * failure is printed on stderr. With `SANDBOX_SECRET_STDIN=1` the secret is read from standard
+ * input instead of `SANDBOX_SECRET`, so it is not in `/proc/<pid>/environ` where the sandbox's
+ * commands could read it.
  */
 export const runExecutor = (options: ExecutorArgs): Effect.Effect<void, ExecutorServer.ExecutorServerError> => {
   const parent = process.env.EFFECT_KOYEB_PARENT_PID
   const parentPid = parent !== undefined && parent !== "" ? Number(parent) : undefined
-  return ExecutorServer.run({ ...options, parentPid }).pipe(
+  const secret = process.env.SANDBOX_SECRET_STDIN === "1"
+    ? Redacted.make(Fs.readFileSync(0, "utf8").trim())
+    : undefined
+  return ExecutorServer.run({ ...options, parentPid, secret }).pipe(
     Effect.tapErrorTag("ExecutorServerError", (e) => Effect.sync(() => process.stderr.write(`${e.message}\n`)))
   )
 }

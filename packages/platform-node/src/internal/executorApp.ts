@@ -6,12 +6,13 @@
  */
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
+import type * as Http from "node:http"
 import * as Path from "node:path"
+import { Readable } from "node:stream"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -81,11 +82,10 @@ const tooLarge = plain(413, "Request body too large", { connection: "close" })
 // ---------------------------------------------------------------------------------------------
 // request plumbing
 
-const safeEqual = (a: string, b: string): boolean => {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && Crypto.timingSafeEqual(x, y)
-}
+// Digests have a fixed length, so neither the comparison nor an early length check reveals the secret's length.
+const digest = (text: string): Buffer => Crypto.createHash("sha256").update(text).digest()
+
+const safeEqual = (a: string, b: string): boolean => Crypto.timingSafeEqual(digest(a), digest(b))
 
 const isAuthorized = (request: HttpServerRequest.HttpServerRequest, secret: string): boolean => {
   const header = request.headers["authorization"]
@@ -218,42 +218,72 @@ const outputFrames = (lines: ReadonlyArray<string>, stream: "stdout" | "stderr")
   return Buffer.from(GoJson.escapeHtml(text), "utf8")
 }
 
-/** The `output` events of one pipe; pulling is what reads the pipe, so a slow client pauses the command. */
-const pipeFrames = (pipe: NodeJS.ReadableStream, stream: "stdout" | "stderr"): Stream.Stream<Uint8Array> =>
-  Stream.suspend(() => {
-    const splitter = LineSplitter.make({ maxLineBytes: maxStreamLineBytes, trim: "all" })
-    const framesOf = (lines: ReadonlyArray<string>) =>
-      lines.length === 0 ? Chunk.empty<Uint8Array>() : Chunk.of(outputFrames(lines, stream))
-    return NodeStream.fromReadable<unknown, Uint8Array>(() => pipe, (e) => e).pipe(
-      Stream.mapChunks((chunk) => {
-        const lines: Array<string> = []
-        for (const buf of chunk) for (const line of splitter.push(buf)) lines.push(line)
-        return framesOf(lines)
-      }),
-      Stream.catchAll(() => Stream.empty),
-      Stream.concat(Stream.suspend(() => Stream.fromChunk(framesOf(splitter.end()))))
-    )
+/**
+ * The SSE body of one running command, as a Node stream written straight to the response: the
+ * lines of each pipe read are framed into one buffer, then `complete` follows once the command
+ * has closed. A full response pauses both pipes (so a slow client pauses the command); a body
+ * destroyed or a response closed before the command closed (the client went away) kills its group.
+ */
+const commandBody = (ctx: AppContext, spawned: Spawned, response: Http.ServerResponse): Readable => {
+  const { child, pid } = spawned
+  const pipes = [child.stdout, child.stderr]
+  let closed = false
+  let killed = false
+  const kill = () => {
+    if (closed || killed) return
+    killed = true
+    // drained (and ignored) until the group is gone, so no write blocks a command being stopped
+    for (const pipe of pipes) pipe.resume()
+    Effect.runFork(ctx.groups.kill(pid))
+  }
+  const body = new Readable({
+    read() {
+      for (const pipe of pipes) pipe.resume()
+    },
+    destroy(error, callback) {
+      kill()
+      callback(error)
+    }
   })
+  const emit = (lines: ReadonlyArray<string>, stream: "stdout" | "stderr") => {
+    if (lines.length > 0 && !body.push(outputFrames(lines, stream)) && !killed) {
+      for (const pipe of pipes) pipe.pause()
+    }
+  }
+  const forward = (pipe: NodeJS.ReadableStream, stream: "stdout" | "stderr") => {
+    const splitter = LineSplitter.make({ maxLineBytes: maxStreamLineBytes, trim: "all" })
+    pipe.on("data", (chunk: Buffer) => emit(splitter.push(chunk), stream))
+    pipe.once("end", () => emit(splitter.end(), stream))
+    pipe.on("error", () => {})
+  }
+  forward(child.stdout, "stdout")
+  forward(child.stderr, "stderr")
+  child.once("close", (code, signal) => {
+    closed = true
+    const exit = signal !== null || code === null ? -1 : code
+    body.push(frame("complete", `{"code":${exit},"error":${exit !== 0}}`))
+    body.push(null)
+  })
+  // also when the connection closes before the body is piped to it
+  response.once("close", () => {
+    if (!response.writableFinished) kill()
+  })
+  return body
+}
 
 const startFailedFrame = frame("error", `{"error": "Failed to start command"}`)
 
 const runStreaming = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
   withBody(ctx, request, commandFields, (body) =>
-    Effect.map(commandSpec(ctx, body), (spec) =>
-      sse(Stream.unwrapScoped(
-        Effect.map(Effect.either(spawnScoped(ctx, spec)), (started) => {
-          if (started._tag === "Left") return Stream.make(startFailedFrame)
-          const { closed, spawned } = started.right
-          return Stream.merge(pipeFrames(spawned.child.stdout, "stdout"), pipeFrames(spawned.child.stderr, "stderr"))
-            .pipe(
-              Stream.concat(Stream.fromEffect(Effect.map(
-                closed.await,
-                (exit) => frame("complete", `{"code":${exit.code},"error":${exit.code !== 0}}`)
-              )))
-            )
-        })
-      ))
-    ).pipe(Effect.merge))
+    Effect.flatMap(commandSpec(ctx, body), (spec) =>
+      Effect.match(ctx.groups.spawn(spec), {
+        onFailure: () => sse(Stream.make(startFailedFrame)),
+        onSuccess: (spawned) =>
+          HttpServerResponse.raw(commandBody(ctx, spawned, NodeHttpServerRequest.toServerResponse(request)), {
+            contentType: "text/event-stream",
+            headers: sseHeaders
+          })
+      })).pipe(Effect.merge))
 
 // ---------------------------------------------------------------------------------------------
 // background processes

@@ -112,6 +112,36 @@ const descendantsOf = (pid: number): Array<number> => {
   return out
 }
 
+/**
+ * Live processes of the sandbox in `dir`, found by working directory or `TMPDIR` inside it: this
+ * also catches those that left the executor's tree (setsid, double fork) and were reparented.
+ */
+const processesIn = (dir: string): Array<number> => {
+  let entries: Array<string>
+  try {
+    entries = Fs.readdirSync("/proc")
+  } catch {
+    return []
+  }
+  const tmpdir = `\0TMPDIR=${dir}/`
+  const out: Array<number> = []
+  for (const entry of entries) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid) || pid === process.pid) continue
+    try {
+      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue
+      const cwd = Fs.readlinkSync(`/proc/${entry}/cwd`)
+      if (cwd === dir || cwd.startsWith(`${dir}/`) || `\0${Fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`.includes(tmpdir)) {
+        out.push(pid)
+      }
+    } catch {
+      // gone, or not readable: not ours
+    }
+  }
+  return out
+}
+
 const signal = (pid: number, sig: NodeJS.Signals): void => {
   try {
     process.kill(pid, sig)
@@ -296,7 +326,8 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     HOME: home,
     TMPDIR: isolation === "bubblewrap" ? "/tmp" : Path.join(dir, "tmp"),
     ...options.env,
-    SANDBOX_SECRET: Redacted.value(options.secret),
+    // The secret goes through stdin: in the environment, commands could read it from /proc/<pid>/environ.
+    SANDBOX_SECRET_STDIN: "1",
     // In a PID namespace the parent's pid means nothing; --die-with-parent covers it there.
     ...(isolation === "none" ? { EFFECT_KOYEB_PARENT_PID: String(process.pid) } : {})
   }
@@ -314,10 +345,11 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
         cwd: isolation === "bubblewrap" ? "/" : Path.join(dir, "home"),
         env,
         detached: true,
-        stdio: ["ignore", "pipe", "pipe"]
+        stdio: ["pipe", "pipe", "pipe"]
       }),
     catch: (cause) => failed(options.id, `cannot spawn the executor: ${String(cause)}`)
   })
+  child.stdin?.end(Redacted.value(options.secret))
   const pid = child.pid
   if (pid === undefined) {
     removeDirSync(dir)
@@ -363,6 +395,14 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     Deferred.unsafeDone(exited, Effect.void)
   })
 
+  // interruptible, or the timeout could not end the wait inside the uninterruptible kill
+  // Polled: inside this uninterruptible finalizer a timeout could not end a plain await, and an
+  // interruptible one would be cut short at once when the caller is being interrupted.
+  const awaitExit = Effect.gen(function*() {
+    for (let waited = 0; waited < GRACE_MILLIS && !(yield* Deferred.isDone(exited)); waited += 25) {
+      yield* Effect.sleep(Duration.millis(25))
+    }
+  })
   let killed = false
   const kill: Effect.Effect<void> = Effect.suspend(() => {
     if (killed) return Deferred.await(exited)
@@ -373,10 +413,17 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
         // Without namespaces, let the executor stop its process groups first; bwrap's PID namespace dies with it anyway.
         if (isolation === "none") {
           signal(-pid, "SIGTERM")
-          yield* Deferred.await(exited).pipe(Effect.timeout(Duration.millis(GRACE_MILLIS)), Effect.ignore)
+          yield* awaitExit
         }
         killTreeSync(record)
-        yield* Deferred.await(exited).pipe(Effect.timeout(Duration.millis(GRACE_MILLIS)), Effect.ignore)
+        yield* awaitExit
+      }
+      // SIGKILL is asynchronous, and reparented stragglers are no longer in the tree: sweep until none is left.
+      for (let attempt = 0; attempt < GRACE_MILLIS / 50; attempt++) {
+        const left = processesIn(dir)
+        if (left.length === 0) break
+        for (const straggler of left) signal(straggler, "SIGKILL")
+        yield* Effect.sleep(Duration.millis(50))
       }
       yield* Effect.promise(() => Fs.promises.rm(dir, { recursive: true, force: true }).catch(() => undefined))
     })
