@@ -26,7 +26,6 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { ExecutorClient } from "./ExecutorClient.js"
@@ -37,6 +36,7 @@ import { alignToGroups, encode, IncrementalDecoder } from "./internal/base64Tran
 import {
   arg,
   baseName,
+  fileHandle,
   classifyStderr,
   type Guard,
   guarded,
@@ -55,9 +55,10 @@ import {
   writeFailureFunction,
   type WriteMode,
   writePrelude,
-  writeStatement
+  writeStatement,
+  writeLocalFile
 } from "./internal/fileCommands.js"
-import { quote } from "./internal/shell.js"
+import { quote, randomToken } from "./internal/shell.js"
 
 /** Options of `writeFile`, `writeStream` and `upload`. */
 export interface WriteOptions {
@@ -190,8 +191,6 @@ const textEndpointMaxChars = 8 * 1024 * 1024
 // stderr kept for error details when streaming
 const maxStderrChars = 16 * 1024
 
-const randomId = (): string =>
-  Array.from(globalThis.crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("")
 
 const utf8Encoder = new TextEncoder()
 const toBytes = (content: string | Uint8Array): Uint8Array =>
@@ -328,7 +327,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
     mode: WriteMode,
     precheck: boolean
   ) => {
-    const prefix = joinPath(parentOf(path), `.effect-koyeb-${randomId()}.`)
+    const prefix = joinPath(parentOf(path), `.effect-koyeb-${randomToken()}.`)
     const glob = `${arg(prefix)}*`
     const retarget = (error: FilesystemFailure | E): FilesystemFailure | E =>
       error instanceof FileNotFound
@@ -396,7 +395,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
   const runBatch = (paths: ReadonlyArray<string>, statements: ReadonlyArray<string>) => {
     const script = [writeFailureFunction, ...statements].join("\n")
     if (utf8Length(script) <= maxCommandBytes) return runWriteScript(paths, script)
-    const scriptPath = `/tmp/.effect-koyeb-${randomId()}.sh`
+    const scriptPath = `/tmp/.effect-koyeb-${randomToken()}.sh`
     return client.writeFile(scriptPath, script).pipe(
       Effect.zipRight(runWriteScript(paths, `{ rm -f -- ${quote(scriptPath)}; exec sh -s; } < ${quote(scriptPath)}`)),
       Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : client.deleteFile(scriptPath).pipe(Effect.ignore))
@@ -627,27 +626,12 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
   const download = Effect.fn("Filesystem.download")(function*(remotePath: string, localPath: string) {
     yield* checkPath("remotePath", remotePath)
     yield* checkPath("localPath", localPath)
-    const fs = yield* FileSystem.FileSystem
-    const local = localFileError(localPath)
-    // the local file is replaced only once every byte has arrived
-    const partial = `${localPath}.effect-koyeb-${randomId()}.partial`
-    yield* readStream(remotePath).pipe(
-      Stream.run(fs.sink(partial).pipe(Sink.mapError(local))),
-      Effect.zipRight(fs.rename(partial, localPath).pipe(Effect.mapError(local))),
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : fs.remove(partial).pipe(Effect.ignore))
-    )
+    yield* writeLocalFile(localPath, readStream(remotePath))
   })
 
   const open = Effect.fn("Filesystem.open")(function*(path: string) {
     yield* checkPath("path", path)
-    const handle: FileHandle = {
-      path,
-      read: readFile(path),
-      readString: readFileString(path),
-      write: (content) => writeFile(path, content),
-      append: (content) => appendFile(path, content)
-    }
-    return handle
+    return fileHandle(path, { readFile, readFileString, writeFile, appendFile })
   })
 
   return {

@@ -6,10 +6,15 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
 import type * as PlatformError from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import type { FileHandle, FilesystemShape } from "../Filesystem.js"
 import { FileExists, FileNotFound, FilesystemError, InvalidArgument } from "../SandboxError.js"
 import type { FilesystemFailure } from "../SandboxError.js"
-import { quote } from "./shell.js"
+import { quote, randomToken } from "./shell.js"
 
 /** Rejects paths no command can carry: empty, or containing NUL. */
 export const validatePath = (argument: string, path: string): InvalidArgument | undefined =>
@@ -34,6 +39,34 @@ export const localFileError = (path: string) => (error: PlatformError.PlatformEr
       reason: error._tag === "SystemError" && error.reason === "PermissionDenied" ? "PermissionDenied" : "Unknown",
       detail: `local: ${error.message}`
     })
+
+/** Writes `source` to the local `localPath` through a temporary file renamed into place only once complete. */
+export const writeLocalFile = <E, R>(
+  localPath: string,
+  source: Stream.Stream<Uint8Array, E, R>
+): Effect.Effect<void, E | FileNotFound | FilesystemError, R | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const local = localFileError(localPath)
+    const partial = `${localPath}.effect-koyeb-${randomToken()}.partial`
+    yield* source.pipe(
+      Stream.run(fs.sink(partial).pipe(Sink.mapError(local))),
+      Effect.zipRight(fs.rename(partial, localPath).pipe(Effect.mapError(local))),
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : fs.remove(partial).pipe(Effect.ignore))
+    )
+  })
+
+/** The handle `Filesystem.open` returns, over a service's own operations. */
+export const fileHandle = (
+  path: string,
+  fs: Pick<FilesystemShape, "readFile" | "readFileString" | "writeFile" | "appendFile">
+): FileHandle => ({
+  path,
+  read: fs.readFile(path),
+  readString: fs.readFileString(path),
+  write: (content) => fs.writeFile(path, content),
+  append: (content) => fs.appendFile(path, content)
+})
 
 /** The path as one quoted shell word that no tool takes for an option. */
 export const arg = (path: string): string => quote(path.startsWith("-") ? `./${path}` : path)

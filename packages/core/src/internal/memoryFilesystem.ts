@@ -8,11 +8,9 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Ref from "effect/Ref"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as FileSystem from "@effect/platform/FileSystem"
 import type {
-  FileHandle,
   FilesystemShape,
   FileToWrite,
   MkdirOptions,
@@ -23,7 +21,7 @@ import type {
 import { FileExists, FileNotFound, FilesystemError } from "../SandboxError.js"
 import type { FilesystemFailure } from "../SandboxError.js"
 import { FileEntry } from "../SandboxSchema.js"
-import { baseName, checkPath, joinPath, localFileError, parentOf } from "./fileCommands.js"
+import { baseName, checkPath, fileHandle, joinPath, localFileError, parentOf, writeLocalFile } from "./fileCommands.js"
 
 /** A node of the tree. */
 export type Node =
@@ -408,28 +406,12 @@ export const makeFilesystem = (memory: MemoryTree): FilesystemShape => {
   const download = Effect.fn("Filesystem.download")(function*(remotePath: string, localPath: string) {
     yield* checkPath("remotePath", remotePath)
     yield* checkPath("localPath", localPath)
-    const fs = yield* FileSystem.FileSystem
-    const local = localFileError(localPath)
-    const bytes = yield* readFile(remotePath)
-    // the local file is replaced only once every byte is written, as the real service does
-    const partial = `${localPath}.effect-koyeb-memory.partial`
-    yield* Stream.succeed(bytes).pipe(
-      Stream.run(fs.sink(partial).pipe(Sink.mapError(local))),
-      Effect.zipRight(fs.rename(partial, localPath).pipe(Effect.mapError(local))),
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : fs.remove(partial).pipe(Effect.ignore))
-    )
+    yield* writeLocalFile(localPath, Stream.succeed(yield* readFile(remotePath)))
   })
 
   const open = Effect.fn("Filesystem.open")(function*(path: string) {
     yield* checkPath("path", path)
-    const handle: FileHandle = {
-      path,
-      read: readFile(path),
-      readString: readFileString(path),
-      write: (content) => writeFile(path, content),
-      append: (content) => appendFile(path, content)
-    }
-    return handle
+    return fileHandle(path, { readFile, readFileString, writeFile, appendFile })
   })
 
   return {
