@@ -1,8 +1,10 @@
 /**
  * Measurement helpers of the benchmark suite: clocks, order statistics, a peak-RSS sampler,
- * forced garbage collection, and child processes that announce their address on stdout.
+ * forced garbage collection, settled memory snapshots, and child processes that announce their
+ * address on stdout.
  */
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import * as Module from "node:module"
 import * as Path from "node:path"
 import * as Url from "node:url"
@@ -44,6 +46,47 @@ export const gc = async (): Promise<void> => {
   gcFunction()
   await new Promise((resolve) => setImmediate(resolve))
   gcFunction()
+}
+
+/** The resident set size of process `pid` (`VmRSS` of `/proc/<pid>/status`, Linux), in bytes; NaN elsewhere. */
+export const processRss = (pid: number): number => {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    return match === null ? Number.NaN : Number(match[1]) * 1024
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** This process's heap and RSS and another process's RSS, in bytes. */
+export interface MemorySnapshot {
+  readonly heapUsed: number
+  readonly rss: number
+  readonly childRss: number
+}
+
+/**
+ * Node arguments that make a child collect its garbage on SIGUSR2 (see `settledMemory`): without
+ * it an idle child keeps collectable garbage for as long as it has no memory pressure.
+ */
+export const gcOnSignalArgs: ReadonlyArray<string> = [
+  "--expose-gc",
+  "--import",
+  `data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc())`
+]
+
+/**
+ * Memory once garbage has had its chance: a forced GC here and in `childPid` (started with
+ * `gcOnSignalArgs`), `settleMillis` of idle time, another GC here, then this process's heap and
+ * RSS and the RSS of `childPid`.
+ */
+export const settledMemory = async (childPid: number, settleMillis = 1000): Promise<MemorySnapshot> => {
+  process.kill(childPid, "SIGUSR2")
+  await gc()
+  await new Promise((resolve) => setTimeout(resolve, settleMillis))
+  await gc()
+  const usage = process.memoryUsage()
+  return { heapUsed: usage.heapUsed, rss: usage.rss, childRss: processRss(childPid) }
 }
 
 /** Samples this process's RSS every few milliseconds while `f` runs; returns its value, time and peak growth. */

@@ -16,6 +16,10 @@
  *   shared, so absolute numbers are noisy while same-run ratios are meaningful.
  * - Peak RSS is this process's RSS sampled every 5 ms during one operation, minus the RSS before it
  *   (after a forced GC).
+ * - "Back to baseline" (the load figures): this process's heap and RSS and the executor child's
+ *   RSS (`/proc/<pid>/status` VmRSS) after a forced GC in both (the child collects on SIGUSR2,
+ *   a one-line preload of the bench) and a 1 s settle, before and after the load;
+ *   the SDK column is after, the baseline column before, and the goal is growth ≤ 32 MiB.
  * - Throughput of the executor server itself is measured with the raw client against it and
  *   against a minimal stock-like server (`naiveServer.ts`, also a child process).
  * - Process exit code: 1 when a figure failed to run (never because a goal was missed).
@@ -63,6 +67,7 @@ type Goal =
   | { readonly kind: "ratioAtMost"; readonly value: number }
   | { readonly kind: "ratioAtLeast"; readonly value: number }
   | { readonly kind: "valueAtMost"; readonly value: number }
+  | { readonly kind: "growthAtMost"; readonly value: number }
   | { readonly kind: "report" }
 
 /** One line of the table and of the JSON. */
@@ -89,6 +94,8 @@ const goalText = (goal: Goal, unit: string): string => {
       return `≥ ${goal.value}×`
     case "valueAtMost":
       return `≤ ${goal.value} ${unit}`
+    case "growthAtMost":
+      return `≤ +${goal.value} ${unit}`
     case "report":
       return "report"
   }
@@ -108,6 +115,8 @@ const row = (
     ? null
     : goal.kind === "valueAtMost"
     ? sdk <= goal.value
+    : goal.kind === "growthAtMost"
+    ? sdk - baseline <= goal.value
     : ratio !== null && (goal.kind === "ratioAtMost" ? ratio <= goal.value : ratio >= goal.value)
   return {
     key,
@@ -129,16 +138,16 @@ const secret = Crypto.randomBytes(24).toString("base64url")
 const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-koyeb-bench-"))
 const children: Array<H.Child> = []
 
-const startExecutor = async (): Promise<Raw.Endpoint> => {
+const startExecutor = async (): Promise<{ readonly endpoint: Raw.Endpoint; readonly pid: number }> => {
   const child = await H.spawnAnnounced(
-    H.tsxArgs("packages/platform-node/src/bin/effect-koyeb.ts", "executor", "--port", "0", "--proxy-port", "0"),
+    [...H.gcOnSignalArgs, ...H.tsxArgs("packages/platform-node/src/bin/effect-koyeb.ts", "executor", "--port", "0", "--proxy-port", "0")],
     {
       cwd: workDir,
       env: { ...process.env, SANDBOX_SECRET: secret, EFFECT_KOYEB_PARENT_PID: String(process.pid) }
     }
   )
   children.push(child)
-  return { url: String(child.announcement.url), secret }
+  return { endpoint: { url: String(child.announcement.url), secret }, pid: child.process.pid! }
 }
 
 const startNaiveServer = async (): Promise<Raw.Endpoint> => {
@@ -163,6 +172,8 @@ type Runtime = ReturnType<typeof makeRuntime>
 
 interface World {
   readonly executor: Raw.Endpoint
+  /** The executor child's process id, for its RSS. */
+  readonly executorPid: number
   readonly naive: () => Promise<Raw.Endpoint>
   readonly runtime: Runtime
 }
@@ -172,6 +183,22 @@ const sdk = <A, E>(world: World, effect: Effect.Effect<A, E, ManagedRuntime.Mana
   world.runtime.runPromise(effect)
 
 const run = (cmd: string) => Effect.flatMap(Executor.Executor, (executor) => executor.run(cmd))
+
+/** Allowed growth of settled memory across a load figure. */
+const memoryToleranceMiB = 32
+
+/** Rows `<key>.heap`, `<key>.rss`, `<key>.server`: settled memory after (SDK column) vs before (baseline column). */
+const memoryRows = (key: string, load: string, before: H.MemorySnapshot, after: H.MemorySnapshot, between: string): Array<Row> => {
+  const goal: Goal = { kind: "growthAtMost", value: memoryToleranceMiB }
+  const detail = `after vs before ${between}; forced GC in both processes + 1 s settle; growth ${memoryToleranceMiB} MiB at most`
+  return [
+    row(`${key}.heap`, `${load}: SDK heap back to baseline`, "MiB", H.mib(after.heapUsed), H.mib(before.heapUsed), goal, { detail }),
+    row(`${key}.rss`, `${load}: SDK RSS back to baseline`, "MiB", H.mib(after.rss), H.mib(before.rss), goal, { detail }),
+    row(`${key}.server`, `${load}: executor RSS back to baseline`, "MiB", H.mib(after.childRss), H.mib(before.childRss), goal, {
+      detail: `${detail}; VmRSS of the executor child`
+    })
+  ]
+}
 
 // ---------------------------------------------------------------------------------------------
 // Figures
@@ -237,7 +264,9 @@ const concurrent: Figure = {
     await sdkRound()
     await rawRound()
     sdkErrors = rawErrors = 0
+    const before = await H.settledMemory(world.executorPid)
     const { a, b } = await H.interleave(rounds, () => H.timed(sdkRound), () => H.timed(rawRound))
+    const after = await H.settledMemory(world.executorPid)
     return [
       row(
         "concurrent.total",
@@ -250,7 +279,43 @@ const concurrent: Figure = {
           detail: `median of ${rounds}; errors: SDK ${sdkErrors}, baseline ${rawErrors}`,
           extraPass: sdkErrors === 0
         }
-      )
+      ),
+      ...memoryRows("concurrent", `${n} concurrent run("true")`, before, after, `${rounds} SDK and ${rounds} baseline rounds`)
+    ]
+  }
+}
+
+const sequential: Figure = {
+  key: "sequential",
+  title: "sequential run calls on one sandbox",
+  run: async (world) => {
+    const n = size(1000, 100)
+    const sdkRun = () => sdk(world, Effect.forEach(Array.from({ length: n }), () => Effect.either(run("true"))))
+    const rawRun = async () => {
+      let errors = 0
+      for (let i = 0; i < n; i++) {
+        errors += await Raw.runText(world.executor, "true").then((code) => (code === 0 ? 0 : 1), () => 1)
+      }
+      return errors
+    }
+    // warm-up
+    for (let i = 0; i < 20; i++) {
+      await sdk(world, run("true"))
+      await Raw.runText(world.executor, "true")
+    }
+    const before = await H.settledMemory(world.executorPid)
+    const a = await H.timed(sdkRun)
+    const after = await H.settledMemory(world.executorPid)
+    const b = await H.timed(rawRun)
+    const sdkErrors = a.value.filter(Either.isLeft).length
+    const rawErrors = b.value
+    const load = `${n} sequential run("true")`
+    return [
+      row("sequential.rate", `${load} on one sandbox`, "commands/s", (n / a.millis) * 1000, (n / b.millis) * 1000, {
+        kind: "report"
+      }, { detail: `one round each; baseline: fetch POST /run_streaming one after another` }),
+      row("sequential.errors", `${load}, errors`, "errors", sdkErrors, rawErrors, { kind: "valueAtMost", value: 0 }),
+      ...memoryRows("sequential", load, before, after, "the SDK's commands only")
     ]
   }
 }
@@ -300,6 +365,61 @@ const streamSeq: Figure = {
         kind: "valueAtMost",
         value: 64
       }, { detail: "max over rounds" })
+    ]
+  }
+}
+
+const outputStreams: Figure = {
+  key: "outstreams",
+  title: "concurrent output streams on one sandbox",
+  run: async (world) => {
+    const n = size(50, 10)
+    const lines = 20_000
+    const cmd = `seq 1 ${lines}`
+    const sdkRound = (streams: number) =>
+      sdk(
+        world,
+        Effect.flatMap(Executor.Executor, (executor) =>
+          Effect.forEach(Array.from({ length: streams }), () => Effect.either(Stream.runCount(executor.stream(cmd))), {
+            concurrency: "unbounded"
+          }))
+      ).then((results) => ({
+        lines: results.reduce((sum, r) => sum + (Either.isRight(r) ? r.right : 0), 0),
+        errors: results.filter((r) => Either.isLeft(r) || r.right !== lines).length
+      }))
+    const rawRound = (streams: number) =>
+      Promise.allSettled(Array.from({ length: streams }, async () => {
+        let count = 0
+        const code = await Raw.runLines(world.executor, cmd, () => {
+          count++
+        })
+        if (code !== 0) throw new Error(`exit code ${code}`)
+        return count
+      })).then((results) => ({
+        lines: results.reduce((sum, r) => sum + (r.status === "fulfilled" ? r.value : 0), 0),
+        errors: results.filter((r) => r.status === "rejected" || r.value !== lines).length
+      }))
+    // warm-up
+    await sdkRound(2)
+    await rawRound(2)
+    const before = await H.settledMemory(world.executorPid)
+    const a = await H.timed(() => sdkRound(n))
+    const after = await H.settledMemory(world.executorPid)
+    const b = await H.timed(() => rawRound(n))
+    const load = `${n} concurrent stream(${cmd})`
+    return [
+      row("outstreams.rate", `${load}, all lines`, "lines/s", (a.value.lines / a.millis) * 1000, (b.value.lines / b.millis) * 1000, {
+        kind: "report"
+      }, {
+        detail: `one round each; lines counted: SDK ${a.value.lines}, baseline ${b.value.lines} of ${
+          n * lines
+        }; baseline: fetch + minimal SSE split + JSON.parse per event`
+      }),
+      row("outstreams.errors", `${load}, errors (failed or short streams)`, "errors", a.value.errors, b.value.errors, {
+        kind: "valueAtMost",
+        value: 0
+      }),
+      ...memoryRows("outstreams", load, before, after, "the SDK's streams only")
     ]
   }
 }
@@ -580,7 +700,9 @@ const importTime: Figure = {
 const figures: ReadonlyArray<Figure> = [
   latency,
   concurrent,
+  sequential,
   streamSeq,
+  outputStreams,
   streamBig,
   binary,
   manyFiles,
@@ -646,10 +768,10 @@ const main = async (): Promise<number> => {
   const rows: Array<Row> = []
   let runtime: Runtime | undefined
   try {
-    const executor = await startExecutor()
+    const { endpoint: executor, pid: executorPid } = await startExecutor()
     let naive: Promise<Raw.Endpoint> | undefined
     runtime = makeRuntime(executor)
-    const world: World = { executor, naive: () => (naive ??= startNaiveServer()), runtime }
+    const world: World = { executor, executorPid, naive: () => (naive ??= startNaiveServer()), runtime }
     await runtime.runtime()
     for (const figure of selected) {
       const t0 = H.now()
