@@ -35,6 +35,7 @@ import {
 } from "./ControlPlane.js"
 import * as ExecutorClient from "./ExecutorClient.js"
 import * as Wire from "./internal/koyebWire.js"
+import { randomToken } from "./internal/shell.js"
 import {
   ApiError,
   type ControlPlaneFailure,
@@ -81,6 +82,11 @@ interface CallOptions {
 const MAX_RETRY_AFTER_MILLIS = 60_000
 const HEALTH_TIMEOUT = Duration.seconds(5)
 const HEALTHY_REPLIES = new Set(["ok", "healthy", "ready"])
+const APP_PREFIX = "sandbox-app-"
+const MAX_APP_NAME = 63
+// Pauses between lookups of an app whose create reply was lost: the request may still be in
+// flight on the server, so an empty first lookup is repeated for about two seconds.
+const LOST_APP_LOOKUP_PAUSES = ["250 millis", "500 millis", "1250 millis"] as const
 
 /** An attempt failure that may be retried, with the server's Retry-After when it sent one. */
 class Retryable {
@@ -181,6 +187,31 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
       call("DELETE", `/v1/apps/${encodeURIComponent(appId)}`, undefined, { notFound: appId })
     const deleteService = (id: string) =>
       call("DELETE", `/v1/services/${encodeURIComponent(id)}`, undefined, { notFound: id })
+    const appsNamed = (name: string) =>
+      get("/v1/apps", Wire.AppList, { urlParams: { name, limit: "100" } }).pipe(
+        Effect.map((r) => (r.apps ?? []).filter((app) => app.name === name))
+      )
+    // The app POST's reply was lost, but the server may have created (or still create) the app:
+    // its name is unique per attempt, so every app with that name is ours to delete.
+    const deleteLostApp = (name: string) => {
+      const lookup = (pauses: ReadonlyArray<Duration.DurationInput>): Effect.Effect<void, ControlPlaneFailure> =>
+        appsNamed(name).pipe(
+          Effect.flatMap((apps) =>
+            apps.length > 0
+              ? Effect.forEach(apps, (app) => deleteApp(app.id).pipe(Effect.catchTag("SandboxNotFound", () => Effect.void)), {
+                discard: true
+              })
+              : pauses.length === 0
+              ? Effect.void
+              : Effect.sleep(pauses[0]!).pipe(Effect.zipRight(lookup(pauses.slice(1))))
+          )
+        )
+      return lookup(LOST_APP_LOOKUP_PAUSES).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(`KoyebControlPlane.create: cleanup of app ${name} after a lost reply failed`, cause)
+        )
+      )
+    }
 
     const endpointOf = (deployment: Option.Option<Wire.Deployment>, appId: string, secret: Redacted.Redacted<string>) =>
       Option.flatMap(deployment, Wire.gatewayOf).pipe(
@@ -248,11 +279,13 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
           let appId = resolved.appId
           const ownsApp = appId === undefined
           if (appId === undefined) {
-            const unixSeconds = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+            const name = appName(resolved.name, Math.floor((yield* Clock.currentTimeMillis) / 1000))
             const reply = yield* post("/v1/apps", Wire.AppReply, {
-              name: `sandbox-app-${resolved.name}-${unixSeconds}`,
+              name,
               life_cycle: { delete_when_empty: true }
-            })
+            }).pipe(Effect.tapError((e) =>
+              e._tag === "ApiError" && (e.status === 0 || e.status >= 500) ? deleteLostApp(name) : Effect.void
+            ))
             appId = reply.app.id
           }
           yield* Effect.annotateCurrentSpan("koyeb.app_id", appId)
@@ -489,6 +522,13 @@ export const layerConfig = (
       (token) => make({ ...options, token })
     )
   )
+
+/** `sandbox-app-<name>-<unix seconds>-<8 hex>`, the name cut so that the whole stays within 63 characters. */
+const appName = (name: string, unixSeconds: number): string => {
+  const suffix = `-${unixSeconds}-${randomToken().slice(0, 8)}`
+  const room = MAX_APP_NAME - APP_PREFIX.length - suffix.length
+  return `${APP_PREFIX}${name.slice(0, room).replace(/-+$/, "")}${suffix}`
+}
 
 const generateSecret = (): string => Encoding.encodeBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(32)))
 

@@ -17,6 +17,8 @@ import * as TestClock from "effect/TestClock"
 
 const TOKEN = "tok-CANARY-7f3a9"
 const HOST = "https://api.test"
+// `sandbox-app-<name>-<unix seconds>-<8 random hex>`; the TestClock starts at 0.
+const appNamePattern = (name: string) => new RegExp(`^sandbox-app-${name}-0-[0-9a-f]{8}$`)
 const DOMAIN = "sandbox-app-demo-org.koyeb.app"
 
 interface Recorded {
@@ -61,6 +63,8 @@ const fakeKoyeb = (handler: Handler = () => undefined, init: Partial<FakeState> 
     ...init
   }
   let deploymentPolls = 0
+  // Apps the fake created, by id (ids are `app-1`, `app-2`, ...).
+  const apps = new Map<string, string>()
   const definition = () => ({
     name: "demo",
     type: "SANDBOX",
@@ -76,7 +80,18 @@ const fakeKoyeb = (handler: Handler = () => undefined, init: Partial<FakeState> 
       return path.endsWith("/health") ? json({ status: "ok" }) : new Response("not found", { status: 404 })
     }
     if (r.method === "POST" && path === "/v1/apps") {
-      return json({ app: { id: "app-1", name: r.body.name, domains: [{ name: DOMAIN }] } })
+      const id = `app-${apps.size + 1}`
+      apps.set(id, r.body.name)
+      return json({ app: { id, name: r.body.name, domains: [{ name: DOMAIN }] } })
+    }
+    if (r.method === "GET" && path === "/v1/apps") {
+      const name = r.url.searchParams.get("name")
+      const matching = Array.from(apps).filter(([, n]) => name === null || n === name)
+      return json({ apps: matching.map(([id, n]) => ({ id, name: n })), limit: 100, offset: 0, count: matching.length })
+    }
+    if (r.method === "DELETE" && path.startsWith("/v1/apps/")) {
+      apps.delete(path.split("/")[3]!)
+      return json({})
     }
     if (r.method === "GET" && path === "/v1/apps/app-1") {
       return json({ app: { id: "app-1", domains: [{ name: DOMAIN }] } })
@@ -147,7 +162,7 @@ const fakeKoyeb = (handler: Handler = () => undefined, init: Partial<FakeState> 
     }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client)))
   const api = (method: string, path: string) =>
     requests.filter((r) => r.method === method && r.url.host === new URL(HOST).host && r.url.pathname === path)
-  return { requests, layer, state, api }
+  return { requests, layer, state, api, apps }
 }
 
 const create = (options: CreateOptions = {}) => Effect.flatMap(ControlPlane, (cp) => cp.create(options))
@@ -178,7 +193,9 @@ describe("KoyebControlPlane", () => {
         const sandbox = yield* create()
         const app = fake.api("POST", "/v1/apps")
         assert.strictEqual(app.length, 1)
-        assert.deepStrictEqual(app[0]!.body, { name: "sandbox-app-quick-sandbox-0", life_cycle: { delete_when_empty: true } })
+        assert.deepStrictEqual(Object.keys(app[0]!.body).sort(), ["life_cycle", "name"])
+        assert.match(app[0]!.body.name, appNamePattern("quick-sandbox"))
+        assert.deepStrictEqual(app[0]!.body.life_cycle, { delete_when_empty: true })
         assert.strictEqual(app[0]!.headers["authorization"], `Bearer ${TOKEN}`)
         assert.strictEqual(app[0]!.headers["content-type"], "application/json")
         assert.strictEqual(app[0]!.headers["accept"], "application/json")
@@ -284,7 +301,7 @@ describe("KoyebControlPlane", () => {
           // 1500 ms rounds up: a non-zero delay never becomes 0 ("disabled").
           life_cycle: { delete_after_create: 3600, delete_after_sleep: 2 }
         })
-        assert.deepStrictEqual(fake.api("POST", "/v1/apps")[0]!.body.name, "sandbox-app-demo-0")
+        assert.match(fake.api("POST", "/v1/apps")[0]!.body.name, appNamePattern("demo"))
         // The gateway of the deployment is preferred over the app domain.
         assert.strictEqual(sandbox.endpoint.url, "https://gw.koyeb.test/koyeb-sandbox")
         assert.strictEqual(sandbox.endpoint.routingKey, "rk-1")
@@ -325,7 +342,7 @@ describe("KoyebControlPlane", () => {
     })
 
     it.effect("uses https://app.koyeb.com when neither the option nor the environment gives a host", () => {
-      const fake = fakeKoyeb(() => koyebError(500, "x", "x"))
+      const fake = fakeKoyeb((r) => r.method === "POST" ? koyebError(500, "x", "x") : undefined)
       return Effect.gen(function*() {
         yield* create().pipe(Effect.provide(fake.layer({ host: undefined })), Effect.exit)
         assert.strictEqual(fake.requests[0]!.url.href, "https://app.koyeb.com/v1/apps")
@@ -381,13 +398,85 @@ describe("KoyebControlPlane", () => {
       }).pipe(Effect.provide(fake.layer()))
     })
 
-    it.effect("a 503 on a POST is not retried", () => {
+    it.effect("a 503 on a POST is not retried; the app is looked up by name a few times, nothing is deleted", () => {
       const fake = fakeKoyeb((r) => r.method === "POST" ? koyebError(503, "unavailable", "try later") : undefined)
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(create())
+        const fiber = yield* Effect.fork(Effect.flip(create()))
+        yield* TestClock.adjust("1 minute")
+        const error = yield* Fiber.join(fiber)
         assert.strictEqual(error._tag === "ApiError" && error.status, 503)
         assert.strictEqual(fake.api("POST", "/v1/apps").length, 1)
-        assert.strictEqual(fake.requests.length, 1)
+        const lookups = fake.api("GET", "/v1/apps")
+        assert.strictEqual(lookups.length, 4)
+        const name = fake.api("POST", "/v1/apps")[0]!.body.name
+        for (const lookup of lookups) assert.strictEqual(lookup.url.searchParams.get("name"), name)
+        assert.strictEqual(fake.requests.length, 5)
+      }).pipe(Effect.provide(fake.layer()))
+    })
+
+    it.effect("an app POST answered 502 after the app was created: it is found by its unique name and deleted", () => {
+      const fake = fakeKoyeb((r, fallback) =>
+        r.method === "POST" && r.url.pathname === "/v1/apps" ? (fallback(), koyebError(502, "bad_gateway", "lost")) : undefined
+      )
+      return Effect.gen(function*() {
+        const error = yield* Effect.flip(create({ name: "demo" }))
+        assert.strictEqual(error._tag === "ApiError" && error.status, 502)
+        assert.strictEqual(error._tag === "ApiError" && error.method, "POST")
+        const name = fake.api("POST", "/v1/apps")[0]!.body.name
+        assert.match(name, appNamePattern("demo"))
+        assert.strictEqual(fake.api("GET", "/v1/apps")[0]!.url.searchParams.get("name"), name)
+        assert.strictEqual(fake.api("DELETE", "/v1/apps/app-1").length, 1)
+        assert.strictEqual(fake.apps.size, 0)
+        assert.strictEqual(fake.api("POST", "/v1/services").length, 0)
+      }).pipe(Effect.provide(fake.layer()))
+    })
+
+    it.effect("an app POST that times out is created later: the repeated lookup finds and deletes it", () => {
+      const fake = fakeKoyeb()
+      let lookups = 0
+      // The POST never answers (and, like a real client, can be abandoned by the request timeout);
+      // the app appears on the server only by the third lookup.
+      const client = HttpClient.make((request, url) =>
+        request.method === "POST"
+          ? Effect.interruptible(Effect.never)
+          : Effect.suspend(() => {
+            if (request.method === "GET" && url.pathname === "/v1/apps" && ++lookups === 3) {
+              fake.apps.set("app-late", url.searchParams.get("name")!)
+            }
+            const listed = Array.from(fake.apps).filter(([, n]) => n === url.searchParams.get("name"))
+            if (request.method === "DELETE") fake.apps.delete(url.pathname.split("/")[3]!)
+            return Effect.succeed(HttpClientResponse.fromWeb(
+              request,
+              request.method === "GET" ? json({ apps: listed.map(([id, name]) => ({ id, name })) }) : json({})
+            ))
+          })
+      )
+      const layer = KoyebControlPlane.layer({ token: Redacted.make(TOKEN), host: HOST, requestTimeout: "2 seconds" })
+        .pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client)))
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Effect.flip(create({ name: "late" })))
+        yield* TestClock.adjust("1 minute")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag === "ApiError" && error.code, "Timeout")
+        assert.strictEqual(error._tag === "ApiError" && error.status, 0)
+        assert.strictEqual(lookups, 3)
+        assert.strictEqual(fake.apps.size, 0)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("a long sandbox name is cut so that the app name stays a valid Koyeb name of at most 63 characters", () => {
+      const fake = fakeKoyeb()
+      const long = `a${"-b".repeat(31)}`
+      return Effect.gen(function*() {
+        yield* create({ name: long })
+        yield* create({ name: long })
+        const [name, other] = fake.api("POST", "/v1/apps").map((r): string => r.body.name)
+        assert.isAtMost(name!.length, 63)
+        // Cut at a dash, which is dropped: Koyeb names end with a letter or digit.
+        assert.match(name!, /^sandbox-app-a(-b)*-0-[0-9a-f]{8}$/)
+        assert.match(name!, /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/)
+        // Unique per attempt even within the same second.
+        assert.notStrictEqual(other, name)
       }).pipe(Effect.provide(fake.layer()))
     })
 

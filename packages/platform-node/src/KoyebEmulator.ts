@@ -4,8 +4,8 @@
  * Koyeb client pointed at `KOYEB_API_HOST=<emulator url>` works against it with no account and no
  * network.
  *
- * - REST: `POST /v1/apps`, `GET|DELETE /v1/apps/{id}`, `POST /v1/services` (`?dry_run=true`
- *   validates only), `GET /v1/services` (`app_id`, `name`, `types`, `statuses`, `limit`, `offset`),
+ * - REST: `POST /v1/apps`, `GET /v1/apps` (`name`, `limit`, `offset`), `GET|DELETE /v1/apps/{id}`,
+ *   `POST /v1/services` (`?dry_run=true` validates only), `GET /v1/services` (`app_id`, `name`, `types`, `statuses`, `limit`, `offset`),
  *   `GET|PUT|DELETE /v1/services/{id}`, `GET /v1/deployments/{id}`, with Koyeb's JSON shapes and
  *   error bodies (`400 INVALID_ARGUMENT` with `fields`, `401 UNAUTHENTICATED`, `404 NOT_FOUND`).
  * - Deployments move PENDING → PROVISIONING → STARTING → HEALTHY (HEALTHY once the executor answers
@@ -506,6 +506,22 @@ export const make: (
     return json(appJson(app, organizationId))
   })
 
+  const listApps = Effect.gen(function*() {
+    const q = yield* query
+    const limit = Math.max(0, Number(q.get("limit") ?? 100) || 100)
+    const offset = Math.max(0, Number(q.get("offset") ?? 0) || 0)
+    const name = q.get("name")
+    const matching = Array.from(apps.values())
+      .filter((a) => name === null || a.name === name)
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+    return json({
+      apps: matching.slice(offset, offset + limit).map((a) => appJson(a, organizationId).app),
+      limit,
+      offset,
+      count: matching.length
+    })
+  })
+
   const getApp = Effect.gen(function*() {
     const app = apps.get(yield* param("id"))
     return app === undefined ? notFound("App not found") : json(appJson(app, organizationId))
@@ -777,6 +793,7 @@ export const make: (
 
   const router = HttpRouter.empty.pipe(
     HttpRouter.post("/v1/apps", createApp),
+    HttpRouter.get("/v1/apps", listApps),
     HttpRouter.get("/v1/apps/:id", getApp),
     HttpRouter.del("/v1/apps/:id", deleteApp),
     HttpRouter.post("/v1/services", createService),
@@ -784,7 +801,8 @@ export const make: (
     HttpRouter.get("/v1/services/:id", getService),
     HttpRouter.put("/v1/services/:id", updateService),
     HttpRouter.del("/v1/services/:id", deleteServiceRoute),
-    HttpRouter.get("/v1/deployments/:id", getDeployment),
+    HttpRouter.get("/v1/deployments/:id", getDeployment)
+  ).pipe(
     HttpRouter.all("/koyeb-sandbox/*", gateway),
     HttpRouter.all("/r/:key", exposed),
     HttpRouter.all("/r/:key/*", exposed),

@@ -260,6 +260,22 @@ describe("ControlPlane faults (emulator)", () => {
       yield* e.clearFaults
     })))
 
+  it.live("an app POST whose reply is lost (timeout) still creates the app: create finds it by name and deletes it", () =>
+    run(Effect.gen(function*() {
+      const e = yield* emulator
+      const cp = yield* koyeb({ requestTimeout: "200 millis" })
+      // The delay runs before the handler: the app is created after the client has given up.
+      yield* e.delay({ method: "POST", path: "/v1/apps", duration: "700 millis", times: 1 })
+      const error = yield* Effect.flip(cp.create({ name: "lost-reply" }))
+      assert.strictEqual(error._tag === "ApiError" && error.code, "Timeout")
+      assert.strictEqual(error._tag === "ApiError" && error.status, 0)
+      const lookups = (yield* e.requests).filter((r) => r.method === "GET" && r.path === "/v1/apps")
+      assert.isAbove(lookups.length, 0)
+      assert.match(String(lookups[0]!.query.name), /^sandbox-app-lost-reply-\d+-[0-9a-f]{8}$/)
+      assert.strictEqual(yield* count("DELETE", "/v1/apps/"), 1)
+      yield* expectEmpty
+    })))
+
   it.live("a deployment that never becomes healthy: Timeout from Sandbox.make, and the sandbox is deleted", () =>
     run(
       Effect.gen(function*() {

@@ -54,6 +54,9 @@ export const App = Schema.Struct({
 /** `{app}` reply of create / get app. */
 export const AppReply = Schema.Struct({ app: App })
 
+/** `ListAppsReply` (fields used). */
+export const AppList = Schema.Struct({ apps: Schema.optional(Schema.NullOr(Schema.Array(App))) })
+
 /** `Service` / `ServiceListItem` (fields used). */
 export const Service = Schema.Struct({
   id: Schema.String,
