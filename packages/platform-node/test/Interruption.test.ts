@@ -26,6 +26,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import { alive, processesOf } from "./utils/hostProcesses.js"
 
 const TOKEN = Redacted.make("interrupt-token-CANARY")
 const fast = { pollInterval: "50 millis", timeout: "60 seconds" } as const
@@ -35,52 +36,6 @@ const GUARD = "50 seconds"
 // ---------------------------------------------------------------------------------------------
 // Host-side inspection (Linux /proc)
 
-const readProc = (pid: string, file: string): string => {
-  try {
-    return Fs.readFileSync(`/proc/${pid}/${file}`, "utf8")
-  } catch {
-    return ""
-  }
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  return !/^\d+ \(.*\) Z /s.test(readProc(String(pid), "stat"))
-}
-
-/** Live host pids whose command line or cwd mentions `text`, and all their descendants. */
-const processesOf = (text: string): Array<number> => {
-  const parents = new Map<number, number>()
-  const roots: Array<number> = []
-  for (const entry of Fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = readProc(entry, "stat")
-    parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]))
-    let cwd = ""
-    try {
-      cwd = Fs.readlinkSync(`/proc/${entry}/cwd`)
-    } catch {
-      // gone or not ours
-    }
-    if (readProc(entry, "cmdline").replace(/\0/g, " ").includes(text) || cwd.startsWith(text)) roots.push(Number(entry))
-  }
-  const found = new Set(roots)
-  let grew = true
-  while (grew) {
-    grew = false
-    for (const [pid, ppid] of parents) {
-      if (!found.has(pid) && found.has(ppid)) {
-        found.add(pid)
-        grew = true
-      }
-    }
-  }
-  return [...found].filter((pid) => pid !== process.pid && alive(pid))
-}
 
 const psHas = (text: string): boolean =>
   ChildProcess.execFileSync("ps", ["-e", "-o", "args="], { encoding: "utf8" }).split("\n").some((l) => l.includes(text))

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { alive, processesOf } from "./utils/hostProcesses.js"
 
 const isolations = ["none", "bubblewrap"] as const
 type Isolation = (typeof isolations)[number]
@@ -21,53 +22,6 @@ type Isolation = (typeof isolations)[number]
 // ---------------------------------------------------------------------------------------------
 // Host-side process inspection (Linux /proc)
 
-const readProc = (pid: string, file: string): string => {
-  try {
-    return Fs.readFileSync(`/proc/${pid}/${file}`, "utf8")
-  } catch {
-    return ""
-  }
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  // A zombie is dead for our purposes.
-  return !/^\d+ \(.*\) Z /s.test(readProc(String(pid), "stat"))
-}
-
-/** Host pids whose command line or cwd mentions `dir`, and all their descendants. */
-const processesOf = (dir: string): Array<number> => {
-  const parents = new Map<number, number>()
-  const roots: Array<number> = []
-  for (const entry of Fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = readProc(entry, "stat")
-    parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]))
-    let cwd = ""
-    try {
-      cwd = Fs.readlinkSync(`/proc/${entry}/cwd`)
-    } catch {
-      // gone or not ours
-    }
-    if (readProc(entry, "cmdline").includes(dir) || cwd.startsWith(dir)) roots.push(Number(entry))
-  }
-  const found = new Set(roots)
-  let grew = true
-  while (grew) {
-    grew = false
-    for (const [pid, ppid] of parents) {
-      if (!found.has(pid) && found.has(ppid)) {
-        found.add(pid)
-        grew = true
-      }
-    }
-  }
-  return [...found].filter((pid) => pid !== process.pid)
-}
 
 const psCommands = (): string => ChildProcess.execFileSync("ps", ["-e", "-o", "pid=,args="], { encoding: "utf8" })
 
