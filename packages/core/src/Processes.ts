@@ -45,6 +45,7 @@ import { byteLength, checkCommand, checkEnv, killGroup, maxArgBytes, randomToken
 import type { ExecutorFailure } from "./SandboxError.js"
 import { InvalidArgument, ProcessNotFound, ProcessNotRunning, Timeout } from "./SandboxError.js"
 import { ProcessInfo, ProcessLogLine } from "./SandboxSchema.js"
+import { withTimeout } from "./internal/bounded.js"
 
 /** Options of `launch` and `launchScoped`. */
 export interface LaunchOptions {
@@ -174,16 +175,6 @@ const pollUntil = <A, E, R>(check: Effect.Effect<A, E, R>, done: (a: A) => boole
       Schedule.exponential("25 millis", 1.5).pipe(Schedule.union(Schedule.spaced(max)))
     ),
     until: done
-  })
-
-const withTimeout = <A, E, R>(
-  effect: Effect.Effect<A, E, R>,
-  operation: string,
-  timeout: Duration.DurationInput | undefined
-): Effect.Effect<A, E | Timeout, R> =>
-  timeout === undefined ? effect : Effect.timeoutFail(effect, {
-    duration: timeout,
-    onTimeout: () => new Timeout({ operation, timeoutMillis: Duration.toMillis(timeout) })
   })
 
 /** Shows the caller's command for processes started by `launch`. */

@@ -3,9 +3,21 @@
  *
  * @internal
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import { Timeout } from "../SandboxError.js"
+
+/** `effect`, failing with `Timeout` naming `operation` after `timeout`; unbounded when `timeout` is undefined. */
+export const withTimeout = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  operation: string,
+  timeout: Duration.DurationInput | undefined
+): Effect.Effect<A, E | Timeout, R> =>
+  timeout === undefined ? effect : Effect.timeoutFail(effect, {
+    duration: timeout,
+    onTimeout: () => new Timeout({ operation, timeoutMillis: Duration.toMillis(timeout) })
+  })
 
 /**
  * `self`, failing with `onTimeout()` when it has not ended after `duration`, wherever it runs.

@@ -32,6 +32,7 @@ import type { FileExists, FileNotFound, FilesystemError } from "../SandboxError.
 import { CommandExit, CommandResult, OutputChunk, ProcessInfo, ProcessLogLine } from "../SandboxSchema.js"
 import type { ExecEvent, StreamName } from "../SandboxSchema.js"
 import type { CommandContext, CommandHandler, CommandReply, RecordedCommand } from "../Testing.js"
+import { withTimeout } from "./bounded.js"
 
 /** The output lines of a text, as the executor reports them (no trailing empty line). */
 export const splitLines = (text: string | undefined): Array<string> => {
@@ -116,16 +117,6 @@ const outputOf = (reply: CommandReply): Array<OutputChunk> => [
   ...splitLines(reply.stdout).map((data) => new OutputChunk({ stream: "stdout", data })),
   ...splitLines(reply.stderr).map((data) => new OutputChunk({ stream: "stderr", data }))
 ]
-
-const withTimeout = <A, E, R>(
-  effect: Effect.Effect<A, E, R>,
-  operation: string,
-  timeout: Duration.DurationInput | undefined
-): Effect.Effect<A, E | Timeout, R> =>
-  timeout === undefined ? effect : Effect.timeoutFail(effect, {
-    duration: timeout,
-    onTimeout: () => new Timeout({ operation, timeoutMillis: Duration.toMillis(timeout) })
-  })
 
 /** The `Executor` service answering commands with `runner`. */
 export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
