@@ -75,6 +75,36 @@ export const runLines = async (
   return code
 }
 
+/**
+ * `POST /run_streaming`, counting events without decoding them (the cheapest client, so that a
+ * server's own cost is what is measured); checks the final `complete` event. Returns the number
+ * of `output` events.
+ */
+export const countOutputEvents = async (endpoint: Endpoint, cmd: string): Promise<number> => {
+  const response = await post(endpoint, "/run_streaming", { cmd })
+  if (response.status !== 200) return failed("/run_streaming", response)
+  let events = 0
+  // an event ends with "\n\n": one byte is kept across reads so a split terminator is seen
+  let previous = 0
+  let tail = Buffer.alloc(0)
+  const reader = response.body!.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+    if (previous === 10 && bytes[0] === 10) events++
+    for (let at = bytes.indexOf("\n\n"); at !== -1; at = bytes.indexOf("\n\n", at + 2)) events++
+    previous = bytes[bytes.length - 1]!
+    tail = bytes.length >= 256 ? bytes.subarray(bytes.length - 256) : Buffer.concat([tail, bytes]).subarray(-256)
+  }
+  const text = tail.toString("latin1")
+  const at = text.lastIndexOf("event: complete\ndata: ")
+  if (at === -1 || !text.endsWith("\n\n")) throw new Error("/run_streaming: no complete event at the end")
+  const code = (JSON.parse(text.slice(at + 22, -2)) as { code: number }).code
+  if (code !== 0) throw new Error(`/run_streaming: exit code ${code}`)
+  return events - 1
+}
+
 /** `POST /run`: the buffered reply. */
 export const run = async (endpoint: Endpoint, cmd: string): Promise<{ stdout: string; stderr: string; code: number }> => {
   const response = await post(endpoint, "/run", { cmd })

@@ -27,11 +27,9 @@ import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import * as Command from "./Command.js"
 import { ExecutorClient } from "./ExecutorClient.js"
@@ -40,6 +38,7 @@ import { CommandError, InvalidArgument, Timeout } from "./SandboxError.js"
 import type { ExecutorFailure } from "./SandboxError.js"
 import { CommandExit, CommandResult, OutputChunk } from "./SandboxSchema.js"
 import type { ExecEvent, StreamName } from "./SandboxSchema.js"
+import * as Capabilities from "./internal/capabilities.js"
 import * as Shell from "./internal/shell.js"
 import { timeoutDetached } from "./internal/bounded.js"
 
@@ -93,10 +92,6 @@ const markerWait = Duration.seconds(3)
 // Bound of the kill request, on top of the grace period.
 const killRequestTimeout = Duration.seconds(10)
 const tailChars = 64 * 1024
-// The `/health` capability of executors that stop a command's whole group when its stream closes.
-const groupKillCapability = "process-group-kill"
-// Bound of that probe: an executor slow to answer it gets the stock behaviour.
-const probeTimeout = Duration.seconds(2)
 
 const describe = (line: string): string => (line.length > 80 ? `${line.slice(0, 77)}...` : line)
 
@@ -258,12 +253,18 @@ const events = (
     )
     if (options?.timeout === undefined) return output
     const timeout = Duration.decode(options.timeout)
-    const timedOut = new Timeout({
-      operation: `${operation}(${describe(line)})`,
-      timeoutMillis: Duration.toMillis(timeout)
-    })
-    return Stream.interruptWhen(output, Effect.zipRight(Effect.sleep(timeout), Effect.fail(timedOut)))
+    return Stream.interruptWhen(output, Effect.zipRight(Effect.sleep(timeout), Effect.fail(timedOut(line, timeout, operation))))
   }))
+
+const timedOut = (line: string, timeout: Duration.Duration, operation: string) =>
+  new Timeout({ operation: `${operation}(${describe(line)})`, timeoutMillis: Duration.toMillis(timeout) })
+
+/** Fails with `Timeout` (the command stopped by the interruption) when `options.timeout` passes. */
+const withDeadline = <A, E>(effect: Effect.Effect<A, E>, line: string, options: RunOptions | undefined, operation: string) => {
+  if (options?.timeout === undefined) return effect
+  const timeout = Duration.decode(options.timeout)
+  return Effect.timeoutFail(effect, { duration: timeout, onTimeout: () => timedOut(line, timeout, operation) })
+}
 
 /** Keeps the last `tailChars` characters of a stream's lines for a `CommandError`. */
 class Tail {
@@ -296,34 +297,19 @@ const commandError = (line: string, result: { exitCode: number; stdout: string; 
 /** Builds the service from an `ExecutorClient`. */
 export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.gen(function*() {
   const client = yield* ExecutorClient
-  const runtime = yield* Effect.runtime<never>()
-
-  // Probed by the first command, once: a fiber of its own, so that interrupting the command that
-  // started it does not leave a poisoned result for the others. Awaited, not joined: joining would
-  // hand the probe's fiber refs (its context, hence its scope) to the command.
-  let probe: Fiber.RuntimeFiber<boolean> | undefined
-  const serverStopsGroups = Effect.suspend(() =>
-    Effect.map(
-      Fiber.await(
-        probe ??= Runtime.runFork(runtime)(client.health.pipe(
-          Effect.map((health) => health.capabilities?.includes(groupKillCapability) === true),
-          Effect.timeout(probeTimeout),
-          Effect.orElseSucceed(() => false)
-        ))
-      ),
-      (exit) => Exit.isSuccess(exit) && exit.value
-    )
-  )
+  const supports = yield* Capabilities.makeProbe(client)
+  const serverStopsGroups = supports(Capabilities.processGroupKill)
 
   const streamEvents = (command: Command.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
     events(client, serverStopsGroups, command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
 
   const collect = (command: Command.Input, options: RunOptions | undefined, operation: string) =>
     Effect.suspend(() => {
+      const line = Command.toLine(command)
       const stdout: Array<string> = []
       const stderr: Array<string> = []
       let exit: CommandExit | undefined
-      return events(client, serverStopsGroups, command, options, operation).pipe(
+      const streamed = events(client, serverStopsGroups, command, options, operation).pipe(
         Stream.runForEachChunk((chunk) =>
           Effect.sync(() => {
             for (const event of chunk) {
@@ -331,14 +317,34 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
               else (event.stream === "stdout" ? stdout : stderr).push(event.data)
             }
           })
-        ),
+        )
+      )
+      // Without the wrapper and an idle deadline nothing needs the events one chunk at a time: the
+      // body is read whole, which costs less per command than a stream.
+      const whole = Effect.gen(function*() {
+        const cmd = yield* prepare(line, undefined, options)
+        const clock = yield* Effect.clock
+        const startedAt = clock.unsafeCurrentTimeMillis()
+        const replies = yield* client.runStreamingCollect({ cmd, cwd: options?.cwd, env: options?.env })
+        for (const event of replies) {
+          if (event._tag === "Complete") {
+            exit = new CommandExit({ exitCode: event.code, durationMillis: clock.unsafeCurrentTimeMillis() - startedAt })
+          } else {
+            ;(event.stream === "stdout" ? stdout : stderr).push(event.data)
+          }
+        }
+      })
+      const collected = options?.idleTimeout !== undefined || options?.killGracePeriod !== undefined
+        ? streamed
+        : Effect.flatMap(serverStopsGroups, (direct) => direct ? withDeadline(whole, line, options, operation) : streamed)
+      return collected.pipe(
         Effect.flatMap(() =>
           exit === undefined
             // The client fails a stream that ends without `complete`; this is a broken invariant.
             ? Effect.dieMessage("Executor: the command stream ended without an exit code")
             : Effect.succeed(
               new CommandResult({
-                command: Command.toLine(command),
+                command: line,
                 stdout: joinLines(stdout),
                 stderr: joinLines(stderr),
                 exitCode: exit.exitCode,

@@ -95,10 +95,28 @@ export interface ExecutorClientShape {
   readonly run: (request: CommandRequest) => Effect.Effect<RunResponse, InvalidArgument | ExecutorFailure>
   /** `POST /run_streaming`: output events then exactly one `Complete`; an SSE `error` or a stream without `complete` fails. */
   readonly runStreaming: (request: CommandRequest) => Stream.Stream<RunStreamEvent, InvalidArgument | ExecutorFailure>
+  /**
+   * `POST /run_streaming` read to its end: the events of `runStreaming` at once, for callers that
+   * keep all the output anyway (it costs less per call than a stream). Interrupting it closes the
+   * connection, as closing the stream does.
+   */
+  readonly runStreamingCollect: (
+    request: CommandRequest
+  ) => Effect.Effect<ReadonlyArray<RunStreamEvent>, InvalidArgument | ExecutorFailure>
   /** `POST /write_file` (UTF-8 text only). */
   readonly writeFile: (path: string, content: string) => Effect.Effect<void, FileEndpointFailure>
   /** `POST /read_file` (UTF-8 text; invalid bytes come back as U+FFFD). */
   readonly readFile: (path: string) => Effect.Effect<string, FileEndpointFailure>
+  /**
+   * `POST /write_file_bytes?path=`: the bytes as the request body, written like `/write_file`
+   * (created or truncated). Only for executors whose `/health` lists `binary-files`.
+   */
+  readonly writeFileBytes: (path: string, content: Uint8Array) => Effect.Effect<void, FileEndpointFailure>
+  /**
+   * `GET /read_file_bytes?path=`: the file's bytes as they arrive. Only for executors whose
+   * `/health` lists `binary-files`.
+   */
+  readonly readFileBytes: (path: string) => Stream.Stream<Uint8Array, FileEndpointFailure>
   /** `POST /delete_file` (a file or an empty directory). */
   readonly deleteFile: (path: string) => Effect.Effect<void, FileEndpointFailure>
   /** `POST /delete_dir` (recursive; succeeds for a missing path). */
@@ -198,6 +216,9 @@ const badCwd = (body: string): InvalidArgument | undefined => {
   return text.startsWith("Invalid working directory") ? new InvalidArgument({ argument: "cwd", detail: text }) : undefined
 }
 
+const runStreamingFailure = (status: number, body: string): InvalidArgument | ExecutorError =>
+  (status === 400 ? badCwd(body) : undefined) ?? statusError("/run_streaming", status, body)
+
 const startFailure = (endpoint: string, request: CommandRequest, text: string): InvalidArgument | ExecutorError =>
   (text === "Failed to start command" ? tooLongArgument(request) : undefined) ??
     protocolError(endpoint, `the executor could not start the command: ${text}`)
@@ -263,7 +284,10 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
         const authorized = HttpClientRequest.bearerToken(request, options.secret)
         return routingKey === undefined ? authorized : HttpClientRequest.setHeader(authorized, "X-Routing-Key", routingKey)
       }),
-      HttpClient.withTracerPropagation(false)
+      HttpClient.withTracerPropagation(false),
+      // Each operation has its span (`ExecutorClient.*`); a transport span per request would double
+      // the cost of small calls, and its result keeps the request (the secret header) alive.
+      HttpClient.withTracerDisabledWhen(() => true)
     )
 
     const post = (endpoint: string, body: unknown) =>
@@ -294,6 +318,13 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
         )
       )
 
+    const sseOptions = <A, E>(endpoint: string, handler: Sse.Handler<A, E | ExecutorError>) => ({
+      maxEventSize,
+      handler,
+      onTooLarge: () => protocolError(endpoint, `an event exceeded ${maxEventSize} characters`),
+      onEnd: () => protocolError(endpoint, "stream ended without complete")
+    })
+
     // An SSE request: the status is checked before any parsing; no deadline.
     const stream = <A, E>(
       endpoint: string,
@@ -309,12 +340,7 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
               response.stream.pipe(
                 Stream.mapError(transportError(endpoint)),
                 Stream.decodeText(),
-                Stream.pipeThroughChannel(Sse.decode({
-                  maxEventSize,
-                  handler,
-                  onTooLarge: () => protocolError(endpoint, `an event exceeded ${maxEventSize} characters`),
-                  onEnd: () => protocolError(endpoint, "stream ended without complete")
-                }))
+                Stream.pipeThroughChannel(Sse.decode(sseOptions(endpoint, handler)))
               )
             )
             : response.text.pipe(
@@ -332,8 +358,16 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
       path: string,
       body: unknown,
       onSuccess: (reply: typeof Wire.FileReply.Type) => A
+    ): Effect.Effect<A, FileEndpointFailure> => fileReply(endpoint, path, post(endpoint, body), onSuccess)
+
+    // The stock file endpoints' "200 + error in the body" replies.
+    const fileReply = <A>(
+      endpoint: string,
+      path: string,
+      request: HttpClientRequest.HttpClientRequest,
+      onSuccess: (reply: typeof Wire.FileReply.Type) => A
     ): Effect.Effect<A, FileEndpointFailure> =>
-      call(endpoint, post(endpoint, body), (status, text) =>
+      call(endpoint, request, (status, text) =>
         status !== 200
           ? Effect.fail(statusError(endpoint, status, text))
           : Effect.flatMap(decodeFile(endpoint, text), (reply): Effect.Effect<A, FileNotFound | FilesystemError> => {
@@ -382,9 +416,21 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
       stream(
         "/run_streaming",
         post("/run_streaming", request),
-        (status, body) => (status === 400 ? badCwd(body) : undefined) ?? statusError("/run_streaming", status, body),
+        runStreamingFailure,
         runStreamHandler(request)
       ).pipe(Stream.withSpan("ExecutorClient.runStreaming"))
+
+    const runStreamingCollect = Effect.fn("ExecutorClient.runStreamingCollect")(function*(request: CommandRequest) {
+      const endpoint = "/run_streaming"
+      const response = yield* Effect.mapError(client.execute(post(endpoint, request)), transportError(endpoint))
+      const body = yield* Effect.mapError(response.text, transportError(endpoint))
+      if (response.status !== 200) {
+        if (response.status === 401) return yield* unauthorized(endpoint)
+        return yield* runStreamingFailure(response.status, body)
+      }
+      const decoded = Sse.decodeAll(body, sseOptions(endpoint, runStreamHandler(request)))
+      return decoded._tag === "Done" ? decoded.out : yield* decoded.error
+    })
 
     const writeFile = Effect.fn("ExecutorClient.writeFile")(function*(path: string, content: string) {
       return yield* fileCall("/write_file", path, { path, content }, () => undefined)
@@ -393,6 +439,38 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
     const readFile = Effect.fn("ExecutorClient.readFile")(function*(path: string) {
       return yield* fileCall("/read_file", path, { path }, (reply) => reply.content ?? "")
     })
+
+    const writeFileBytes = Effect.fn("ExecutorClient.writeFileBytes")(function*(path: string, content: Uint8Array) {
+      const request = HttpClientRequest.post(`${baseUrl}/write_file_bytes`).pipe(
+        HttpClientRequest.setUrlParam("path", path),
+        HttpClientRequest.bodyUint8Array(content, "application/octet-stream")
+      )
+      return yield* fileReply("/write_file_bytes", path, request, () => undefined)
+    })
+
+    const readFileBytes = (path: string): Stream.Stream<Uint8Array, FileEndpointFailure> => {
+      const endpoint = "/read_file_bytes"
+      return client.execute(HttpClientRequest.get(`${baseUrl}${endpoint}`, { urlParams: { path } })).pipe(
+        Effect.mapError(transportError(endpoint)),
+        Effect.flatMap((response) =>
+          response.status === 200
+            ? Effect.succeed(Stream.mapError(response.stream, transportError(endpoint)))
+            : response.text.pipe(
+              Effect.mapError(transportError(endpoint)),
+              Effect.flatMap((body): Effect.Effect<never, FileEndpointFailure> => {
+                if (response.status === 401) return Effect.fail(unauthorized(endpoint))
+                if (response.status !== 422) return Effect.fail(statusError(endpoint, response.status, body))
+                return Effect.flatMap(
+                  decodeFile(endpoint, body),
+                  (reply) => Effect.fail(FileErrors.classify(path, reply.error ?? `${endpoint} failed without an error`))
+                )
+              })
+            )
+        ),
+        Stream.unwrap,
+        Stream.withSpan("ExecutorClient.readFileBytes")
+      )
+    }
 
     const deleteFile = Effect.fn("ExecutorClient.deleteFile")(function*(path: string) {
       return yield* fileCall("/delete_file", path, { path }, () => undefined)
@@ -516,8 +594,11 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
       health,
       run,
       runStreaming,
+      runStreamingCollect,
       writeFile,
       readFile,
+      writeFileBytes,
+      readFileBytes,
       deleteFile,
       deleteDir,
       makeDir,

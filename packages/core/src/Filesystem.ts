@@ -7,6 +7,9 @@
  * - bytes are written with the shell's `printf` builtin (small files, and batches of many files in
  *   one command), or staged as base64 chunks next to the destination with `/write_file` and decoded
  *   by one short command (large files); bytes are read by streaming `base64` output;
+ * - when the executor's `/health` lists `binary-files` (ours does), bytes travel as raw HTTP
+ *   bodies with no base64 and no command: a write is one `/write_file_bytes` request (a stream
+ *   stages byte chunks that one `cat` joins), a read one `/read_file_bytes` stream;
  * - every other operation is one quoted command whose guards (`test`) exit with a code of their
  *   own, so failures are typed without parsing error text.
  *
@@ -33,6 +36,7 @@ import { FileExists, FileNotFound, FilesystemError } from "./SandboxError.js"
 import type { ExecutorFailure, FilesystemFailure, InvalidArgument } from "./SandboxError.js"
 import { FileEntry, type FileType } from "./SandboxSchema.js"
 import { alignToGroups, encode, IncrementalDecoder } from "./internal/base64Transfer.js"
+import * as Capabilities from "./internal/capabilities.js"
 import {
   arg,
   baseName,
@@ -268,6 +272,8 @@ const findArg = (path: string): string => quote(path.startsWith("/") ? path : `.
 /** Builds the service from an `ExecutorClient`. */
 export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effect.gen(function*() {
   const client = yield* ExecutorClient
+  const supports = yield* Capabilities.makeProbe(client)
+  const bytesEndpoints = supports(Capabilities.binaryFiles)
 
   /** Runs guards + action; a non-zero exit becomes the guard's error or a classified one about `subject`. */
   const runGuarded = (guards: ReadonlyArray<Guard>, action: string, subject: string) =>
@@ -335,28 +341,37 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
         : error instanceof FilesystemError
         ? new FilesystemError({ path, reason: error.reason, detail: error.detail })
         : error
-    const upload = stream.pipe(
-      regroup(stagedChunkBytes),
-      Stream.zipWithIndex,
-      Stream.mapEffect(
-        // Uninterruptible: a chunk abandoned in flight could land after the cleanup below removed the others.
-        ([chunk, i]) => Effect.uninterruptible(client.writeFile(`${prefix}${String(i).padStart(8, "0")}`, encode(chunk))),
-        { concurrency: stagedConcurrency }
-      ),
-      Stream.runCount,
-      Effect.mapError(retarget)
-    )
-    const decode = (chunks: number) =>
+      // With the extension, chunks are staged as bytes and only concatenated in the sandbox.
+    const upload = (bytes: boolean) =>
+      stream.pipe(
+        regroup(stagedChunkBytes),
+        Stream.zipWithIndex,
+        Stream.mapEffect(
+          ([chunk, i]) => {
+            const staged = `${prefix}${String(i).padStart(8, "0")}`
+            // Uninterruptible: a chunk abandoned in flight could land after the cleanup below removed the others.
+            return Effect.uninterruptible(
+              bytes ? client.writeFileBytes(staged, chunk) : client.writeFile(staged, encode(chunk))
+            )
+          },
+          { concurrency: stagedConcurrency }
+        ),
+        Stream.runCount,
+        Effect.map((chunks) => ({ chunks, bytes })),
+        Effect.mapError(retarget)
+      )
+    const decode = ({ bytes, chunks }: { readonly chunks: number; readonly bytes: boolean }) =>
       runWriteScript(
         [path],
         [
           writeFailureFunction,
           `trap ${quote(`rm -f -- ${glob}`)} EXIT`,
           writePrelude(path, mode),
-          writeStatement(0, path, mode, chunks === 0 ? "printf ''" : `cat -- ${glob} | base64 -d`)
+          writeStatement(0, path, mode, chunks === 0 ? "printf ''" : bytes ? `cat -- ${glob}` : `cat -- ${glob} | base64 -d`)
         ].join("\n")
       )
-    return (precheck ? Effect.zipRight(precheckWrite(path, mode), upload) : upload).pipe(
+    const staged = Effect.flatMap(bytesEndpoints, upload)
+    return (precheck ? Effect.zipRight(precheckWrite(path, mode), staged) : staged).pipe(
       Effect.flatMap(decode),
       Effect.onExit((exit) =>
         Exit.isSuccess(exit) ? Effect.void : client.run({ cmd: `rm -f -- ${glob}` }).pipe(Effect.ignore)
@@ -364,10 +379,15 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
     )
   }
 
-  const writeContent = (path: string, content: string | Uint8Array, mode: WriteMode) => {
-    const cmd = inlineWrite(path, content, mode)
-    return cmd === undefined ? writeStaged(path, Stream.succeed(toBytes(content)), mode, false) : runWriteScript([path], cmd)
-  }
+  const writeContent = (path: string, content: string | Uint8Array, mode: WriteMode) =>
+    Effect.flatMap(bytesEndpoints, (bytes) => {
+      // one request and no command: the extension writes like the text endpoint, byte-exact
+      if (bytes && mode === "truncate") {
+        return client.writeFileBytes(path, toBytes(content))
+      }
+      const cmd = inlineWrite(path, content, mode)
+      return cmd === undefined ? writeStaged(path, Stream.succeed(toBytes(content)), mode, false) : runWriteScript([path], cmd)
+    })
 
   const writeFile = Effect.fn("Filesystem.writeFile")(
     function*(path: string, content: string | Uint8Array, options?: WriteOptions) {
@@ -432,6 +452,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
   const readStream = (path: string): Stream.Stream<Uint8Array, FilesystemFailure> =>
     Stream.unwrap(Effect.gen(function*() {
       yield* checkPath("path", path)
+      if (yield* bytesEndpoints) return client.readFileBytes(path)
       const guards: ReadonlyArray<Guard> = [
         mustExist(path),
         {

@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -55,6 +56,22 @@ const bodyText = (request: HttpClientRequest.HttpClientRequest): string =>
   request.body._tag === "Uint8Array" ? new TextDecoder().decode(request.body.body) : ""
 
 const collect = <A, E>(stream: Stream.Stream<A, E>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+
+/** `/run_streaming` read both ways, as a stream and whole: they must agree; returns the stream's outcome. */
+const runStreamingBoth = (client: ExecutorClient.ExecutorClientShape, request: ExecutorClient.CommandRequest) =>
+  Effect.gen(function*() {
+    const streamed = yield* Effect.either(collect(client.runStreaming(request)))
+    const whole = yield* Effect.either(client.runStreamingCollect(request))
+    const outcome = <E extends { readonly _tag: string; readonly message: string }>(
+      either: Either.Either<ReadonlyArray<ExecutorClient.RunStreamEvent>, E>
+    ) =>
+      Either.match(either, {
+        onLeft: (error) => ({ failed: error._tag, message: error.message }),
+        onRight: (events) => ({ events: [...events] })
+      })
+    assert.deepStrictEqual(outcome(whole), outcome(streamed))
+    return yield* streamed
+  })
 
 describe("ExecutorClient (in-memory executor)", () => {
   describe("requests", () => {
@@ -237,7 +254,7 @@ describe("ExecutorClient (in-memory executor)", () => {
     it.effect("decodes output and complete, ignoring unknown events and comments", () =>
       Effect.gen(function*() {
         const client = yield* makeClient(() => sse(body))
-        assert.deepStrictEqual(yield* collect(client.runStreaming({ cmd: "x" })), expected)
+        assert.deepStrictEqual(yield* runStreamingBoth(client, { cmd: "x" }), expected)
       }))
 
     it.effect("decodes the same events at every chunk boundary, UTF-8 sequences split included", () =>
@@ -245,11 +262,11 @@ describe("ExecutorClient (in-memory executor)", () => {
         const bytes = encoder.encode(body)
         for (let cut = 1; cut < bytes.length; cut++) {
           const client = yield* makeClient(() => sseChunks([bytes.subarray(0, cut), bytes.subarray(cut)]))
-          assert.deepStrictEqual(yield* collect(client.runStreaming({ cmd: "x" })), expected, `cut at ${cut}`)
+          assert.deepStrictEqual(yield* runStreamingBoth(client, { cmd: "x" }), expected, `cut at ${cut}`)
         }
         const single = Array.from(bytes, (byte) => Uint8Array.of(byte))
         const client = yield* makeClient(() => sseChunks(single))
-        assert.deepStrictEqual(yield* collect(client.runStreaming({ cmd: "x" })), expected, "one byte per chunk")
+        assert.deepStrictEqual(yield* runStreamingBoth(client, { cmd: "x" }), expected, "one byte per chunk")
       }))
 
     it.effect("accepts CRLF and CR line endings (split across chunks too)", () =>
@@ -260,7 +277,7 @@ describe("ExecutorClient (in-memory executor)", () => {
           const bytes = encoder.encode(variant)
           for (const cut of [1, 14, 15, 16, bytes.length - 1]) {
             const client = yield* makeClient(() => sseChunks([bytes.subarray(0, cut), bytes.subarray(cut)]))
-            assert.deepStrictEqual(yield* collect(client.runStreaming({ cmd: "x" })), expected)
+            assert.deepStrictEqual(yield* runStreamingBoth(client, { cmd: "x" }), expected)
           }
         }
       }))
@@ -270,7 +287,7 @@ describe("ExecutorClient (in-memory executor)", () => {
         const client = yield* makeClient(() =>
           sse(`\uFEFFevent:output\ndata:{"data":"a",\ndata: "stream":"stdout"}\n\nevent: complete\ndata: {"code":0}\n\n`)
         )
-        assert.deepStrictEqual(yield* collect(client.runStreaming({ cmd: "x" })), [
+        assert.deepStrictEqual(yield* runStreamingBoth(client, { cmd: "x" }), [
           { _tag: "Output", stream: "stdout", data: "a" },
           { _tag: "Complete", code: 0 }
         ])
@@ -290,7 +307,7 @@ describe("ExecutorClient (in-memory executor)", () => {
         ]
         const frames = datas.map((data, i) => output(i % 2 === 0 ? "stdout" : "stderr", data)).join("")
         const client = yield* makeClient(() => sse(frames + frame("complete", `{"code":0}`)))
-        assert.deepStrictEqual(yield* collect(client.runStreaming({ cmd: "x" })), [
+        assert.deepStrictEqual(yield* runStreamingBoth(client, { cmd: "x" }), [
           ...datas.map((data, i): ExecutorClient.RunStreamEvent => ({
             _tag: "Output",
             stream: i % 2 === 0 ? "stdout" : "stderr",
@@ -299,14 +316,14 @@ describe("ExecutorClient (in-memory executor)", () => {
           { _tag: "Complete", code: 0 }
         ])
         const raw = yield* makeClient(() => sse(frame("output", `{"data":"a\u0001b","stream":"stdout"}`)))
-        const error = yield* Effect.flip(collect(raw.runStreaming({ cmd: "x" })))
+        const error = yield* Effect.flip(runStreamingBoth(raw, { cmd: "x" }))
         assert.strictEqual(error._tag === "ExecutorError" ? error.reason : error._tag, "Decode")
       }))
 
     it.effect("stops at complete even when bytes follow", () =>
       Effect.gen(function*() {
         const client = yield* makeClient(() => sse(frame("complete", `{"code":0,"error":false}`) + "garbage\n"))
-        assert.deepStrictEqual(yield* collect(client.runStreaming({ cmd: "x" })), [{ _tag: "Complete", code: 0 }])
+        assert.deepStrictEqual(yield* runStreamingBoth(client, { cmd: "x" }), [{ _tag: "Complete", code: 0 }])
       }))
 
     it.effect("fails with Protocol when the body ends without complete (after emitting what came)", () =>
@@ -336,7 +353,7 @@ describe("ExecutorClient (in-memory executor)", () => {
           ]
         ) {
           const client = yield* makeClient(() => sse(bad + frame("complete", `{"code":0}`)))
-          const error = yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "x" })))
+          const error = yield* Effect.flip(runStreamingBoth(client, { cmd: "x" }))
           assert.strictEqual(error._tag === "ExecutorError" && error.reason, "Decode", bad)
         }
       }))
@@ -347,19 +364,19 @@ describe("ExecutorClient (in-memory executor)", () => {
         const bytes = encoder.encode(big)
         for (const chunks of [[bytes], Array.from({ length: 50 }, (_, i) => bytes.subarray(i * 100, (i + 1) * 100)).concat([bytes.subarray(5000)])]) {
           const client = yield* makeClient(() => sseChunks(chunks), { maxEventSize: 1000 })
-          const error = yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "x" })))
+          const error = yield* Effect.flip(runStreamingBoth(client, { cmd: "x" }))
           assert.strictEqual(error._tag === "ExecutorError" && error.reason, "Protocol")
         }
         const fits = yield* makeClient(() => sse(big), { maxEventSize: 6000 })
-        assert.strictEqual((yield* collect(fits.runStreaming({ cmd: "x" }))).length, 2)
+        assert.strictEqual((yield* runStreamingBoth(fits, { cmd: "x" })).length, 2)
       }))
 
     it.effect("maps the hand-written error event", () =>
       Effect.gen(function*() {
         const client = yield* makeClient(() => sse(frame("error", `{"error": "Failed to start command"}`)))
-        const long = yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "a".repeat(140_000) })))
+        const long = yield* Effect.flip(runStreamingBoth(client, { cmd: "a".repeat(140_000) }))
         assert.strictEqual(long._tag === "InvalidArgument" && long.argument, "command")
-        const short = yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "true" })))
+        const short = yield* Effect.flip(runStreamingBoth(client, { cmd: "true" }))
         assert.strictEqual(short._tag === "ExecutorError" && short.reason, "Protocol")
         assert.include(short.message, "Failed to start command")
       }))
@@ -367,10 +384,10 @@ describe("ExecutorClient (in-memory executor)", () => {
     it.effect("checks the status before parsing: 400 bad cwd is InvalidArgument, 500 is Status", () =>
       Effect.gen(function*() {
         const cwd = yield* makeClient(() => text("Invalid working directory: /nope\n", 400))
-        const error = yield* Effect.flip(Stream.runDrain(cwd.runStreaming({ cmd: "pwd", cwd: "/nope" })))
+        const error = yield* Effect.flip(runStreamingBoth(cwd, { cmd: "pwd", cwd: "/nope" }))
         assert.strictEqual(error._tag === "InvalidArgument" && error.argument, "cwd")
         const status = yield* makeClient(() => text(frame("complete", `{"code":0}`), 500))
-        const error2 = yield* Effect.flip(Stream.runDrain(status.runStreaming({ cmd: "true" })))
+        const error2 = yield* Effect.flip(runStreamingBoth(status, { cmd: "true" }))
         assert.strictEqual(error2._tag === "ExecutorError" && error2.status, 500)
       }))
 

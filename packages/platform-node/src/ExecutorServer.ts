@@ -41,7 +41,7 @@ export interface ExecutorServerOptions {
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
   /** Time between SIGTERM and SIGKILL when a process group is killed (default 2 seconds). */
   readonly killGracePeriod?: Duration.DurationInput | undefined
-  /** Largest accepted request body; larger ones get 413 (default 64 MiB). */
+  /** Largest accepted JSON request body; larger ones get 413 (default 64 MiB). `/write_file_bytes` streams to disk, unbounded. */
   readonly maxBodyBytes?: number | undefined
   /** Lines kept per stream of each background process (default 10 000). */
   readonly logLinesPerStream?: number | undefined
@@ -124,7 +124,8 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
     files: GoFiles.make(cwd)
   }, binding)
 
-  const httpServer = Http.createServer()
+  // No whole-request deadline: a file upload or download may take longer than Node's 5 minutes.
+  const httpServer = Http.createServer({ requestTimeout: 0 })
   const server = yield* NodeHttpServer.make(() => httpServer, { host, port: options.port ?? 0 }).pipe(
     Effect.mapError((e) => new ExecutorServerError({ reason: "Listen", detail: String(e.cause), cause: e.cause }))
   )

@@ -48,6 +48,10 @@ const Recording = (recorded: Recorded) =>
       runStreaming: (request: Parameters<typeof client.runStreaming>[0]) => {
         recorded.cmds.push(request.cmd)
         return client.runStreaming(request)
+      },
+      runStreamingCollect: (request: Parameters<typeof client.runStreamingCollect>[0]) => {
+        recorded.cmds.push(request.cmd)
+        return client.runStreamingCollect(request)
       }
     }))
   )

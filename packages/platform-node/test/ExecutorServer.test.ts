@@ -1,5 +1,7 @@
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
+import * as Http from "node:http"
 import * as Module from "node:module"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -575,5 +577,400 @@ describe("ExecutorServer options and lifecycle", () => {
       }).then((r) => r.json())
       assert.strictEqual(run.stdout, "[]\n")
       assert.strictEqual(await exited, 0)
+    }))
+})
+
+
+/** The descriptors of this process (the server runs in it) open on `path`. */
+const fdsOn = (path: string): Array<string> =>
+  Fs.readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return Fs.readlinkSync(`/proc/self/fd/${fd}`) === path
+    } catch {
+      return false
+    }
+  })
+
+const fdCount = () => Fs.readdirSync("/proc/self/fd").length
+
+/** The file offset of descriptor `fd` of this process (0 once it is closed). */
+const fdPosition = (fd: string): number => {
+  try {
+    return Number(/^pos:\s+(\d+)$/m.exec(Fs.readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))?.[1] ?? 0)
+  } catch {
+    return 0
+  }
+}
+
+const MiB = 1024 * 1024
+
+layer(serverLayer, { excludeTestServices: true })("ExecutorServer binary-files extension", (it) => {
+  const tempDir = Effect.acquireRelease(
+    Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "executor-bin-"))),
+    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+  )
+  const auth = { authorization: `Bearer ${secret}` }
+  const octet = { ...auth, "content-type": "application/octet-stream" }
+  const success = `{"success":true}\n`
+  const bytesUrl = (base: string, endpoint: "write_file_bytes" | "read_file_bytes", path: string | undefined) =>
+    `${base}/${endpoint}${path === undefined ? "" : `?path=${encodeURIComponent(path)}`}`
+
+  /** Uploads `body`: bytes go with a Content-Length, a stream chunked. */
+  const upload = (base: string, path: string | undefined, body: Uint8Array | ReadableStream<Uint8Array>) =>
+    Effect.promise(async () => {
+      const response = await fetch(bytesUrl(base, "write_file_bytes", path), {
+        method: "POST",
+        headers: octet,
+        body,
+        duplex: "half"
+      } as RequestInit)
+      return { status: response.status, contentType: response.headers.get("content-type"), text: await response.text() }
+    })
+
+  const download = (base: string, path: string | undefined) =>
+    Effect.promise(async () => {
+      const response = await fetch(bytesUrl(base, "read_file_bytes", path), { headers: auth })
+      return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) }
+    })
+
+  /** A POST through `agent`, `write` sending (part of) the body; resolves on the response. */
+  const post = (agent: Http.Agent | false, url: string, write: (request: Http.ClientRequest) => void) =>
+    Effect.promise(() =>
+      new Promise<{ status: number; text: string; reused: boolean; request: Http.ClientRequest }>((resolve, reject) => {
+        const request = Http.request(url, { method: "POST", agent, headers: octet }, (response) => {
+          let text = ""
+          response.setEncoding("utf8")
+          response.on("data", (d) => text += d)
+          response.on("end", () => resolve({ status: response.statusCode!, text, reused: request.reusedSocket, request }))
+        })
+        request.on("error", reject)
+        write(request)
+      })
+    )
+
+  it.effect("/health lists binary-files", () =>
+    Effect.gen(function*() {
+      const capabilities = JSON.parse((yield* call("/health", undefined, { auth: null })).text).capabilities
+      assert.include(capabilities, "binary-files")
+      assert.notInclude(capabilities, "base64-files")
+    }))
+
+  it.scoped("all 256 byte values, random bytes, empty and 20 MiB files round trip byte-exact, on both prefixes", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = yield* tempDir
+      const cases: Array<[string, Uint8Array]> = [
+        ["all", Uint8Array.from({ length: 256 }, (_, i) => i)],
+        ["empty", new Uint8Array(0)],
+        ["zero", new Uint8Array(1)],
+        ["random", Crypto.randomBytes(300_001)],
+        ["large", Crypto.randomBytes(20 * MiB + 3)]
+      ]
+      for (const base of [server.url, `${server.url}/koyeb-sandbox`]) {
+        for (const [name, bytes] of cases) {
+          const path = Path.join(dir, name)
+          const written = yield* upload(base, path, bytes)
+          assert.strictEqual(written.status, 200)
+          assert.strictEqual(written.contentType, "application/json")
+          assert.strictEqual(written.text, success)
+          assert.isTrue(Fs.readFileSync(path).equals(bytes), `${name} on disk`)
+          assert.strictEqual(Fs.statSync(path).mode & 0o777, 0o644 & ~process.umask())
+          const read = yield* download(base, path)
+          assert.strictEqual(read.status, 200)
+          assert.strictEqual(read.headers.get("content-type"), "application/octet-stream")
+          assert.isNull(read.headers.get("content-length"))
+          assert.strictEqual(read.headers.get("transfer-encoding"), "chunked")
+          assert.isTrue(read.bytes.equals(bytes), `${name} read back`)
+          Fs.rmSync(path)
+        }
+      }
+      // an existing file is truncated and keeps its mode, as /write_file does
+      const existing = Path.join(dir, "existing")
+      Fs.writeFileSync(existing, "a much longer previous content")
+      Fs.chmodSync(existing, 0o600)
+      assert.strictEqual((yield* upload(server.url, existing, Buffer.from([1, 2]))).text, success)
+      assert.deepStrictEqual([...Fs.readFileSync(existing)], [1, 2])
+      assert.strictEqual(Fs.statSync(existing).mode & 0o777, 0o600)
+      // procfs files have size 0: they are read as a stream, not by size
+      const status = yield* download(server.url, "/proc/self/status")
+      assert.strictEqual(status.status, 200)
+      assert.include(status.bytes.toString(), `\nPid:\t${process.pid}\n`)
+    }))
+
+  it.scoped("a body streamed in hundreds of small chunks is written whole", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = yield* tempDir
+      const bytes = Crypto.randomBytes(1_000_000)
+      let offset = 0
+      let chunks = 0
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (offset >= bytes.length) return controller.close()
+          const size = 1 + ((chunks * 997) % 4096)
+          controller.enqueue(bytes.subarray(offset, offset + size))
+          offset += size
+          chunks++
+        }
+      })
+      const path = Path.join(dir, "chunked")
+      assert.strictEqual((yield* upload(server.url, path, body)).text, success)
+      assert.isAbove(chunks, 400)
+      assert.isTrue(Fs.readFileSync(path).equals(bytes))
+    }))
+
+  it.scoped("paths: spaces, unicode, newlines and URL syntax percent-encoded, form encoding, relative paths", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = yield* tempDir
+      for (const name of ["with space", "ünïcødé 😀", "new\nline", "a+b&c=d#e?f%25g%", "tab\t\"quote\"'"]) {
+        const path = Path.join(dir, name)
+        assert.strictEqual((yield* upload(server.url, path, Buffer.from(name))).text, success, JSON.stringify(name))
+        assert.strictEqual(Fs.readFileSync(path, "utf8"), name)
+        assert.strictEqual((yield* download(server.url, path)).bytes.toString(), name)
+      }
+      // `+` for a space, as form encoding (URLSearchParams) writes it
+      const form = Path.join(dir, "form space+plus")
+      const formQuery = new URLSearchParams({ path: form }).toString()
+      assert.include(formQuery, "+")
+      const written = yield* Effect.promise(() =>
+        fetch(`${server.url}/write_file_bytes?${formQuery}`, { method: "POST", headers: octet, body: "form" }).then((r) =>
+          r.text()
+        )
+      )
+      assert.strictEqual(written, success)
+      assert.strictEqual(Fs.readFileSync(form, "utf8"), "form")
+      // relative paths resolve against the executor's cwd; errors name the path as given
+      const local = yield* ExecutorServer.make({ secret: Redacted.make(secret), cwd: dir })
+      Fs.mkdirSync(Path.join(dir, "sub"))
+      assert.strictEqual((yield* upload(local.url, "sub/rel", Buffer.from([0, 1]))).text, success)
+      assert.deepStrictEqual([...Fs.readFileSync(Path.join(dir, "sub/rel"))], [0, 1])
+      assert.deepStrictEqual([...(yield* download(local.url, "./sub/../sub/rel")).bytes], [0, 1])
+      assert.strictEqual(
+        (yield* upload(local.url, "missing/rel", Buffer.from([0]))).text,
+        `{"error":"open missing/rel: no such file or directory","success":false}\n`
+      )
+      const missing = yield* download(local.url, "missing/rel")
+      assert.strictEqual(missing.status, 422)
+      assert.strictEqual(missing.bytes.toString(), `{"error":"open missing/rel: no such file or directory"}\n`)
+    }))
+
+  it.scoped("Go's error texts: 200 for writes as /write_file, 422 JSON for reads", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = yield* tempDir
+      const orphan = Path.join(dir, "no/f")
+      const missing = Path.join(dir, "missing")
+      const writes: Array<[string | undefined, string]> = [
+        [orphan, `open ${orphan}: no such file or directory`],
+        [dir, `open ${dir}: is a directory`],
+        [undefined, "open : no such file or directory"],
+        ["", "open : no such file or directory"],
+        // escaped as in every Go JSON reply
+        [Path.join(dir, "<&>/f"), `open ${dir}/\\u003c\\u0026\\u003e/f: no such file or directory`],
+        // a write failing mid-stream
+        ["/dev/full", "write /dev/full: no space left on device"]
+      ]
+      for (const [path, error] of writes) {
+        const reply = yield* upload(server.url, path, Buffer.alloc(MiB))
+        assert.strictEqual(reply.status, 200)
+        assert.strictEqual(reply.contentType, "application/json")
+        assert.strictEqual(reply.text, `{"error":"${error}","success":false}\n`)
+      }
+      assert.isFalse(Fs.existsSync(orphan))
+      const reads: Array<[string | undefined, string]> = [
+        [missing, `open ${missing}: no such file or directory`],
+        [dir, `read ${dir}: is a directory`],
+        [undefined, "open : no such file or directory"],
+        // the first read fails: still before any byte
+        ["/proc/self/mem", "read /proc/self/mem: input/output error"]
+      ]
+      for (const [path, error] of reads) {
+        const reply = yield* download(server.url, path)
+        assert.strictEqual(reply.status, 422)
+        assert.strictEqual(reply.headers.get("content-type"), "application/json")
+        assert.strictEqual(reply.bytes.toString(), `{"error":"${error}"}\n`)
+      }
+    }))
+
+  it.effect("401 without the secret and 405 for other methods, on both prefixes", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = Os.tmpdir()
+      for (const base of [server.url, `${server.url}/koyeb-sandbox`]) {
+        const path = Path.join(dir, `never-${Crypto.randomUUID()}`)
+        for (const auth of [null, `Bearer wrong`, secret]) {
+          const write = yield* request(bytesUrl(base, "write_file_bytes", path), { method: "POST", body: "x", auth })
+          const read = yield* request(bytesUrl(base, "read_file_bytes", "/etc/hostname"), { auth })
+          for (const reply of [write, read]) {
+            assert.strictEqual(reply.status, 401)
+            assert.strictEqual(reply.text, "Unauthorized\n")
+          }
+        }
+        assert.isFalse(Fs.existsSync(path))
+        for (const method of ["GET", "PUT"]) {
+          const reply = yield* request(bytesUrl(base, "write_file_bytes", path), { method })
+          assert.strictEqual(reply.status, 405, method)
+          assert.strictEqual(reply.text, "Method not allowed\n")
+        }
+        assert.isFalse(Fs.existsSync(path))
+        for (const method of ["POST", "HEAD"]) {
+          const reply = yield* request(bytesUrl(base, "read_file_bytes", "/etc/hostname"), { method })
+          assert.strictEqual(reply.status, 405, method)
+        }
+      }
+    }))
+
+  it.scoped("the stock /write_file and /read_file are unchanged: an encoding field is ignored; no body limit here", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const path = Path.join(dir, "t")
+      assert.strictEqual((yield* call("/write_file", { path, content: "QQ==", encoding: "base64" })).text, success)
+      assert.strictEqual(Fs.readFileSync(path, "utf8"), "QQ==")
+      assert.strictEqual((yield* call("/read_file", { path, encoding: "base64", offset: 1 })).text, `{"content":"QQ=="}\n`)
+      const small = yield* ExecutorServer.make({ secret: Redacted.make(secret), maxBodyBytes: 1024 })
+      const json = yield* request(`${small.url}/write_file`, { body: JSON.stringify({ path, content: "x".repeat(2000) }) })
+      assert.strictEqual(json.status, 413)
+      const bytes = Crypto.randomBytes(100_000)
+      assert.strictEqual((yield* upload(small.url, path, bytes)).text, success)
+      assert.isTrue(Fs.readFileSync(path).equals(bytes))
+    }))
+
+  it.scoped("a refused body gets its reply before it is sent whole; the connection stays usable", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = yield* tempDir
+      const agent = yield* Effect.acquireRelease(
+        Effect.sync(() => new Http.Agent({ keepAlive: true, maxSockets: 1 })),
+        (agent) => Effect.sync(() => agent.destroy())
+      )
+      // the client frees the connection once both its request and the reply are complete; a
+      // request issued before that would wait for it and not count as reusing it
+      const freed = () => new Promise<void>((resolve) => agent.once("free", () => resolve()))
+      const orphan = Path.join(dir, "no/f")
+      const refusedFreed = freed()
+      // the body is never ended until the reply is in: a server waiting for it would hang here
+      const refused = yield* post(agent, bytesUrl(server.url, "write_file_bytes", orphan), (r) => r.write(Buffer.alloc(4 * MiB)))
+      assert.strictEqual(refused.text, `{"error":"open ${orphan}: no such file or directory","success":false}\n`)
+      refused.request.end(Buffer.alloc(4 * MiB))
+      yield* Effect.promise(() => refusedFreed)
+      const path = Path.join(dir, "after")
+      const next = yield* post(agent, bytesUrl(server.url, "write_file_bytes", path), (r) => r.end(Buffer.from("next")))
+      assert.strictEqual(next.text, success)
+      assert.isTrue(next.reused)
+      assert.strictEqual(Fs.readFileSync(path, "utf8"), "next")
+      // a write failing mid-stream leaves the connection usable too
+      const fullFreed = freed()
+      const full = yield* post(agent, bytesUrl(server.url, "write_file_bytes", "/dev/full"), (r) => r.end(Buffer.alloc(4 * MiB)))
+      assert.strictEqual(full.text, `{"error":"write /dev/full: no space left on device","success":false}\n`)
+      yield* Effect.promise(() => fullFreed)
+      const last = yield* post(agent, bytesUrl(server.url, "write_file_bytes", path), (r) => r.end(Buffer.from("last")))
+      assert.strictEqual(last.text, success)
+      assert.isTrue(last.reused)
+      assert.strictEqual(Fs.readFileSync(path, "utf8"), "last")
+      // a client sending `Connection: close` (as a proxy may) gets the whole reply too: the server
+      // ends it only once the body is in, so its close does not reset a connection still receiving
+      for (let i = 0; i < 5; i++) {
+        const closing = yield* post(false, bytesUrl(server.url, "write_file_bytes", orphan), (r) => r.write(Buffer.alloc(4 * MiB)))
+        assert.strictEqual(closing.text, refused.text)
+        closing.request.destroy()
+      }
+    }))
+
+  it.scoped("an aborted upload keeps what arrived, closes the file, and the server keeps serving", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = yield* tempDir
+      const path = Path.join(dir, "partial")
+      const sent = Crypto.randomBytes(MiB)
+      const baseline = fdCount()
+      const partial = Http.request(bytesUrl(server.url, "write_file_bytes", path), { method: "POST", headers: octet })
+      partial.on("error", () => {})
+      partial.write(sent)
+      assert.isTrue(yield* eventually(Effect.sync(() => Fs.existsSync(path) && Fs.statSync(path).size === sent.length)))
+      assert.strictEqual(fdsOn(path).length, 1)
+      partial.destroy()
+      assert.isTrue(yield* eventually(Effect.sync(() => fdsOn(path).length === 0 && fdCount() <= baseline)))
+      assert.isTrue(Fs.readFileSync(path).equals(sent))
+      const again = Crypto.randomBytes(1000)
+      assert.strictEqual((yield* upload(server.url, path, again)).text, success)
+      assert.isTrue((yield* download(server.url, path)).bytes.equals(again))
+    }))
+
+  it.scoped("a download is paced by its reader; one left mid-way closes the file, and the server keeps serving", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = yield* tempDir
+      const path = Path.join(dir, "huge")
+      // 1 GiB, sparse
+      Fs.writeFileSync(path, "")
+      Fs.truncateSync(path, 1024 * MiB)
+      const baseline = fdCount()
+      const controller = new AbortController()
+      const reader = yield* Effect.promise(() =>
+        fetch(bytesUrl(server.url, "read_file_bytes", path), { headers: auth, signal: controller.signal }).then((r) =>
+          r.body!.getReader()
+        )
+      )
+      let received = 0
+      while (received < 4 * MiB) {
+        const chunk = yield* Effect.promise(() => reader.read())
+        assert.isFalse(chunk.done)
+        received += chunk.value!.length
+      }
+      const [fd] = fdsOn(path)
+      assert.isDefined(fd)
+      // the server stops reading the file while nobody reads the body
+      let position = -1
+      assert.isTrue(
+        yield* eventually(Effect.sync(() => {
+          const now = fdPosition(fd!)
+          const still = now === position
+          position = now
+          return still
+        }))
+      )
+      assert.isBelow(position, 256 * MiB)
+      controller.abort()
+      yield* Effect.promise(() => reader.cancel().catch(() => {}))
+      assert.isTrue(yield* eventually(Effect.sync(() => fdsOn(path).length === 0 && fdCount() <= baseline)))
+      Fs.truncateSync(path, 10)
+      assert.isTrue((yield* download(server.url, path)).bytes.equals(Buffer.alloc(10)))
+    }))
+
+  it.scoped("200 MiB up and down do not grow the process's memory by more than 50 MiB", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const dir = yield* tempDir
+      const path = Path.join(dir, "big")
+      const total = 200 * MiB
+      // one chunk sent over and over: the client holds nothing either
+      const chunk = Buffer.alloc(MiB, 7)
+      const baseline = process.memoryUsage().rss
+      let peak = baseline
+      const sampler = yield* Effect.acquireRelease(
+        Effect.sync(() => setInterval(() => peak = Math.max(peak, process.memoryUsage().rss), 5)),
+        (timer) => Effect.sync(() => clearInterval(timer))
+      )
+      let sent = 0
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= total) return controller.close()
+          controller.enqueue(chunk)
+          sent += chunk.length
+        }
+      }, { highWaterMark: 0 })
+      assert.strictEqual((yield* upload(server.url, path, body)).text, success)
+      assert.strictEqual(Fs.statSync(path).size, total)
+      const received = yield* Effect.promise(async () => {
+        const response = await fetch(bytesUrl(server.url, "read_file_bytes", path), { headers: auth })
+        const reader = response.body!.getReader()
+        let count = 0
+        for (let part = await reader.read(); !part.done; part = await reader.read()) count += part.value.length
+        return count
+      })
+      assert.strictEqual(received, total)
+      clearInterval(sampler)
+      assert.isBelow(peak - baseline, 50 * MiB)
     }))
 })

@@ -76,16 +76,34 @@ const realExecutorWith = (options: Partial<ExecutorClient.ExecutorClientOptions>
   const client = yield* ExecutorClient.make({ ...options, url: proc.url, secret: key })
   const provide = <A>(make: Effect.Effect<A, never, ExecutorClient.ExecutorClient>) =>
     Effect.provideService(make, ExecutorClient.ExecutorClient, client)
+  // the stock protocol: no `/health` capabilities, so bytes travel through base64 commands
+  const stockClient = { ...client, health: Effect.map(client.health, ({ status }) => ({ status })) }
   return {
     proc,
     client,
     executor: yield* provide(Executor.make),
     fs: yield* provide(Filesystem.make),
+    stockFs: yield* Effect.provideService(Filesystem.make, ExecutorClient.ExecutorClient, stockClient),
     processes: yield* provide(Processes.make)
   }
 })
 
 const realExecutor = realExecutorWith({})
+
+/** Whether the executor has `name` open (the `binary-files` transfers run no command to look for). */
+const hasOpen = (pid: number, name: string) => () => {
+  try {
+    return Fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return Fs.readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(name)
+      } catch {
+        return false
+      }
+    })
+  } catch {
+    return false
+  }
+}
 
 /** Freezes a process (SIGSTOP): its sockets still accept connections, but nothing answers. */
 const freeze = (pid: number) => Effect.sync(() => process.kill(pid, "SIGSTOP"))
@@ -113,12 +131,25 @@ describe("a real executor killed mid-operation", () => {
       assertExecutorError(yield* Fiber.join(fiber), ["Transport", "Protocol"], "/run_streaming")
     }))
 
-  itLive("Filesystem.writeFile of a large binary fails with ExecutorError", () =>
+  itLive("Filesystem.writeFile of a large binary fails with ExecutorError (binary-files extension)", () =>
     Effect.gen(function*() {
       const { fs, proc } = yield* realExecutor
       const home = Path.join(proc.dir, "home")
-      const content = Crypto.randomBytes(48 * 1024 * 1024)
+      const content = Crypto.randomBytes(256 * 1024 * 1024)
       const fiber = yield* Effect.fork(failureOf(fs.writeFile("big.bin", content)))
+      // the upload is landing in the destination
+      yield* Faults.until(hasOpen(proc.pid, "/big.bin"))
+      yield* Faults.crash(proc.pid)
+      assertExecutorError(yield* Fiber.join(fiber), ["Transport", "Protocol"], "/write_file_bytes")
+      assert.isBelow(Fs.statSync(Path.join(home, "big.bin")).size, content.length)
+    }))
+
+  itLive("Filesystem.writeFile of a large binary fails with ExecutorError (stock protocol)", () =>
+    Effect.gen(function*() {
+      const { proc, stockFs } = yield* realExecutor
+      const home = Path.join(proc.dir, "home")
+      const content = Crypto.randomBytes(48 * 1024 * 1024)
+      const fiber = yield* Effect.fork(failureOf(stockFs.writeFile("big.bin", content)))
       // the first staged chunk on disk: the transfer is under way
       yield* Faults.until(() => Fs.readdirSync(home).some((name) => name.startsWith(".effect-koyeb-")))
       yield* Faults.crash(proc.pid)
@@ -126,34 +157,47 @@ describe("a real executor killed mid-operation", () => {
       assert.isFalse(Fs.existsSync(Path.join(home, "big.bin")))
     }))
 
-  itLive("Filesystem.readFile of a large binary fails with ExecutorError", () =>
+  itLive("Filesystem.readFile of a large binary fails with ExecutorError (binary-files extension)", () =>
     Effect.gen(function*() {
       const { fs, proc } = yield* realExecutor
-      Fs.writeFileSync(Path.join(proc.dir, "home", "big.bin"), Crypto.randomBytes(64 * 1024 * 1024))
+      Fs.writeFileSync(Path.join(proc.dir, "home", "big.bin"), Crypto.randomBytes(256 * 1024 * 1024))
       const fiber = yield* Effect.fork(failureOf(fs.readFile("big.bin")))
+      yield* Faults.until(hasOpen(proc.pid, "/big.bin"))
+      yield* Faults.crash(proc.pid)
+      assertExecutorError(yield* Fiber.join(fiber), ["Transport", "Protocol"], "/read_file_bytes")
+    }))
+
+  itLive("Filesystem.readFile of a large binary fails with ExecutorError (stock protocol)", () =>
+    Effect.gen(function*() {
+      const { proc, stockFs } = yield* realExecutor
+      Fs.writeFileSync(Path.join(proc.dir, "home", "big.bin"), Crypto.randomBytes(64 * 1024 * 1024))
+      const fiber = yield* Effect.fork(failureOf(stockFs.readFile("big.bin")))
       yield* Faults.until(() => Faults.descendants(proc.pid).some((d) => d.command.includes("base64 -w")))
       yield* Faults.crash(proc.pid)
       assertExecutorError(yield* Fiber.join(fiber), ["Transport", "Protocol"], "/run_streaming")
     }))
 
-  itLive("Filesystem.readStream fails with ExecutorError after the first bytes", () =>
-    Effect.gen(function*() {
-      const { fs, proc } = yield* realExecutor
-      Fs.writeFileSync(Path.join(proc.dir, "home", "big.bin"), Crypto.randomBytes(64 * 1024 * 1024))
-      let first = true
-      const error = yield* failureOf(
-        fs.readStream("big.bin").pipe(
-          Stream.tap(() => {
-            if (!first) return Effect.void
-            first = false
-            return Faults.crash(proc.pid)
-          }),
-          Stream.runDrain
+  for (const stock of [false, true]) {
+    itLive(`Filesystem.readStream fails with ExecutorError after the first bytes (${stock ? "stock protocol" : "binary-files extension"})`, () =>
+      Effect.gen(function*() {
+        const services = yield* realExecutor
+        const { proc } = services
+        Fs.writeFileSync(Path.join(proc.dir, "home", "big.bin"), Crypto.randomBytes(64 * 1024 * 1024))
+        let first = true
+        const error = yield* failureOf(
+          (stock ? services.stockFs : services.fs).readStream("big.bin").pipe(
+            Stream.tap(() => {
+              if (!first) return Effect.void
+              first = false
+              return Faults.crash(proc.pid)
+            }),
+            Stream.runDrain
+          )
         )
-      )
-      assert.isFalse(first)
-      assertExecutorError(error, ["Transport", "Protocol"], "/run_streaming")
-    }))
+        assert.isFalse(first)
+        assertExecutorError(error, ["Transport", "Protocol"], stock ? "/run_streaming" : "/read_file_bytes")
+      }))
+  }
 
   itLive("Processes.logs fails with ExecutorError", () =>
     Effect.gen(function*() {
@@ -192,15 +236,20 @@ describe("a real executor frozen mid-operation (accepts, never answers)", () => 
       assert.strictEqual((error as Timeout)._tag, "Timeout")
     }))
 
-  itLive("Filesystem.writeFile of a large binary fails with ExecutorError Transport after requestTimeout", () =>
-    Effect.gen(function*() {
-      const { fs, proc } = yield* realExecutorWith({ requestTimeout: "1 second" })
-      const home = Path.join(proc.dir, "home")
-      const fiber = yield* Effect.fork(failureOf(fs.writeFile("big.bin", Crypto.randomBytes(48 * 1024 * 1024))))
-      yield* Faults.until(() => Fs.readdirSync(home).some((name) => name.startsWith(".effect-koyeb-")))
-      yield* freeze(proc.pid)
-      assertExecutorError(yield* Fiber.join(fiber), ["Transport"], "/write_file", /no complete reply within 1s/)
-    }))
+  for (const stock of [false, true]) {
+    itLive(`Filesystem.writeFile of a large binary fails with ExecutorError Transport after requestTimeout (${stock ? "stock protocol" : "binary-files extension"})`, () =>
+      Effect.gen(function*() {
+        const services = yield* realExecutorWith({ requestTimeout: "1 second" })
+        const { proc } = services
+        const home = Path.join(proc.dir, "home")
+        const fs = stock ? services.stockFs : services.fs
+        const fiber = yield* Effect.fork(failureOf(fs.writeFile("big.bin", Crypto.randomBytes(stock ? 48 * 1024 * 1024 : 256 * 1024 * 1024))))
+        // the transfer is under way: a staged chunk on disk, or the upload landing in the destination
+        yield* Faults.until(stock ? () => Fs.readdirSync(home).some((name) => name.startsWith(".effect-koyeb-")) : hasOpen(proc.pid, "/big.bin"))
+        yield* freeze(proc.pid)
+        assertExecutorError(yield* Fiber.join(fiber), ["Transport"], stock ? "/write_file" : "/write_file_bytes", /no complete reply within 1s/)
+      }))
+  }
 
   itLive("Processes.logs, stopped by the caller, stops its reader with a bounded request", () =>
     Effect.gen(function*() {

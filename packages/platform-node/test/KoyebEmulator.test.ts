@@ -4,8 +4,12 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 
 const TOKEN = "test-token"
 const SECRET = "sandbox-secret-0123456789"
@@ -301,6 +305,58 @@ describe("KoyebEmulator", () => {
         stdout = (yield* gateway(emu, routingKey, "run", { cmd: `kill -0 ${pid} 2>/dev/null && echo alive` })).body.stdout
       }
       assert.strictEqual(stdout, "")
+    }))
+
+  it.scopedLive("raw bodies, query strings and streamed replies pass the gateway; a body refused early is dropped", () =>
+    Effect.gen(function*() {
+      const emu = yield* start()
+      const { routingKey } = yield* healthySandbox(emu)
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "emulator-bin-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const headers = { authorization: `Bearer ${SECRET}`, "x-routing-key": routingKey }
+      const url = (endpoint: string, path: string) => `${emu.url}/koyeb-sandbox/${endpoint}?path=${encodeURIComponent(path)}`
+      const bytes = Crypto.randomBytes(5 * 1024 * 1024 + 1)
+      const path = Path.join(dir, "a b+ü&#?%")
+      const written = yield* Effect.promise(() =>
+        fetch(url("write_file_bytes", path), { method: "POST", headers, body: bytes }).then((r) => r.text())
+      )
+      assert.strictEqual(written, `{"success":true}\n`)
+      assert.isTrue(Fs.readFileSync(path).equals(bytes))
+      const read = yield* Effect.promise(() =>
+        fetch(url("read_file_bytes", path), { headers }).then(async (r) => Buffer.from(await r.arrayBuffer()))
+      )
+      assert.isTrue(read.equals(bytes))
+      // the executor replies before the body is sent whole; the client's request still completes
+      // and its connection carries the next request
+      const agent = yield* Effect.acquireRelease(
+        Effect.sync(() => new Http.Agent({ keepAlive: true, maxSockets: 1 })),
+        (agent) => Effect.sync(() => agent.destroy())
+      )
+      const post = (path: string, write: (request: Http.ClientRequest) => void) =>
+        Effect.promise(() =>
+          new Promise<{ text: string; reused: boolean; request: Http.ClientRequest }>((resolve, reject) => {
+            const request = Http.request(url("write_file_bytes", path), { method: "POST", agent, headers }, (response) => {
+              let text = ""
+              response.setEncoding("utf8")
+              response.on("data", (d) => text += d)
+              response.on("end", () => resolve({ text, reused: request.reusedSocket, request }))
+            })
+            request.on("error", reject)
+            write(request)
+          })
+        )
+      const orphan = Path.join(dir, "no/f")
+      const freed = new Promise<void>((resolve) => agent.once("free", () => resolve()))
+      const refused = yield* post(orphan, (r) => r.write(Buffer.alloc(8 * 1024 * 1024)))
+      assert.strictEqual(refused.text, `{"error":"open ${orphan}: no such file or directory","success":false}\n`)
+      refused.request.end(Buffer.alloc(8 * 1024 * 1024))
+      // the client frees the connection once its request is sent whole
+      yield* Effect.promise(() => freed)
+      const next = yield* post(path, (r) => r.end("next"))
+      assert.strictEqual(next.text, `{"success":true}\n`)
+      assert.isTrue(next.reused)
     }))
 
   it.scopedLive("answers unknown ids and paths with Koyeb's 404 body", () =>

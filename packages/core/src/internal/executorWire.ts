@@ -84,12 +84,12 @@ const plainOutput = (text: string): RunStreamEvent | undefined => {
   if (stream === undefined) return undefined
   const end = text.length - stdoutTail.length
   if (end < outputHead.length) return undefined
-  for (let i = outputHead.length; i < end; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 34 || c === 92 || c < 32) return undefined
-  }
-  return { _tag: "Output", stream, data: text.slice(outputHead.length, end) }
+  const data = text.slice(outputHead.length, end)
+  return needsUnescape.test(data) ? undefined : { _tag: "Output", stream, data }
 }
+
+// A native scan: several times faster than a loop over char codes on long lines.
+const needsUnescape = /["\\\u0000-\u001f]/
 
 /** Parses the `data` of an `output` event (`{"data":"…","stream":"stdout"}`) without Schema overhead (hot path). */
 export const parseOutput = (text: string): RunStreamEvent | undefined => {

@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -15,7 +16,7 @@ import * as Stream from "effect/Stream"
 import { SandboxInfo } from "../ControlPlane.js"
 import type { LifecycleOptions } from "../ControlPlane.js"
 import type { ExecutorShape } from "../Executor.js"
-import type { ExecutorClientShape, RunStreamEvent } from "../ExecutorClient.js"
+import type { CommandRequest, ExecutorClientShape, RunStreamEvent } from "../ExecutorClient.js"
 import type { FilesystemShape } from "../Filesystem.js"
 import type { ProcessesShape } from "../Processes.js"
 import type { SandboxShape } from "../Sandbox.js"
@@ -144,6 +145,28 @@ export const make = (options: {
     const fileEndpoint = <A, E>(name: string, effect: Effect.Effect<A, E | FileExists>) =>
       Effect.zipRight(alive(name), Effect.catchIf(effect, (e): e is FileExists => e instanceof FileExists, Effect.die))
 
+    const runStreaming: ExecutorClientShape["runStreaming"] = (request: CommandRequest) =>
+      Stream.unwrap(
+        alive("/run_streaming").pipe(
+          Effect.zipRight(runner.respond(request.cmd, request, "run")),
+          Effect.catchTag("Timeout", (error) =>
+            Effect.fail(new ExecutorError({ reason: "Transport", endpoint: "/run_streaming", detail: error.message }))),
+          Effect.map((reply) => {
+            const output: Array<RunStreamEvent> = [
+              ...splitLines(reply.stdout).map((data) => ({ _tag: "Output", stream: "stdout", data }) as const),
+              ...splitLines(reply.stderr).map((data) => ({ _tag: "Output", stream: "stderr", data }) as const)
+            ]
+            return Stream.fromIterable(output).pipe(
+              Stream.concat(
+                reply.keepRunning === true
+                  ? Stream.never
+                  : Stream.succeed<RunStreamEvent>({ _tag: "Complete", code: reply.exitCode ?? 0 })
+              )
+            )
+          })
+        )
+      )
+
     const client: ExecutorClientShape = {
       options: { url: `memory://${info.id}`, secret: Redacted.make("memory") },
       health: Effect.as(alive("/health"), { status: "ok" }),
@@ -156,30 +179,15 @@ export const make = (options: {
           Effect.catchTag("Timeout", (error) =>
             Effect.fail(new ExecutorError({ reason: "Transport", endpoint: "/run", detail: error.message })))
         ),
-      runStreaming: (request) =>
-        Stream.unwrap(
-          alive("/run_streaming").pipe(
-            Effect.zipRight(runner.respond(request.cmd, request, "run")),
-            Effect.catchTag("Timeout", (error) =>
-              Effect.fail(new ExecutorError({ reason: "Transport", endpoint: "/run_streaming", detail: error.message }))),
-            Effect.map((reply) => {
-              const output: Array<RunStreamEvent> = [
-                ...splitLines(reply.stdout).map((data) => ({ _tag: "Output", stream: "stdout", data }) as const),
-                ...splitLines(reply.stderr).map((data) => ({ _tag: "Output", stream: "stderr", data }) as const)
-              ]
-              return Stream.fromIterable(output).pipe(
-                Stream.concat(
-                  reply.keepRunning === true
-                    ? Stream.never
-                    : Stream.succeed<RunStreamEvent>({ _tag: "Complete", code: reply.exitCode ?? 0 })
-                )
-              )
-            })
-          )
-        ),
+      runStreaming,
+      runStreamingCollect: (request) => Effect.map(Stream.runCollect(runStreaming(request)), Chunk.toReadonlyArray),
       writeFile: (path, content) =>
         fileEndpoint("/write_file", tree.transact((draft, now) => writeNode(draft, now, path, toBytes(content), "truncate"))),
       readFile: (path) => fileEndpoint("/read_file", tree.read((current) => decodeText(fileBytes(current, path)))),
+      writeFileBytes: (path, content) =>
+        fileEndpoint("/write_file_bytes", tree.transact((draft, now) => writeNode(draft, now, path, content, "truncate"))),
+      readFileBytes: (path) =>
+        Stream.fromEffect(fileEndpoint("/read_file_bytes", tree.read((current) => fileBytes(current, path)))),
       deleteFile: (path) =>
         fileEndpoint(
           "/delete_file",

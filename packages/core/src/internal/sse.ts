@@ -163,3 +163,28 @@ export const decode = <A, E, IE>(options: {
       })
     return loop
   })
+
+/**
+ * Decodes a whole SSE body at once with the same rules as `decode`: the handler's outputs up to
+ * `End`, or the failure (the handler's, `onTooLarge()`, or `onEnd()` when no handler said `End`).
+ * Text after `End` is ignored.
+ */
+export const decodeAll = <A, E>(
+  text: string,
+  options: {
+    readonly maxEventSize: number
+    readonly handler: Handler<A, E>
+    readonly onTooLarge: () => E
+    readonly onEnd: () => E
+  }
+): { readonly _tag: "Done"; readonly out: Array<A> } | { readonly _tag: "Failed"; readonly error: E } => {
+  const out: Array<A> = []
+  let result: E | typeof End | undefined
+  const fits = makeParser(options.maxEventSize).feed(text, (event, data) => {
+    result = options.handler(event, data, out)
+    return result === undefined
+  })
+  if (result === End) return { _tag: "Done", out }
+  if (result !== undefined) return { _tag: "Failed", error: result }
+  return { _tag: "Failed", error: fits ? options.onEnd() : options.onTooLarge() }
+}

@@ -56,6 +56,12 @@ export const forward = (
         headers: Headers.fromInput(endToEnd(response.headers))
       })))
     })
+    // a target that replied before reading the whole body (or failed) reads no more of it: the
+    // rest is dropped, so the client's request completes and its connection stays usable
+    upstream.once("close", () => {
+      incoming.unpipe(upstream)
+      incoming.resume()
+    })
     upstream.on("error", (cause) => {
       if (done) return
       done = true

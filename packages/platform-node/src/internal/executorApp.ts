@@ -8,7 +8,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import type * as Http from "node:http"
 import * as Path from "node:path"
-import { Readable } from "node:stream"
+import { finished, Readable } from "node:stream"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -29,7 +29,8 @@ export const capabilities: ReadonlyArray<string> = [
   "process-group-kill",
   "process-details",
   "ordered-logs",
-  "secret-hidden"
+  "secret-hidden",
+  "binary-files"
 ]
 
 /** Everything the handlers need. */
@@ -142,6 +143,12 @@ const withBody = <const F extends Record<string, "string" | "stringMap">>(
     const decoded = GoJson.decode(body.text, fields)
     return decoded === undefined ? Effect.succeed(invalidRequest) : handle(decoded)
   })
+
+/** A query parameter as Go's `r.URL.Query().Get` reads it (`""` when absent). */
+const queryParam = (request: HttpServerRequest.HttpServerRequest, name: string): string => {
+  const query = request.url.indexOf("?")
+  return query === -1 ? "" : new URLSearchParams(request.url.slice(query + 1)).get(name) ?? ""
+}
 
 const commandFields = { cmd: "string", cwd: "string", env: "stringMap" } as const
 
@@ -370,8 +377,7 @@ const logStream = (record: ProcessRecord): Stream.Stream<Uint8Array> =>
 const processLogs = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
   Effect.sync(() => {
     if (request.method !== "GET") return methodNotAllowed
-    const query = request.url.indexOf("?")
-    const id = query === -1 ? "" : new URLSearchParams(request.url.slice(query + 1)).get("id") ?? ""
+    const id = queryParam(request, "id")
     if (id === "") return plain(400, "Process ID is required")
     const record = ctx.processes.get(id)
     if (record === undefined) {
@@ -409,6 +415,47 @@ const readFile = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest)
           ? "{}"
           : `{"content":${GoJson.string(outcome.value)}}`
       )))
+
+/**
+ * A `/write_file_bytes` error reply sent at once, whose response ends only once the rest of the
+ * body has arrived (and been dropped): closing a connection (`Connection: close`) that still
+ * receives data resets it, and the client may lose the reply.
+ */
+const refusedBody = (body: Readable, error: string): Response => {
+  const text = Buffer.from(`{"error":${GoJson.string(error)},"success":false}\n`)
+  const reply = new Readable({ read() {} })
+  reply.push(text)
+  finished(body, () => reply.push(null))
+  body.resume()
+  return HttpServerResponse.raw(reply, {
+    contentType: "application/json",
+    headers: { "content-length": String(text.length) }
+  })
+}
+
+// The `binary-files` extension: the raw body is the file's bytes, with no body-size limit.
+const writeFileBytes = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) => {
+  if (request.method !== "POST") return Effect.succeed(methodNotAllowed)
+  const body = NodeHttpServerRequest.toIncomingMessage(request)
+  return Effect.map(
+    ctx.files.writeStream(queryParam(request, "path"), body),
+    (outcome) => outcome._tag === "Err" ? refusedBody(body, outcome.error) : json(200, `{"success":true}`)
+  )
+}
+
+const readFileBytes = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) => {
+  if (request.method !== "GET") return Effect.succeed(methodNotAllowed)
+  return Effect.map(ctx.files.readStream(queryParam(request, "path")), (outcome) => {
+    if (outcome._tag === "Err") return json(422, `{"error":${GoJson.string(outcome.error)}}`)
+    const file = outcome.value
+    // the platform destroys the body once it pipes it; a client gone before that must close the file too
+    const response = NodeHttpServerRequest.toServerResponse(request)
+    if (response.destroyed) file.destroy()
+    else response.once("close", () => file.destroy())
+    // a read error once bytes were sent destroys the connection: the client sees a truncated body
+    return HttpServerResponse.raw(file, { contentType: "application/octet-stream" })
+  }).pipe(Effect.uninterruptible)
+}
 
 const listDir = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
   withBody(ctx, request, { path: "string" }, (body) =>
@@ -464,6 +511,8 @@ export const make = (ctx: AppContext, binding: PortBinding): HttpApp.Default => 
     "/run_streaming": (r) => runStreaming(ctx, r),
     "/write_file": (r) => writeFile(ctx, r),
     "/read_file": (r) => readFile(ctx, r),
+    "/write_file_bytes": (r) => writeFileBytes(ctx, r),
+    "/read_file_bytes": (r) => readFileBytes(ctx, r),
     "/delete_file": (r) => pathOp(ctx, r, ctx.files.deleteFile),
     "/delete_dir": (r) => pathOp(ctx, r, ctx.files.deleteDir),
     "/make_dir": (r) => pathOp(ctx, r, ctx.files.makeDir),

@@ -1,12 +1,14 @@
 /**
  * The six file operations of the executor with the semantics of the Go calls behind them
  * (`os.WriteFile`, `os.ReadFile`, `os.Remove`, `os.RemoveAll`, `os.MkdirAll`, `os.ReadDir`) and
- * their exact `*PathError` texts (`koyeb-wire.md` §2.7). Paths are resolved against `cwd`.
+ * their exact `*PathError` texts (`koyeb-wire.md` §2.7), plus streamed byte writes and reads with
+ * the same opens and texts (the `binary-files` extension). Paths are resolved against `cwd`.
  *
  * @internal
  */
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
+import type { Readable } from "node:stream"
 import * as Effect from "effect/Effect"
 
 // Go's syscall error strings (zerrors_linux), which are lower-cased libc texts
@@ -54,11 +56,60 @@ const err = (error: string): Outcome<never> => ({ _tag: "Err", error })
 export interface GoFiles {
   readonly writeFile: (path: string, content: string) => Effect.Effect<Outcome<void>>
   readonly readFile: (path: string) => Effect.Effect<Outcome<string>>
+  /**
+   * Opens as `os.WriteFile` does, then writes the bytes of `body` as they arrive, pausing it while
+   * the disk is behind. A failed write stops it (`write` error text, the rest of `body` is left
+   * unread); a body that stops early (aborted) or an interruption keeps what arrived.
+   */
+  readonly writeStream: (path: string, body: Readable) => Effect.Effect<Outcome<void>>
+  /**
+   * Opens as `os.ReadFile` does and reads a first chunk, so that every error before the first
+   * byte has its texts; then the file's bytes as a stream that closes the file when it ends or is
+   * destroyed.
+   */
+  readonly readStream: (path: string) => Effect.Effect<Outcome<Readable>>
   readonly deleteFile: (path: string) => Effect.Effect<Outcome<void>>
   readonly deleteDir: (path: string) => Effect.Effect<Outcome<void>>
   readonly makeDir: (path: string) => Effect.Effect<Outcome<void>>
   readonly listDir: (path: string) => Effect.Effect<Outcome<ReadonlyArray<string>>>
 }
+
+/** Bytes per read of a streamed file, and what a file write stream buffers. */
+const chunkBytes = 256 * 1024
+
+/**
+ * Writes `body` into the open `handle` until `body` ends or closes, or a write fails; resolves
+ * once the file is closed (the stream owns the handle). Interruption flushes what arrived.
+ */
+const pump = (handle: Fs.FileHandle, path: string, body: Readable): Effect.Effect<Outcome<void>> =>
+  Effect.async<Outcome<void>>((resume) => {
+    const file = handle.createWriteStream({ highWaterMark: chunkBytes })
+    let failure: unknown = undefined
+    let closed = false
+    const stop = () => {
+      body.unpipe(file)
+      body.off("close", stop)
+      body.off("error", stop)
+      if (!file.destroyed && !file.writableEnded) file.end()
+    }
+    file.on("error", (cause) => {
+      failure ??= cause
+      stop()
+    })
+    file.once("close", () => {
+      closed = true
+      resume(Effect.succeed(failure === undefined ? ok(undefined) : err(pathError("write", path, failure))))
+    })
+    // `close` without `end`: the client went away; the bytes already received are kept
+    body.once("close", stop)
+    body.once("error", stop)
+    body.pipe(file)
+    return Effect.async<void>((done) => {
+      if (closed) return done(Effect.void)
+      file.once("close", () => done(Effect.void))
+      stop()
+    })
+  })
 
 /** Creates the file operations; relative paths resolve against `cwd` (the executor's working directory). */
 export const make = (cwd: string): GoFiles => {
@@ -123,6 +174,32 @@ export const make = (cwd: string): GoFiles => {
           await handle.close()
         }
       }),
+    writeStream: (path, body) =>
+      Effect.acquireUseRelease(
+        // os.WriteFile's open: O_WRONLY | O_CREATE | O_TRUNC, 0644 for a new file
+        run(() => tryOp("open", path, () => Fs.open(abs(path), "w", 0o644))),
+        (opened) => opened._tag === "Err" ? Effect.succeed(opened) : pump(opened.value, path, body),
+        // a no-op once the stream closed it; closes it when interrupted before the stream existed
+        (opened) => opened._tag === "Err" ? Effect.void : Effect.promise(() => opened.value.close())
+      ),
+    // uninterruptible: the handle is closed or owned by the returned stream, never dropped
+    readStream: (path) =>
+      run(async (): Promise<Outcome<Readable>> => {
+        const opened = await tryOp("open", path, () => Fs.open(abs(path), "r"))
+        if (opened._tag === "Err") return opened
+        const handle = opened.value
+        try {
+          const first = Buffer.allocUnsafe(chunkBytes)
+          // reads from the file position, not by size: procfs files and growing files read as they are
+          const { bytesRead } = await handle.read(first, 0, chunkBytes, null)
+          const stream = handle.createReadStream({ highWaterMark: chunkBytes })
+          if (bytesRead > 0) stream.unshift(first.subarray(0, bytesRead))
+          return ok(stream)
+        } catch (cause) {
+          await handle.close()
+          return err(pathError("read", path, cause))
+        }
+      }).pipe(Effect.uninterruptible),
     // os.Remove: unlink, then rmdir; the rmdir error wins unless it is ENOTDIR
     deleteFile: (path) =>
       run(async () => {

@@ -23,10 +23,17 @@ export const escapeHtml = (json: string): string =>
 /** Whether `s` contains a character Go escapes but `JSON.stringify` does not. */
 export const needsHtmlEscape = (s: string): boolean => htmlUnsafe.test(s)
 
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+// ES2024 string methods (Node >= 20 has them; the project's lib is ES2022)
+interface WellFormedString {
+  isWellFormed(): boolean
+  toWellFormed(): string
+}
 
 /** `s` with lone surrogates replaced by U+FFFD, as Go decodes `"\ud800"`. */
-export const wellFormed = (s: string): string => s.replace(loneSurrogate, "\uFFFD")
+export const wellFormed = (s: string): string => {
+  const w = s as unknown as WellFormedString
+  return w.isWellFormed() ? s : w.toWellFormed()
+}
 
 /** A JSON string literal as Go's `encoding/json` writes it. */
 export const string = (s: string): string => escapeHtml(JSON.stringify(wellFormed(s)))
@@ -44,7 +51,8 @@ const fold = (s: string): string => s.toLowerCase()
 
 /**
  * The first JSON value of `text`, or `undefined` when there is none or it is malformed.
- * Trailing bytes after the first value are ignored, as `json.Decoder.Decode` does.
+ * Trailing bytes after the first value are ignored, as `json.Decoder.Decode` does. Only for
+ * bodies `JSON.parse` refuses: the scan costs a JS step per character.
  */
 const firstValue = (text: string): unknown => {
   let i = 0
@@ -78,6 +86,15 @@ const firstValue = (text: string): unknown => {
   }
 }
 
+/** `JSON.parse` of a whole valid body (the usual case, native speed), else the first value. */
+const parse = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return firstValue(text)
+  }
+}
+
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /**
@@ -85,7 +102,7 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
  * `400 Invalid request` (empty body, malformed JSON, or a type mismatch).
  */
 export const decode = <const F extends Record<string, FieldKind>>(text: string, fields: F): Decoded<F> | undefined => {
-  const value = firstValue(text)
+  const value = parse(text)
   if (value === undefined) return undefined
   const out: Record<string, unknown> = {}
   for (const name in fields) out[name] = fields[name] === "string" ? "" : {}

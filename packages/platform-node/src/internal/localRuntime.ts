@@ -418,8 +418,9 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
         killTreeSync(record)
         yield* awaitExit
       }
-      // SIGKILL is asynchronous, and reparented stragglers are no longer in the tree: sweep until none is left.
-      for (let attempt = 0; attempt < GRACE_MILLIS / 50; attempt++) {
+      // SIGKILL is asynchronous, and reparented stragglers are no longer in the tree: sweep until
+      // none is left. Under bubblewrap none can leave: its PID namespace dies with the executor.
+      for (let attempt = 0; isolation === "none" && attempt < GRACE_MILLIS / 50; attempt++) {
         const left = processesIn(dir)
         if (left.length === 0) break
         for (const straggler of left) signal(straggler, "SIGKILL")

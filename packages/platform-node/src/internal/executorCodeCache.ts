@@ -1,0 +1,122 @@
+/**
+ * A V8 code cache for the executor bundle. Most of an executor's start-up CPU went into parsing
+ * and compiling the ~0.7 MB bundle; a tiny CommonJS loader compiles it with `vm.Script` and the
+ * `cachedData` recorded by one warm-up run at bundle time (outside bubblewrap, where the cache
+ * directory is read-only), so that functions compiled while starting and serving the first
+ * requests are deserialized instead. A missing or rejected cache only costs the compilation.
+ *
+ * @internal
+ */
+import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+// `node <loader> <bundle.cjs> executor …`: the bundle sees `process.argv` as if run directly.
+// Written verbatim into the cache directory; `//` keeps the bundle's line numbers in place of its `#!`.
+const loaderSource = `"use strict"
+const Fs = require("node:fs")
+const Module = require("node:module")
+const Path = require("node:path")
+const Vm = require("node:vm")
+const bundle = process.argv[2]
+process.argv.splice(1, 2, bundle)
+const cacheFile = bundle.replace(/\\.cjs$/, ".v8cache")
+let cachedData
+try {
+  cachedData = Fs.readFileSync(cacheFile)
+} catch {}
+const source = Fs.readFileSync(bundle, "utf8")
+const script = new Vm.Script(Module.wrap(source.startsWith("#!") ? "//" + source.slice(2) : source), { filename: bundle, cachedData })
+if (process.env.EFFECT_KOYEB_WRITE_CODE_CACHE === "1") {
+  delete process.env.EFFECT_KOYEB_WRITE_CODE_CACHE
+  process.once("exit", () => {
+    const temp = cacheFile + "." + process.pid
+    Fs.writeFileSync(temp, script.createCachedData())
+    Fs.renameSync(temp, cacheFile)
+  })
+}
+const module_ = { exports: {}, filename: bundle, id: ".", loaded: false }
+script.runInThisContext().call(module_.exports, module_.exports, Module.createRequire(bundle), module_, bundle, Path.dirname(bundle))
+`
+
+const loaderName = `executor-loader-${Crypto.createHash("sha256").update(loaderSource).digest("hex").slice(0, 8)}.cjs`
+
+/** Writes the loader into `dir` (once per loader version); returns its path. */
+export const writeLoader = (dir: string): string => {
+  const loader = Path.join(dir, loaderName)
+  if (!Fs.existsSync(loader)) {
+    const temp = `${loader}.${process.pid}`
+    Fs.writeFileSync(temp, loaderSource)
+    Fs.renameSync(temp, loader)
+  }
+  return loader
+}
+
+/** Where the loader looks for the code cache of `bundle`. */
+export const cacheFileOf = (bundle: string): string => bundle.replace(/\.cjs$/, ".v8cache")
+
+const request = (url: string, secret: string, path: string, body?: unknown): Promise<unknown> =>
+  fetch(`${url}${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(5_000)
+  }).then((response) => response.arrayBuffer())
+
+/**
+ * Runs the executor once through the loader in cache-writing mode: it starts, serves a command and
+ * a file round trip, and records its code cache when it exits. Best effort: any failure leaves no cache.
+ */
+export const warmUp = (loader: string, bundle: string): Promise<void> =>
+  new Promise<void>((resolve) => {
+    const home = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-koyeb-warmup-"))
+    const secret = Crypto.randomBytes(16).toString("hex")
+    // The same flags as a real executor (no NODE_OPTIONS), or V8 would reject the cache.
+    const child = ChildProcess.spawn(
+      process.execPath,
+      [loader, bundle, "executor", "--host", "127.0.0.1", "--port", "0", "--proxy-port", "0"],
+      {
+        cwd: home,
+        env: {
+          PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+          HOME: home,
+          TMPDIR: home,
+          SANDBOX_SECRET_STDIN: "1",
+          EFFECT_KOYEB_PARENT_PID: String(process.pid),
+          EFFECT_KOYEB_WRITE_CODE_CACHE: "1"
+        },
+        stdio: ["pipe", "pipe", "ignore"]
+      }
+    )
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+    const finish = () => {
+      clearTimeout(timer)
+      Fs.rmSync(home, { recursive: true, force: true })
+      resolve()
+    }
+    child.on("error", finish)
+    child.on("exit", finish)
+    child.stdin.end(secret)
+    let stdout = ""
+    const onData = (chunk: string) => {
+      stdout += chunk
+      const newline = stdout.indexOf("\n")
+      if (newline < 0) return
+      child.stdout.off("data", onData).resume()
+      let url: string | undefined
+      try {
+        url = String(JSON.parse(stdout.slice(0, newline)).url)
+      } catch {
+        // not the listening line
+      }
+      if (url === undefined) return child.kill("SIGKILL")
+      request(url, secret, "/health")
+        .then(() => request(url, secret, "/koyeb-sandbox/run", { cmd: "true", cwd: "", env: {} }))
+        .then(() => request(url, secret, "/koyeb-sandbox/write_file", { path: "warmup.txt", content: "warm" }))
+        .then(() => request(url, secret, "/koyeb-sandbox/read_file", { path: "warmup.txt" }))
+        .then(() => child.kill("SIGTERM"), () => child.kill("SIGKILL"))
+    }
+    child.stdout.setEncoding("utf8").on("data", onData)
+  })
