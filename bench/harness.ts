@@ -111,6 +111,26 @@ export const withPeakRss = async <A>(
   }
 }
 
+/** CPU time the whole machine spent busy (all cores, all processes), in ms, from `/proc/stat`; 0 elsewhere. */
+const machineBusyMillis = (): number => {
+  try {
+    const [user, nice, system, , , irq, softirq] = Fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim()
+      .split(/\s+/).slice(1).map(Number)
+    return (user! + nice! + system! + irq! + softirq!) * (1000 / 100)
+  } catch {
+    return 0
+  }
+}
+
+/** Times `f`, with how many cores the machine kept busy meanwhile (busy CPU time / wall time). */
+export const timedWithCores = async <A>(
+  f: () => Promise<A>
+): Promise<{ readonly value: A; readonly millis: number; readonly cores: number }> => {
+  const busy = machineBusyMillis()
+  const { millis, value } = await timed(f)
+  return { value, millis, cores: (machineBusyMillis() - busy) / millis }
+}
+
 /** Times `f`. */
 export const timed = async <A>(f: () => Promise<A>): Promise<{ readonly value: A; readonly millis: number }> => {
   const t0 = now()
