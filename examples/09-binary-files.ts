@@ -1,6 +1,7 @@
 /**
  * Binary files: bytes round-trip exactly, including bytes that are not valid UTF-8 (the stock
- * executor's file endpoints are text-only; the SDK moves bytes as base64 under the hood).
+ * executor's file endpoints are text-only, so the SDK moves bytes as base64 under the hood; an
+ * executor advertising `binary-files`, like the local backend's, takes them as raw HTTP bodies).
  * Large payloads are streamed in chunks: `writeStream` / `readStream` never hold the whole file.
  */
 import { NodeRuntime } from "@effect/platform-node"
