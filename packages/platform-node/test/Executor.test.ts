@@ -1,9 +1,11 @@
 import * as Command from "@effect-koyeb/core/Command"
 import * as Executor from "@effect-koyeb/core/Executor"
 import { ExecutorClient } from "@effect-koyeb/core/ExecutorClient"
+import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import type { ExecEvent, OutputChunk } from "@effect-koyeb/core/SandboxSchema"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as fc from "effect/FastCheck"
@@ -540,6 +542,25 @@ describe("Executor", () => {
         } else {
           assert.deepStrictEqual([...sent].sort(), ["echo a", "echo b", `sleep ${tag} & sleep ${tag}; wait`])
         }
+      }))
+
+    it.scoped("the services built on one client ask /health once", () =>
+      Effect.gen(function*() {
+        const recorded: Recorded = { cmds: [], probes: 0 }
+        const context = yield* Layer.build(
+          Layer.mergeAll(Executor.layer, Filesystem.layer).pipe(
+            Layer.provide(Recording(recorded)),
+            Layer.provide(TestExecutor.layerClient)
+          )
+        )
+        const executor = Context.get(context, Executor.Executor)
+        const fs = Context.get(context, Filesystem.Filesystem)
+        yield* Effect.all([executor.run("true"), fs.writeFile("/tmp/probe-once.bin", new Uint8Array([1, 2]))], {
+          concurrency: 2
+        })
+        yield* fs.readFile("/tmp/probe-once.bin")
+        yield* fs.rm("/tmp/probe-once.bin")
+        assert.strictEqual(recorded.probes, 1)
       }))
 
     it.effect("an explicit killGracePeriod takes the wrapped path, honoured", () =>
