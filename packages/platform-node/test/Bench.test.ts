@@ -46,6 +46,11 @@ const expectedKeys = [
   "outstreams.server",
   "bigstream.rss",
   "bigstream.rate",
+  "writefiles.rate",
+  "server.rate",
+  "sandbox.first",
+  "sandboxes.rate",
+  "import.time",
   "binary.write.1",
   "binary.read.1",
   "binary.rss.1",
@@ -55,12 +60,7 @@ const expectedKeys = [
   "binary.read.4",
   "binary.rss.4",
   "binary.stock.write.4",
-  "binary.stock.read.4",
-  "writefiles.rate",
-  "server.rate",
-  "sandbox.first",
-  "sandboxes.rate",
-  "import.time"
+  "binary.stock.read.4"
 ]
 
 /** Runs `bench/run.ts --quick`; the child is killed if the test is interrupted. */
