@@ -341,7 +341,7 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
         : error instanceof FilesystemError
         ? new FilesystemError({ path, reason: error.reason, detail: error.detail })
         : error
-      // With the extension, chunks are staged as bytes and only concatenated in the sandbox.
+    // With the extension, chunks are staged as bytes and only concatenated in the sandbox.
     const upload = (bytes: boolean) =>
       stream.pipe(
         regroup(stagedChunkBytes),
