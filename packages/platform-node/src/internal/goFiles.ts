@@ -160,12 +160,9 @@ export const make = (cwd: string): GoFiles => {
       run(() => tryOp("open", path, () => Fs.writeFile(abs(path), content, { mode: 0o644 }))),
     readFile: (path) =>
       run(async () => {
-        let handle: Fs.FileHandle
-        try {
-          handle = await Fs.open(abs(path), "r")
-        } catch (cause) {
-          return err(pathError("open", path, cause))
-        }
+        const opened = await tryOp("open", path, () => Fs.open(abs(path), "r"))
+        if (opened._tag === "Err") return opened
+        const handle = opened.value
         try {
           return ok((await handle.readFile()).toString("utf8"))
         } catch (cause) {
@@ -224,13 +221,9 @@ export const make = (cwd: string): GoFiles => {
     makeDir: (path) => run(() => mkdirAll(path)),
     listDir: (path) =>
       run(async () => {
-        let handle: Fs.FileHandle
-        try {
-          handle = await Fs.open(abs(path), "r")
-        } catch (cause) {
-          return err(pathError("open", path, cause))
-        }
-        await handle.close()
+        const opened = await tryOp("open", path, () => Fs.open(abs(path), "r"))
+        if (opened._tag === "Err") return opened
+        await opened.value.close()
         try {
           const names = await Fs.readdir(abs(path))
           // Go sorts by the UTF-8 bytes of the names
