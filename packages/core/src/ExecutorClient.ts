@@ -293,15 +293,25 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
     const post = (endpoint: string, body: unknown) =>
       HttpClientRequest.bodyUnsafeJson(HttpClientRequest.post(baseUrl + endpoint), body)
 
+    // A request's status and whole body (no deadline).
+    const exchange = (endpoint: string, request: HttpClientRequest.HttpClientRequest) =>
+      client.execute(request).pipe(
+        Effect.flatMap((response) => Effect.map(response.text, (body) => [response.status, body] as const)),
+        Effect.mapError(transportError(endpoint))
+      )
+
+    // 401 is `Unauthorized` on every endpoint; any other status goes to `onReply`.
+    const authorized = <A, E>(endpoint: string, onReply: (status: number, body: string) => Effect.Effect<A, E>) =>
+    ([status, body]: readonly [number, string]): Effect.Effect<A, E | Unauthorized> =>
+      status === 401 ? Effect.fail(unauthorized(endpoint)) : onReply(status, body)
+
     // One bounded request: status and whole body, or a typed failure.
     const call = <A, E>(
       endpoint: string,
       request: HttpClientRequest.HttpClientRequest,
       onReply: (status: number, body: string) => Effect.Effect<A, E>
     ): Effect.Effect<A, E | ExecutorFailure> =>
-      client.execute(request).pipe(
-        Effect.flatMap((response) => Effect.map(response.text, (body) => [response.status, body] as const)),
-        Effect.mapError(transportError(endpoint)),
+      exchange(endpoint, request).pipe(
         // the deadline must also hold in finalizers (kill and cleanup requests)
         (self) =>
           timeoutDetached(self, {
@@ -313,9 +323,7 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
                 detail: `no complete reply within ${Duration.format(requestTimeout)}`
               })
           }),
-        Effect.flatMap(([status, body]): Effect.Effect<A, E | ExecutorFailure> =>
-          status === 401 ? Effect.fail(unauthorized(endpoint)) : onReply(status, body)
-        )
+        Effect.flatMap(authorized(endpoint, onReply))
       )
 
     const sseOptions = <A, E>(endpoint: string, handler: Sse.Handler<A, E | ExecutorError>) => ({
@@ -325,6 +333,25 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
       onEnd: () => protocolError(endpoint, "stream ended without complete")
     })
 
+    // A 200 body as it arrives; any other status is read whole and failed by `onError`. No deadline.
+    const bodyStream = <E>(
+      endpoint: string,
+      request: HttpClientRequest.HttpClientRequest,
+      onError: (status: number, body: string) => Effect.Effect<never, E>
+    ): Stream.Stream<Uint8Array, E | ExecutorFailure> =>
+      client.execute(request).pipe(
+        Effect.mapError(transportError(endpoint)),
+        Effect.flatMap((response) =>
+          response.status === 200
+            ? Effect.succeed(Stream.mapError(response.stream, transportError(endpoint)))
+            : response.text.pipe(
+              Effect.mapError(transportError(endpoint)),
+              Effect.flatMap((body) => authorized(endpoint, onError)([response.status, body]))
+            )
+        ),
+        Stream.unwrap
+      )
+
     // An SSE request: the status is checked before any parsing; no deadline.
     const stream = <A, E>(
       endpoint: string,
@@ -332,25 +359,9 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
       onError: (status: number, body: string) => E | ExecutorError,
       handler: Sse.Handler<A, E | ExecutorError>
     ): Stream.Stream<A, E | ExecutorFailure> =>
-      client.execute(request).pipe(
-        Effect.mapError(transportError(endpoint)),
-        Effect.flatMap((response) =>
-          response.status === 200
-            ? Effect.succeed(
-              response.stream.pipe(
-                Stream.mapError(transportError(endpoint)),
-                Stream.decodeText(),
-                Stream.pipeThroughChannel(Sse.decode(sseOptions(endpoint, handler)))
-              )
-            )
-            : response.text.pipe(
-              Effect.mapError(transportError(endpoint)),
-              Effect.flatMap((body): Effect.Effect<never, E | ExecutorFailure> =>
-                Effect.fail(response.status === 401 ? unauthorized(endpoint) : onError(response.status, body))
-              )
-            )
-        ),
-        Stream.unwrap
+      bodyStream(endpoint, request, (status, body) => Effect.fail(onError(status, body))).pipe(
+        Stream.decodeText(),
+        Stream.pipeThroughChannel(Sse.decode(sseOptions(endpoint, handler)))
       )
 
     const fileCall = <A>(
@@ -422,14 +433,13 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
 
     const runStreamingCollect = Effect.fn("ExecutorClient.runStreamingCollect")(function*(request: CommandRequest) {
       const endpoint = "/run_streaming"
-      const response = yield* Effect.mapError(client.execute(post(endpoint, request)), transportError(endpoint))
-      const body = yield* Effect.mapError(response.text, transportError(endpoint))
-      if (response.status !== 200) {
-        if (response.status === 401) return yield* unauthorized(endpoint)
-        return yield* runStreamingFailure(response.status, body)
-      }
-      const decoded = Sse.decodeAll(body, sseOptions(endpoint, runStreamHandler(request)))
-      return decoded._tag === "Done" ? decoded.out : yield* decoded.error
+      return yield* exchange(endpoint, post(endpoint, request)).pipe(
+        Effect.flatMap(authorized(endpoint, (status, body) => {
+          if (status !== 200) return Effect.fail(runStreamingFailure(status, body))
+          const decoded = Sse.decodeAll(body, sseOptions(endpoint, runStreamHandler(request)))
+          return decoded._tag === "Done" ? Effect.succeed(decoded.out) : Effect.fail(decoded.error)
+        }))
+      )
     })
 
     const writeFile = Effect.fn("ExecutorClient.writeFile")(function*(path: string, content: string) {
@@ -450,26 +460,17 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
 
     const readFileBytes = (path: string): Stream.Stream<Uint8Array, FileEndpointFailure> => {
       const endpoint = "/read_file_bytes"
-      return client.execute(HttpClientRequest.get(`${baseUrl}${endpoint}`, { urlParams: { path } })).pipe(
-        Effect.mapError(transportError(endpoint)),
-        Effect.flatMap((response) =>
-          response.status === 200
-            ? Effect.succeed(Stream.mapError(response.stream, transportError(endpoint)))
-            : response.text.pipe(
-              Effect.mapError(transportError(endpoint)),
-              Effect.flatMap((body): Effect.Effect<never, FileEndpointFailure> => {
-                if (response.status === 401) return Effect.fail(unauthorized(endpoint))
-                if (response.status !== 422) return Effect.fail(statusError(endpoint, response.status, body))
-                return Effect.flatMap(
-                  decodeFile(endpoint, body),
-                  (reply) => Effect.fail(FileErrors.classify(path, reply.error ?? `${endpoint} failed without an error`))
-                )
-              })
+      return bodyStream(
+        endpoint,
+        HttpClientRequest.get(`${baseUrl}${endpoint}`, { urlParams: { path } }),
+        (status, body): Effect.Effect<never, FileEndpointFailure> =>
+          status !== 422
+            ? Effect.fail(statusError(endpoint, status, body))
+            : Effect.flatMap(
+              decodeFile(endpoint, body),
+              (reply) => Effect.fail(FileErrors.classify(path, reply.error ?? `${endpoint} failed without an error`))
             )
-        ),
-        Stream.unwrap,
-        Stream.withSpan("ExecutorClient.readFileBytes")
-      )
+      ).pipe(Stream.withSpan("ExecutorClient.readFileBytes"))
     }
 
     const deleteFile = Effect.fn("ExecutorClient.deleteFile")(function*(path: string) {
