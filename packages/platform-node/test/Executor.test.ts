@@ -62,8 +62,7 @@ const Recording = (recorded: Recorded) =>
 const KeepConnections = Layer.effect(
   ExecutorClient,
   Effect.map(ExecutorClient, (client) => ({
-    ...client,
-    health: Effect.map(client.health, ({ status }) => ({ status })),
+    ...TestExecutor.withoutCapabilities(client),
     runStreaming: (request: Parameters<typeof client.runStreaming>[0]) => keepConnection(client.runStreaming(request))
   }))
 )

@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Exit from "effect/Exit"
+import { openFiles } from "./utils/hostProcesses.js"
 
 const secret = "test-secret-0123456789"
 
@@ -582,14 +583,7 @@ describe("ExecutorServer options and lifecycle", () => {
 
 
 /** The descriptors of this process (the server runs in it) open on `path`. */
-const fdsOn = (path: string): Array<string> =>
-  Fs.readdirSync("/proc/self/fd").filter((fd) => {
-    try {
-      return Fs.readlinkSync(`/proc/self/fd/${fd}`) === path
-    } catch {
-      return false
-    }
-  })
+const fdsOn = (path: string): Array<string> => openFiles("self").filter((open) => open.path === path).map((open) => open.fd)
 
 const fdCount = () => Fs.readdirSync("/proc/self/fd").length
 

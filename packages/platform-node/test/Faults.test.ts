@@ -27,6 +27,8 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { spawnExecutor } from "../src/internal/localRuntime.js"
 import * as Faults from "./utils/faultServers.js"
+import { openFiles } from "./utils/hostProcesses.js"
+import { withoutCapabilities } from "./utils/TestExecutor.js"
 
 // Only a guard: a fault that is not noticed fails the test instead of hanging it.
 const hangGuard = Duration.seconds(30)
@@ -77,13 +79,12 @@ const realExecutorWith = (options: Partial<ExecutorClient.ExecutorClientOptions>
   const provide = <A>(make: Effect.Effect<A, never, ExecutorClient.ExecutorClient>) =>
     Effect.provideService(make, ExecutorClient.ExecutorClient, client)
   // the stock protocol: no `/health` capabilities, so bytes travel through base64 commands
-  const stockClient = { ...client, health: Effect.map(client.health, ({ status }) => ({ status })) }
   return {
     proc,
     client,
     executor: yield* provide(Executor.make),
     fs: yield* provide(Filesystem.make),
-    stockFs: yield* Effect.provideService(Filesystem.make, ExecutorClient.ExecutorClient, stockClient),
+    stockFs: yield* Effect.provideService(Filesystem.make, ExecutorClient.ExecutorClient, withoutCapabilities(client)),
     processes: yield* provide(Processes.make)
   }
 })
@@ -91,19 +92,7 @@ const realExecutorWith = (options: Partial<ExecutorClient.ExecutorClientOptions>
 const realExecutor = realExecutorWith({})
 
 /** Whether the executor has `name` open (the `binary-files` transfers run no command to look for). */
-const hasOpen = (pid: number, name: string) => () => {
-  try {
-    return Fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return Fs.readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith(name)
-      } catch {
-        return false
-      }
-    })
-  } catch {
-    return false
-  }
-}
+const hasOpen = (pid: number, name: string) => () => openFiles(pid).some((open) => open.path.endsWith(name))
 
 /** Freezes a process (SIGSTOP): its sockets still accept connections, but nothing answers. */
 const freeze = (pid: number) => Effect.sync(() => process.kill(pid, "SIGSTOP"))

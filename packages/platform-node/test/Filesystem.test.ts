@@ -41,10 +41,7 @@ const Recording = Layer.effect(
 // What Koyeb's Go executor offers: no `/health` capabilities, so no `binary-files` extension.
 const HideCapabilities = Layer.effect(
   ExecutorClient.ExecutorClient,
-  Effect.map(ExecutorClient.ExecutorClient, (client) => ({
-    ...client,
-    health: Effect.map(client.health, ({ status }) => ({ status }))
-  }))
+  Effect.map(ExecutorClient.ExecutorClient, TestExecutor.withoutCapabilities)
 )
 
 const FilesystemLive = (stockProtocol: boolean) =>

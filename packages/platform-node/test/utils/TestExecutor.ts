@@ -46,3 +46,9 @@ export const layerClient: Layer.Layer<
   Layer.provide(NodeHttpClient.layerUndici),
   Layer.provideMerge(layerEndpoint)
 )
+
+/** `client` as Koyeb's Go executor presents itself: `/health` lists no capabilities, so services take the stock protocol. */
+export const withoutCapabilities = (client: ExecutorClient.ExecutorClientShape): ExecutorClient.ExecutorClientShape => ({
+  ...client,
+  health: Effect.map(client.health, ({ status }) => ({ status }))
+})

@@ -51,3 +51,22 @@ export const processesOf = (text: string): Array<number> => {
   }
   return [...found].filter((pid) => pid !== process.pid && alive(pid))
 }
+
+/** The descriptors of `pid` (`"self"`: this process) and the paths they are open on; empty once it is gone. */
+export const openFiles = (pid: number | "self"): Array<{ readonly fd: string; readonly path: string }> => {
+  let fds: Array<string>
+  try {
+    fds = Fs.readdirSync(`/proc/${pid}/fd`)
+  } catch {
+    return []
+  }
+  const out: Array<{ readonly fd: string; readonly path: string }> = []
+  for (const fd of fds) {
+    try {
+      out.push({ fd, path: Fs.readlinkSync(`/proc/${pid}/fd/${fd}`) })
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out
+}
