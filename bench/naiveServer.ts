@@ -37,7 +37,9 @@ const server = Http.createServer((request, response) => {
       let pending = ""
       let paused = false
       const emit = (line: string) => {
-        if (!response.write(frame("output", JSON.stringify({ data: line.replace(/\r+$/, ""), stream: name }))) && !paused) {
+        if (
+          !response.write(frame("output", JSON.stringify({ data: line.replace(/\r+$/, ""), stream: name }))) && !paused
+        ) {
           paused = true
           stream.pause()
           response.once("drain", () => {

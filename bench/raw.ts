@@ -106,7 +106,10 @@ export const countOutputEvents = async (endpoint: Endpoint, cmd: string): Promis
 }
 
 /** `POST /run`: the buffered reply. */
-export const run = async (endpoint: Endpoint, cmd: string): Promise<{ stdout: string; stderr: string; code: number }> => {
+export const run = async (
+  endpoint: Endpoint,
+  cmd: string
+): Promise<{ stdout: string; stderr: string; code: number }> => {
   const response = await post(endpoint, "/run", { cmd })
   if (response.status !== 200) return failed("/run", response)
   return await response.json() as { stdout: string; stderr: string; code: number }
@@ -131,11 +134,20 @@ export const writeBytesByHand = async (endpoint: Endpoint, path: string, bytes: 
   const pieces: Array<string> = []
   for (let offset = 0, i = 0; offset < bytes.length || i === 0; offset += pieceBytes, i++) {
     const piece = `${path}.b64.${String(i).padStart(4, "0")}`
-    await writeFile(endpoint, piece, Buffer.from(bytes.buffer, bytes.byteOffset + offset, Math.min(pieceBytes, bytes.length - offset)).toString("base64"))
+    await writeFile(
+      endpoint,
+      piece,
+      Buffer.from(bytes.buffer, bytes.byteOffset + offset, Math.min(pieceBytes, bytes.length - offset)).toString(
+        "base64"
+      )
+    )
     pieces.push(piece)
   }
   const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
-  const reply = await run(endpoint, `cat ${pieces.map(q).join(" ")} | base64 -d > ${q(path)} && rm -f ${pieces.map(q).join(" ")}`)
+  const reply = await run(
+    endpoint,
+    `cat ${pieces.map(q).join(" ")} | base64 -d > ${q(path)} && rm -f ${pieces.map(q).join(" ")}`
+  )
   if (reply.code !== 0) throw new Error(`base64 -d failed: ${reply.stderr}`)
 }
 

@@ -26,11 +26,6 @@
  *   child process).
  * - Process exit code: 1 when a figure failed to run (never because a goal was missed).
  */
-import * as ChildProcess from "node:child_process"
-import * as Crypto from "node:crypto"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
@@ -43,6 +38,11 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as H from "./harness.js"
 import * as Raw from "./raw.js"
 
@@ -142,7 +142,10 @@ const children: Array<H.Child> = []
 
 const startExecutor = async (): Promise<{ readonly endpoint: Raw.Endpoint; readonly pid: number }> => {
   const child = await H.spawnAnnounced(
-    [...H.gcOnSignalArgs, ...H.tsxArgs("packages/platform-node/src/bin/effect-koyeb.ts", "executor", "--port", "0", "--proxy-port", "0")],
+    [
+      ...H.gcOnSignalArgs,
+      ...H.tsxArgs("packages/platform-node/src/bin/effect-koyeb.ts", "executor", "--port", "0", "--proxy-port", "0")
+    ],
     {
       cwd: workDir,
       env: { ...process.env, SANDBOX_SECRET: secret, EFFECT_KOYEB_PARENT_PID: String(process.pid) }
@@ -190,15 +193,40 @@ const run = (cmd: string) => Effect.flatMap(Executor.Executor, (executor) => exe
 const memoryToleranceMiB = 32
 
 /** Rows `<key>.heap`, `<key>.rss`, `<key>.server`: settled memory after (SDK column) vs before (baseline column). */
-const memoryRows = (key: string, load: string, before: H.MemorySnapshot, after: H.MemorySnapshot, between: string): Array<Row> => {
+const memoryRows = (
+  key: string,
+  load: string,
+  before: H.MemorySnapshot,
+  after: H.MemorySnapshot,
+  between: string
+): Array<Row> => {
   const goal: Goal = { kind: "growthAtMost", value: memoryToleranceMiB }
-  const detail = `after vs before ${between}; forced GC in both processes + 1 s settle; growth ${memoryToleranceMiB} MiB at most`
+  const detail =
+    `after vs before ${between}; forced GC in both processes + 1 s settle; growth ${memoryToleranceMiB} MiB at most`
   return [
-    row(`${key}.heap`, `${load}: SDK heap back to baseline`, "MiB", H.mib(after.heapUsed), H.mib(before.heapUsed), goal, { detail }),
-    row(`${key}.rss`, `${load}: SDK RSS back to baseline`, "MiB", H.mib(after.rss), H.mib(before.rss), goal, { detail }),
-    row(`${key}.server`, `${load}: executor RSS back to baseline`, "MiB", H.mib(after.childRss), H.mib(before.childRss), goal, {
-      detail: `${detail}; VmRSS of the executor child`
-    })
+    row(
+      `${key}.heap`,
+      `${load}: SDK heap back to baseline`,
+      "MiB",
+      H.mib(after.heapUsed),
+      H.mib(before.heapUsed),
+      goal,
+      { detail }
+    ),
+    row(`${key}.rss`, `${load}: SDK RSS back to baseline`, "MiB", H.mib(after.rss), H.mib(before.rss), goal, {
+      detail
+    }),
+    row(
+      `${key}.server`,
+      `${load}: executor RSS back to baseline`,
+      "MiB",
+      H.mib(after.childRss),
+      H.mib(before.childRss),
+      goal,
+      {
+        detail: `${detail}; VmRSS of the executor child`
+      }
+    )
   ]
 }
 
@@ -282,7 +310,13 @@ const concurrent: Figure = {
           extraPass: sdkErrors === 0
         }
       ),
-      ...memoryRows("concurrent", `${n} concurrent run("true")`, before, after, `${rounds} SDK and ${rounds} baseline rounds`)
+      ...memoryRows(
+        "concurrent",
+        `${n} concurrent run("true")`,
+        before,
+        after,
+        `${rounds} SDK and ${rounds} baseline rounds`
+      )
     ]
   }
 }
@@ -382,11 +416,13 @@ const outputStreams: Figure = {
       sdk(
         world,
         Effect.flatMap(Executor.Executor, (executor) =>
-          Effect.forEach(Array.from({ length: streams }), () => Effect.either(Stream.runCount(executor.stream(cmd))), {
+          Effect.forEach(Array.from({ length: streams }), () =>
+            Effect.either(Stream.runCount(executor.stream(cmd))), {
             concurrency: "unbounded"
           }))
       ).then((results) => ({
-        lines: results.reduce((sum, r) => sum + (Either.isRight(r) ? r.right : 0), 0),
+        lines: results.reduce((sum, r) =>
+          sum + (Either.isRight(r) ? r.right : 0), 0),
         errors: results.filter((r) => Either.isLeft(r) || r.right !== lines).length
       }))
     const rawRound = (streams: number) =>
@@ -410,13 +446,21 @@ const outputStreams: Figure = {
     const b = await H.timed(() => rawRound(n))
     const load = `${n} concurrent stream(${cmd})`
     return [
-      row("outstreams.rate", `${load}, all lines`, "lines/s", (a.value.lines / a.millis) * 1000, (b.value.lines / b.millis) * 1000, {
-        kind: "report"
-      }, {
-        detail: `one round each; lines counted: SDK ${a.value.lines}, baseline ${b.value.lines} of ${
-          n * lines
-        }; baseline: fetch + minimal SSE split + JSON.parse per event`
-      }),
+      row(
+        "outstreams.rate",
+        `${load}, all lines`,
+        "lines/s",
+        (a.value.lines / a.millis) * 1000,
+        (b.value.lines / b.millis) * 1000,
+        {
+          kind: "report"
+        },
+        {
+          detail: `one round each; lines counted: SDK ${a.value.lines}, baseline ${b.value.lines} of ${
+            n * lines
+          }; baseline: fetch + minimal SSE split + JSON.parse per event`
+        }
+      ),
       row("outstreams.errors", `${load}, errors (failed or short streams)`, "errors", a.value.errors, b.value.errors, {
         kind: "valueAtMost",
         value: 0
@@ -455,11 +499,14 @@ const streamBig: Figure = {
 }
 
 /** The SDK's `Filesystem` on the stock protocol: the executor's capabilities hidden, as on Koyeb's Go executor. */
-const stockFilesystem = Effect.flatMap(ExecutorClient.ExecutorClient, (client) =>
-  Effect.provideService(Filesystem.make, ExecutorClient.ExecutorClient, {
-    ...client,
-    health: Effect.map(client.health, ({ status }) => ({ status }))
-  }))
+const stockFilesystem = Effect.flatMap(
+  ExecutorClient.ExecutorClient,
+  (client) =>
+    Effect.provideService(Filesystem.make, ExecutorClient.ExecutorClient, {
+      ...client,
+      health: Effect.map(client.health, ({ status }) => ({ status }))
+    })
+)
 
 const binary: Figure = {
   key: "binary",
@@ -471,7 +518,9 @@ const binary: Figure = {
     // warm-up of every path
     const warm = new Uint8Array(Crypto.randomBytes(256 * 1024))
     const warmPath = Path.join(workDir, "binary-warm")
-    for (const fs of [ours, stock]) await sdk(world, Effect.zipRight(fs.writeFile(warmPath, warm), fs.readFile(warmPath)))
+    for (const fs of [ours, stock]) {
+      await sdk(world, Effect.zipRight(fs.writeFile(warmPath, warm), fs.readFile(warmPath)))
+    }
     await Raw.writeBytesByHand(world.executor, warmPath, warm)
     await Raw.readBytesByHand(world.executor, warmPath)
     for (const mib of size([1, 16, 64], [1, 4])) {
@@ -495,8 +544,10 @@ const binary: Figure = {
           check(read.value)
           return { write: write.millis, read: read.millis }
         })
-      const rate = (rs: ReadonlyArray<{ readonly value: { readonly write: number; readonly read: number } }>, k: "write" | "read") =>
-        H.median(rs.map((r) => (mib * 1.048576) / (r.value[k] / 1000)))
+      const rate = (
+        rs: ReadonlyArray<{ readonly value: { readonly write: number; readonly read: number } }>,
+        k: "write" | "read"
+      ) => H.median(rs.map((r) => (mib * 1.048576) / (r.value[k] / 1000)))
       const baseline = "baseline: base64 through /write_file + base64 -d, base64 -w0 through /run"
       const { a, b } = await H.interleave(rounds, sdkOnce(ours, Path.join(workDir, `binary-${mib}-sdk`)), rawOnce)
       const detail = `median of ${rounds}; SDK: the executor's binary-files extension; ${baseline}`
@@ -524,9 +575,17 @@ const binary: Figure = {
       const stockDetail = `median of ${rounds}; SDK with the executor's capabilities hidden; ${baseline}`
       for (const k of ["write", "read"] as const) {
         rows.push(
-          row(`binary.stock.${k}.${mib}`, `binary ${k} ${mib} MiB, stock protocol`, "MB/s", rate(stockRun.a, k), rate(stockRun.b, k), {
-            kind: "report"
-          }, { detail: stockDetail })
+          row(
+            `binary.stock.${k}.${mib}`,
+            `binary ${k} ${mib} MiB, stock protocol`,
+            "MB/s",
+            rate(stockRun.a, k),
+            rate(stockRun.b, k),
+            {
+              kind: "report"
+            },
+            { detail: stockDetail }
+          )
         )
       }
     }
@@ -557,7 +616,8 @@ const manyFiles: Figure = {
       return H.timed(() =>
         sdk(
           world,
-          Effect.flatMap(Filesystem.Filesystem, (fs) => Effect.forEach(list, (f) => fs.writeFile(f.path, f.content), { discard: true }))
+          Effect.flatMap(Filesystem.Filesystem, (fs) =>
+            Effect.forEach(list, (f) => fs.writeFile(f.path, f.content), { discard: true }))
         )
       )
     }
@@ -600,7 +660,8 @@ const serverStreaming: Figure = {
         H.median(b.map((r) => (n / r.millis) * 1000)),
         { kind: "ratioAtLeast", value: 3 },
         {
-          detail: `median of ${rounds}; client counts events without decoding; baseline: node:http server, one write per SSE event (as the stock executor)`
+          detail:
+            `median of ${rounds}; client counts events without decoding; baseline: node:http server, one write per SSE event (as the stock executor)`
         }
       )
     ]
@@ -675,7 +736,9 @@ const sandboxMany: Figure = {
     const n = size(20, 4)
     const rounds = size(2, 1)
     const many = (concurrency: number | "unbounded") => () =>
-      H.timedWithCores(() => sdk(world, Effect.forEach(Array.from({ length: n }), () => sandboxOnce(true), { concurrency })))
+      H.timedWithCores(() =>
+        sdk(world, Effect.forEach(Array.from({ length: n }), () => sandboxOnce(true), { concurrency }))
+      )
     // warm-up: the executor bundle and its code cache are found (or built) on first use
     await sdk(world, sandboxOnce(true))
     const { a, b } = await H.interleave(rounds, many("unbounded"), many(1))
@@ -698,31 +761,83 @@ const sandboxMany: Figure = {
             H.median(a.map((r) => r.cores)).toFixed(2)
           } cores busy) vs sequential ${(sequential / 1000).toFixed(1)} s (${
             sequentialCores.toFixed(2)
-          } cores busy), so at most ~${(cores / sequentialCores).toFixed(1)}× on ${cores} cores; use = run + write + read a file`
+          } cores busy), so at most ~${
+            (cores / sequentialCores).toFixed(1)
+          }× on ${cores} cores; use = run + write + read a file`
         }
       )
     ]
   }
 }
 
+/** Builds the packages when their published output is missing (`npm run bench` builds first). */
+const ensureBuilt = (): void => {
+  const outputs = ["packages/core/dist/esm/index.js", "packages/platform-node/dist/cjs/index.js", cliBin]
+  if (outputs.every((file) => Fs.existsSync(Path.join(H.root, file)))) return
+  ChildProcess.execFileSync("npm", ["run", "build"], { cwd: H.root, env: userEnv, stdio: "ignore" })
+}
+
+const cliBin = "packages/platform-node/dist/bin/effect-koyeb.cjs"
+
+// The built output as a user runs it: without the source condition the tests put in NODE_OPTIONS.
+const userEnv: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: "" }
+
+/** Wall time of a fresh `node …args` process, to its exit. */
+const processMillis = (args: ReadonlyArray<string>) => async () => {
+  const t0 = H.now()
+  await new Promise<void>((resolve, reject) => {
+    const child = ChildProcess.spawn(process.execPath, args, { cwd: H.root, env: userEnv, stdio: "ignore" })
+    child.once("error", reject)
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`node ${args.join(" ")} exited ${code}`))))
+  })
+  return H.now() - t0
+}
+
+const cliStartup: Figure = {
+  key: "cli",
+  title: "effect-koyeb --version (built bin)",
+  run: async () => {
+    ensureBuilt()
+    const rounds = size(15, 3)
+    const cli = processMillis([Path.join(H.root, cliBin), "--version"])
+    const bare = processMillis(["-e", "0"])
+    // warm-up: the bin records its code cache on its first run
+    await cli()
+    await bare()
+    const { a, b } = await H.interleave(rounds, cli, bare)
+    return [
+      row("cli.startup", "effect-koyeb --version (fresh process)", "ms", H.median(a), H.median(b), {
+        kind: "ratioAtMost",
+        value: 3
+      }, { detail: `median of ${rounds}; baseline: node -e 0` })
+    ]
+  }
+}
+
 const importTime: Figure = {
   key: "import",
-  title: "SDK import + layer build",
+  title: "built package import + layerLocal build",
   run: async () => {
-    const rounds = size(5, 1)
+    ensureBuilt()
+    const rounds = size(7, 1)
     const probe = (which: string) => async () => {
-      const child = await H.spawnAnnounced(H.tsxArgs("bench/importProbe.ts", which))
+      const child = await H.spawnAnnounced([Path.join(H.root, "bench", "importProbe.mjs"), which], { env: userEnv })
       await child.close()
       return Number(child.announcement.millis)
     }
-    // warm-up: tsx's transform cache
     await probe("sdk")()
     await probe("effect")()
     const { a, b } = await H.interleave(rounds, probe("sdk"), probe("effect"))
     return [
-      row("import.time", "SDK import + layer build (fresh process)", "ms", H.median(a), H.median(b), { kind: "report" }, {
-        detail: `median of ${rounds}; baseline: bare import("effect"); both under tsx`
-      })
+      row(
+        "import.time",
+        "import @effect-koyeb/platform-node + build layerLocal (plain node)",
+        "ms",
+        H.median(a),
+        H.median(b),
+        { kind: "report" },
+        { detail: `median of ${rounds}; baseline: bare import("effect"); built ESM output, no loader` }
+      )
     ]
   }
 }
@@ -741,6 +856,7 @@ const figures: ReadonlyArray<Figure> = [
   serverStreaming,
   sandboxStart,
   sandboxMany,
+  cliStartup,
   importTime,
   binary
 ]
@@ -751,7 +867,11 @@ const figures: ReadonlyArray<Figure> = [
 const format = (value: number, unit: string): string => {
   if (!Number.isFinite(value)) return String(value)
   const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2
-  const text = value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : value >= 1e4 ? `${(value / 1e3).toFixed(1)}k` : value.toFixed(digits)
+  const text = value >= 1e6
+    ? `${(value / 1e6).toFixed(2)}M`
+    : value >= 1e4
+    ? `${(value / 1e3).toFixed(1)}k`
+    : value.toFixed(digits)
   return `${text} ${unit}`
 }
 
@@ -797,7 +917,9 @@ const main = async (): Promise<number> => {
   const selected = figures.filter((f) => only === undefined || only.some((prefix) => f.key.startsWith(prefix)))
   const started = Date.now()
   console.log(`effect-koyeb bench${quick ? " (--quick)" : ""}: ${selected.map((f) => f.key).join(", ")}`)
-  console.log(`node ${process.version}, ${Os.cpus().length} CPUs, load ${Os.loadavg().map((l) => l.toFixed(1)).join(" ")}`)
+  console.log(
+    `node ${process.version}, ${Os.cpus().length} CPUs, load ${Os.loadavg().map((l) => l.toFixed(1)).join(" ")}`
+  )
   const rows: Array<Row> = []
   let runtime: Runtime | undefined
   try {
@@ -848,7 +970,11 @@ const main = async (): Promise<number> => {
   }
   Fs.mkdirSync(Path.dirname(outFile), { recursive: true })
   Fs.writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`)
-  console.log(`\n${rows.filter((r) => r.pass === false).length} missed; written to ${Path.relative(process.cwd(), outFile)} in ${report.seconds.toFixed(0)} s`)
+  console.log(
+    `\n${rows.filter((r) => r.pass === false).length} missed; written to ${Path.relative(process.cwd(), outFile)} in ${
+      report.seconds.toFixed(0)
+    } s`
+  )
   return rows.some((r) => r.error !== undefined) ? 1 : 0
 }
 

@@ -4,11 +4,11 @@
  * `Sandbox.layer(options)` creates the sandbox when the layer is built and deletes it when the
  * program ends — also when it fails or is interrupted (Ctrl-C). No `try/finally`, no leaks.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer } from "effect"
 
 const program = Effect.gen(function*() {
   // The current sandbox and its services come from the context.

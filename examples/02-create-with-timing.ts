@@ -4,15 +4,17 @@
  * `Sandbox.make` with `waitReady: false` returns as soon as the sandbox exists, so the wait for
  * readiness can be timed (or overlapped with other work) separately.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Duration, Effect } from "effect"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Duration, Effect } from "effect"
 
 /** Runs `effect` and prints how long it took. */
 const timed = <A, E, R>(label: string, effect: Effect.Effect<A, E, R>) =>
   Effect.timed(effect).pipe(
-    Effect.flatMap(([elapsed, a]) => Console.log(`${label.padEnd(18)} ${Math.round(Duration.toMillis(elapsed))} ms`).pipe(Effect.as(a)))
+    Effect.flatMap(([elapsed, a]) =>
+      Console.log(`${label.padEnd(18)} ${Math.round(Duration.toMillis(elapsed))} ms`).pipe(Effect.as(a))
+    )
   )
 
 const program = Effect.gen(function*() {

@@ -5,11 +5,11 @@
  * with `CommandError` on a non-zero exit; `streamEvents` ends with a `CommandExit` event instead.
  * Stopping the stream early (here `Stream.take`) stops the command in the sandbox.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Stream } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Stream } from "effect"
 
 const program = Effect.gen(function*() {
   const executor = yield* Executor.Executor

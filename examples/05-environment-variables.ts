@@ -2,11 +2,11 @@
  * Environment variables: for the whole sandbox (`Sandbox.layer({ env })`) and per command
  * (`run(cmd, { env })`, which adds to and overrides the sandbox's).
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer } from "effect"
 
 const program = Effect.gen(function*() {
   const executor = yield* Executor.Executor

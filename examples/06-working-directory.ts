@@ -2,12 +2,12 @@
  * Working directory: `cwd` runs a command (or a background process) in a given directory, which
  * must exist in the sandbox.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer } from "effect"
 
 const program = Effect.gen(function*() {
   const executor = yield* Executor.Executor

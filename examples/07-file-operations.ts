@@ -4,11 +4,11 @@
  * Missing files are a typed `FileNotFound`, recoverable with `Effect.catchTag`; an exclusive write
  * on an existing file is `FileExists`.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer } from "effect"
 
 const program = Effect.gen(function*() {
   const fs = yield* Filesystem.Filesystem

@@ -4,13 +4,13 @@
  * executor advertising `binary-files`, like the local backend's, takes them as raw HTTP bodies).
  * Large payloads are streamed in chunks: `writeStream` / `readStream` never hold the whole file.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import * as Crypto from "node:crypto"
-import { Console, Effect, Layer, Stream } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Stream } from "effect"
+import * as Crypto from "node:crypto"
 
 const sha256 = (bytes: Uint8Array) => Crypto.createHash("sha256").update(bytes).digest("hex")
 

@@ -2,12 +2,12 @@
  * Batch operations: `writeFiles` writes many files (text or bytes) in a few commands instead of
  * one request per file.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Duration, Effect, Layer } from "effect"
 
 const program = Effect.gen(function*() {
   const fs = yield* Filesystem.Filesystem

@@ -3,13 +3,13 @@
  * is never held in memory twice). Local files go through `@effect/platform`'s `FileSystem`, here
  * provided by `NodeContext.layer`.
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { FileSystem, Path } from "@effect/platform"
-import { Console, Effect, Layer } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { FileSystem, Path } from "@effect/platform"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer } from "effect"
 
 const program = Effect.gen(function*() {
   const localFs = yield* FileSystem.FileSystem
@@ -27,7 +27,9 @@ const program = Effect.gen(function*() {
   yield* Console.log(`uploaded ${local} -> /tmp/data.csv`)
 
   // Process it in the sandbox, then download the result.
-  yield* executor.run("awk -F, 'NR > 1 { sum += $3 } END { printf \"total,%.2f\\n\", sum }' /tmp/data.csv > /tmp/summary.csv")
+  yield* executor.run(
+    "awk -F, 'NR > 1 { sum += $3 } END { printf \"total,%.2f\\n\", sum }' /tmp/data.csv > /tmp/summary.csv"
+  )
   const downloaded = path.join(dir, "summary.csv")
   yield* fs.download("/tmp/summary.csv", downloaded)
   yield* Console.log(`downloaded summary: ${(yield* localFs.readFileString(downloaded)).trim()}`)

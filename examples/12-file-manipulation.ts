@@ -2,11 +2,11 @@
  * File manipulation: rename, move, rm. Moves never silently replace: an existing destination is
  * `FileExists` unless `overwrite: true`, and the destination is always the exact new path.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer } from "effect"
 
 const program = Effect.gen(function*() {
   const fs = yield* Filesystem.Filesystem

@@ -2,12 +2,12 @@
  * Background processes: launch, follow logs as a `Stream`, wait for a log line, list, wait for
  * exit, kill (the whole process tree), and `launchScoped` which kills when its scope closes.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Stream } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Processes from "@effect-koyeb/core/Processes"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Stream } from "effect"
 
 const program = Effect.gen(function*() {
   const processes = yield* Processes.Processes
@@ -33,7 +33,8 @@ const program = Effect.gen(function*() {
   // The kill reached the whole process group: the `sleep 600` grandchild is gone too.
   const leftover = yield* executor.exec("pgrep -f '^sleep 600$'")
   // pgrep exits 1 when nothing matches (0: found, other codes: it could not tell).
-  const children = { 0: leftover.stdout.trim(), 1: "none" }[leftover.exitCode] ?? `unknown (pgrep exit ${leftover.exitCode})`
+  const children = { 0: leftover.stdout.trim(), 1: "none" }[leftover.exitCode] ??
+    `unknown (pgrep exit ${leftover.exitCode})`
   yield* Console.log(`leftover children: ${children}`)
 
   // Scoped: the process cannot outlive the block that uses it.

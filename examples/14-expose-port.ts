@@ -2,12 +2,12 @@
  * Expose a port: run a web server in the sandbox and reach it through the sandbox's public URL.
  * Only one port is exposed at a time; `exposePort` replaces the previous binding.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Schedule } from "effect"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Processes from "@effect-koyeb/core/Processes"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Schedule } from "effect"
 
 // Locally every sandbox shares this machine's network: pick a port nothing else uses.
 const PORT = 8081

@@ -3,10 +3,10 @@
  * `Sandbox.make`, but never deletes the sandbox implicitly (call `delete` when you mean it).
  * Typically the id comes from another process or a database; here one program plays both roles.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect } from "effect"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect } from "effect"
 
 const program = Effect.gen(function*() {
   yield* Effect.scoped(Effect.gen(function*() {

@@ -4,12 +4,12 @@
  * by composing layers. Swap `NodeSandbox.layerFromEnv` for `NodeSandbox.layer({ token })`,
  * `NodeSandbox.layerLocal()` or `Testing.layerControlPlaneMemory()` without touching the program.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Context, Effect, Layer } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Context, Effect, Layer } from "effect"
 
 /** An application service built on top of the sandbox services. */
 class CodeRunner extends Context.Tag("example/CodeRunner")<CodeRunner, {
@@ -36,7 +36,9 @@ class CodeRunner extends Context.Tag("example/CodeRunner")<CodeRunner, {
 
 const program = Effect.gen(function*() {
   const runner = yield* CodeRunner
-  yield* Console.log(`fib(20) = ${yield* runner.runPython("a, b = 0, 1\nfor _ in range(20): a, b = b, a + b\nprint(a)\n")}`)
+  yield* Console.log(
+    `fib(20) = ${yield* runner.runPython("a, b = 0, 1\nfor _ in range(20): a, b = b, a + b\nprint(a)\n")}`
+  )
   yield* Console.log(`platform: ${yield* runner.runPython("import sys; print(sys.platform)")}`)
 })
 

@@ -3,14 +3,17 @@
  * `filesystem` and `processes`, so several sandboxes can be used side by side. Created
  * concurrently, they are all deleted when the scope closes — even if one of them fails.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Duration, Effect } from "effect"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Duration, Effect } from "effect"
 
 const tasks = [
   { name: "squares", code: "print(sum(i * i for i in range(1000)))" },
-  { name: "primes", code: "print(len([n for n in range(2, 5000) if all(n % d for d in range(2, int(n ** 0.5) + 1))]))" },
+  {
+    name: "primes",
+    code: "print(len([n for n in range(2, 5000) if all(n % d for d in range(2, int(n ** 0.5) + 1))]))"
+  },
   { name: "words", code: "print(len('the quick brown fox jumps over the lazy dog'.split()))" }
 ]
 

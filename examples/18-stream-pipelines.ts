@@ -3,11 +3,11 @@
  * so filtering, parsing, grouping, folding and early termination are plain stream operators,
  * applied while the command runs.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Option, Stream } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Option, Stream } from "effect"
 
 // A fake service writing access-log lines: "<status> <path> <millis>".
 const accessLog = `python3 -u -c "

@@ -4,11 +4,11 @@
  * typed `Timeout`), or around any effect (`Effect.timeout`) — and retry exactly the failures that
  * deserve it.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Schedule } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Duration, Effect, Layer, Schedule } from "effect"
 
 const program = Effect.gen(function*() {
   const executor = yield* Executor.Executor
@@ -16,13 +16,17 @@ const program = Effect.gen(function*() {
   // 1. A command's own timeout: the command is stopped in the sandbox, descendants included.
   const slow = yield* executor.run("sleep 30", { timeout: "300 millis" }).pipe(
     Effect.as("finished?!"),
-    Effect.catchTag("Timeout", (error) => Effect.succeed(`Timeout after ${error.timeoutMillis} ms (${error.operation})`))
+    Effect.catchTag(
+      "Timeout",
+      (error) => Effect.succeed(`Timeout after ${error.timeoutMillis} ms (${error.operation})`)
+    )
   )
   yield* Console.log(`1. ${slow}`)
 
   // 2. Retry a flaky command: fails twice, then succeeds. Only CommandError is retried.
   yield* executor.run("rm -f /tmp/attempts")
-  const flaky = "echo x >> /tmp/attempts; [ $(wc -l < /tmp/attempts) -ge 3 ] && echo ok || { echo 'not yet' >&2; exit 1; }"
+  const flaky =
+    "echo x >> /tmp/attempts; [ $(wc -l < /tmp/attempts) -ge 3 ] && echo ok || { echo 'not yet' >&2; exit 1; }"
   const policy = Schedule.exponential("50 millis").pipe(
     Schedule.intersect(Schedule.recurs(5)),
     Schedule.tapOutput(([delay, n]) => Console.log(`   retry #${n + 1} in ${Duration.toMillis(delay)} ms`))
@@ -30,7 +34,11 @@ const program = Effect.gen(function*() {
   const result = yield* executor.run(flaky).pipe(
     Effect.retry({ schedule: policy, while: (error) => error._tag === "CommandError" })
   )
-  yield* Console.log(`2. succeeded with "${result.stdout.trim()}" after ${(yield* executor.run("wc -l < /tmp/attempts")).stdout.trim()} attempts`)
+  yield* Console.log(
+    `2. succeeded with "${result.stdout.trim()}" after ${
+      (yield* executor.run("wc -l < /tmp/attempts")).stdout.trim()
+    } attempts`
+  )
 
   // 3. Poll until a condition holds (a file appears), bounded by an overall timeout.
   yield* executor.run("(sleep 0.3; touch /tmp/ready) > /dev/null 2>&1 &")

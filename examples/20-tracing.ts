@@ -6,14 +6,14 @@
  * Here spans go to an in-memory exporter and are printed as a tree; in production swap in an
  * OTLP exporter (`@opentelemetry/exporter-trace-otlp-http`) or a `BatchSpanProcessor`.
  */
-import { NodeSdk } from "@effect/opentelemetry"
-import { NodeRuntime } from "@effect/platform-node"
-import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Console, Effect, Layer } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeSdk } from "@effect/opentelemetry"
+import { NodeRuntime } from "@effect/platform-node"
+import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { Console, Effect, Layer } from "effect"
 
 const exporter = new InMemorySpanExporter()
 const TracingLive = NodeSdk.layer(() => ({

@@ -8,10 +8,10 @@
  *
  * (`@effect-koyeb/platform-node/Sandboxes` offers a ready-made Promise facade with `await using`.)
  */
-import { Effect, Either, Exit, Layer, ManagedRuntime, Scope } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { Effect, Either, Exit, Layer, ManagedRuntime, Scope } from "effect"
 
 async function oneShot(): Promise<string> {
   const program = Effect.gen(function*() {

@@ -10,15 +10,15 @@
  * In a test suite these would be `it.effect(...)` cases from `@effect/vitest`; here they run as a
  * program with `node:assert`, and the same code finally runs against a real sandbox.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import * as assert from "node:assert/strict"
-import { Console, Effect, Layer, Option } from "effect"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import { CommandResult } from "@effect-koyeb/core/SandboxSchema"
 import * as Testing from "@effect-koyeb/core/Testing"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Option } from "effect"
+import * as assert from "node:assert/strict"
 
 // ---------------------------------------------------------------------------------------------
 // The code under test: runs a Python script and stores its report.

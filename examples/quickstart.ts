@@ -6,11 +6,11 @@
  * writes and reads text and binary files, launches a web server and follows its logs, exposes its
  * port and fetches through the public URL, then leaves the scope and shows the sandbox is gone.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Duration, Effect, Exit, Fiber, Option, Schedule, Scope, Stream } from "effect"
 import { ControlPlane } from "@effect-koyeb/core/ControlPlane"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Duration, Effect, Exit, Fiber, Option, Schedule, Scope, Stream } from "effect"
 
 /** Runs `effect`, then prints `label` with how long it took. */
 const step = <A, E, R>(label: string, effect: Effect.Effect<A, E, R>) =>
@@ -42,7 +42,10 @@ const program = Effect.gen(function*() {
   // one call; here the scope is closed by hand to time it). A failure or Ctrl-C closes it too.
   const scope = yield* Scope.make()
   const id = yield* Effect.gen(function*() {
-    const sandbox = yield* step("sandbox created and ready", withProgress("creating sandbox", Sandbox.make({ name: "quickstart" })))
+    const sandbox = yield* step(
+      "sandbox created and ready",
+      withProgress("creating sandbox", Sandbox.make({ name: "quickstart" }))
+    )
     yield* Console.log(`  id ${sandbox.info.id} · region ${sandbox.info.region}`)
 
     // 2. Stream a command's output live, line by line, as it is produced.
@@ -81,7 +84,9 @@ const program = Effect.gen(function*() {
     const server = yield* step(
       "web server listening on port 8080",
       Effect.gen(function*() {
-        const server = yield* sandbox.processes.launchScoped("python3 -u -m http.server 8080 --bind 0.0.0.0", { cwd: "site" })
+        const server = yield* sandbox.processes.launchScoped("python3 -u -m http.server 8080 --bind 0.0.0.0", {
+          cwd: "site"
+        })
         yield* sandbox.processes.waitForPort(8080, { timeout: "20 seconds" })
         return server
       })

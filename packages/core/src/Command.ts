@@ -16,36 +16,79 @@
  */
 import { quote, quoteArgs } from "./internal/shell.js"
 
-/** The brand of a `Command`. */
+/**
+ * The brand of a `Command`.
+ *
+ * @since 0.1.0
+ * @category symbols
+ */
 export const TypeId: unique symbol = Symbol.for("@effect-koyeb/core/Command")
-/** @see TypeId */
+/**
+ * @see TypeId
+ * @since 0.1.0
+ * @category symbols
+ */
 export type TypeId = typeof TypeId
 
-/** The brand of a `Raw` shell fragment. */
+/**
+ * The brand of a `Raw` shell fragment.
+ *
+ * @since 0.1.0
+ * @category symbols
+ */
 export const RawTypeId: unique symbol = Symbol.for("@effect-koyeb/core/Command/Raw")
-/** @see RawTypeId */
+/**
+ * @see RawTypeId
+ * @since 0.1.0
+ * @category symbols
+ */
 export type RawTypeId = typeof RawTypeId
 
-/** A shell command line, run by `sh -c` in the sandbox. */
+/**
+ * A shell command line, run by `sh -c` in the sandbox.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Command {
   readonly [TypeId]: TypeId
   /** The command line as the shell will read it. */
   readonly line: string
 }
 
-/** What every `Executor` method accepts: a shell command line, an argv array (each element quoted), or a `Command`. */
+/**
+ * What every `Executor` method accepts: a shell command line, an argv array (each element quoted), or a `Command`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Input = string | ReadonlyArray<string> | Command
 
-/** A piece of shell text that `sh` interpolates verbatim, without quoting. */
+/**
+ * A piece of shell text that `sh` interpolates verbatim, without quoting.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Raw {
   readonly [RawTypeId]: RawTypeId
   readonly text: string
 }
 
-/** A single value `sh` can interpolate: scalars are quoted as one word, `Raw` and `Command` are inserted verbatim. */
+/**
+ * A single value `sh` can interpolate: scalars are quoted as one word, `Raw` and `Command` are inserted verbatim.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Word = string | number | bigint | boolean | Raw | Command
 
-/** A value `sh` can interpolate: a word, or an array of words (several words, none when empty). */
+/**
+ * A value `sh` can interpolate: a word, or an array of words (several words, none when empty).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Value = Word | ReadonlyArray<Word>
 
 const CommandProto = {
@@ -58,27 +101,51 @@ const CommandProto = {
   }
 }
 
-/** A command from a shell command line, used as is (pipes, redirections and expansions apply). */
+/**
+ * A command from a shell command line, used as is (pipes, redirections and expansions apply).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (line: string): Command => {
   const self = Object.create(CommandProto)
   self.line = line
   return self
 }
 
-/** A command from an argv array: every element is quoted, so none of them is interpreted by the shell. */
+/**
+ * A command from an argv array: every element is quoted, so none of them is interpreted by the shell.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const argv = (args: ReadonlyArray<string>): Command => make(quoteArgs(args))
 
-/** Marks shell text that `sh` inserts unquoted. Never pass untrusted input. */
+/**
+ * Marks shell text that `sh` inserts unquoted. Never pass untrusted input.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const raw = (text: string): Raw => ({ [RawTypeId]: RawTypeId, text })
 
-/** True for a `Command`. */
+/**
+ * True for a `Command`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isCommand = (u: unknown): u is Command => typeof u === "object" && u !== null && TypeId in u
 
-/** True for a `Raw` fragment. */
+/**
+ * True for a `Raw` fragment.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isRaw = (u: unknown): u is Raw => typeof u === "object" && u !== null && RawTypeId in u
 
-const word = (value: Word): string =>
-  isRaw(value) ? value.text : isCommand(value) ? value.line : quote(String(value))
+const word = (value: Word): string => isRaw(value) ? value.text : isCommand(value) ? value.line : quote(String(value))
 
 const interpolate = (value: Value): string =>
   Array.isArray(value) ? (value as ReadonlyArray<Word>).map(word).join(" ") : word(value as Word)
@@ -87,6 +154,24 @@ const interpolate = (value: Value): string =>
  * The shell template: the literal parts are kept as written (their JavaScript escapes applied), and
  * every interpolated value is quoted as one word; an array gives one quoted word per element (none
  * when empty); `Command.raw(text)` and nested commands are inserted verbatim.
+ *
+ * @example
+ * ```ts
+ * import * as Command from "@effect-koyeb/core/Command"
+ * import * as Executor from "@effect-koyeb/core/Executor"
+ * import { Effect } from "effect"
+ *
+ * const branch = "fix/it's-done" // untrusted input stays one word
+ * const files = ["a b.txt", "c.txt"] // an array gives one word per element
+ * const command = Command.sh`git checkout ${branch} && wc -l ${files} | tail -n 1`
+ * console.log(command.line)
+ * // git checkout 'fix/it'\''s-done' && wc -l 'a b.txt' 'c.txt' | tail -n 1
+ *
+ * const program = Effect.flatMap(Executor.Executor, (executor) => executor.run(command, { cwd: "/repo" }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const sh = (strings: TemplateStringsArray, ...values: ReadonlyArray<Value>): Command => {
   // An invalid escape leaves the cooked part undefined: fall back to the raw text.
@@ -98,6 +183,11 @@ export const sh = (strings: TemplateStringsArray, ...values: ReadonlyArray<Value
   return make(line)
 }
 
-/** The command line of any `Input`: a string as is, an argv array quoted and joined with spaces. */
+/**
+ * The command line of any `Input`: a string as is, an argv array quoted and joined with spaces.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const toLine = (input: Input): string =>
   typeof input === "string" ? input : isCommand(input) ? input.line : argv(input as ReadonlyArray<string>).line

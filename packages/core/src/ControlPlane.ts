@@ -5,11 +5,11 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
 import type { ExecutorShape } from "./Executor.js"
 import type { ExecutorClientShape } from "./ExecutorClient.js"
@@ -25,7 +25,12 @@ import type {
   Unauthorized
 } from "./SandboxError.js"
 
-/** How to reach a sandbox's executor. The secret never leaves `Redacted`. */
+/**
+ * How to reach a sandbox's executor. The secret never leaves `Redacted`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface SandboxEndpoint {
   /** Base URL of the executor API (for Koyeb: `<public_url>/koyeb-sandbox` or `https://<domain>/koyeb-sandbox`). */
   readonly url: string
@@ -34,7 +39,12 @@ export interface SandboxEndpoint {
   readonly routingKey?: string | undefined
 }
 
-/** What is known about a sandbox. `id` is the Koyeb service id. */
+/**
+ * What is known about a sandbox. `id` is the Koyeb service id.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export class SandboxInfo extends Schema.Class<SandboxInfo>("@effect-koyeb/core/SandboxInfo")({
   id: Schema.String,
   appId: Schema.String,
@@ -47,14 +57,24 @@ export class SandboxInfo extends Schema.Class<SandboxInfo>("@effect-koyeb/core/S
   ownsApp: Schema.Boolean
 }) {}
 
-/** A file written into the sandbox at start (Koyeb `config_files`). */
+/**
+ * A file written into the sandbox at start (Koyeb `config_files`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ConfigFile {
   readonly content: string
   /** Octal permissions, default `"0644"`. */
   readonly permissions?: string | undefined
 }
 
-/** Every option of the Python SDK's `Sandbox.create`, in camelCase, with durations as `Duration.DurationInput`. */
+/**
+ * Every option of the Python SDK's `Sandbox.create`, in camelCase, with durations as `Duration.DurationInput`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CreateOptions {
   /** Service name (default `"quick-sandbox"`). */
   readonly name?: string | undefined
@@ -100,35 +120,65 @@ export interface CreateOptions {
   readonly pollInterval?: Duration.DurationInput | undefined
 }
 
-/** Options of `waitReady`. */
+/**
+ * Options of `waitReady`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface WaitReadyOptions {
   readonly timeout?: Duration.DurationInput | undefined
   readonly pollInterval?: Duration.DurationInput | undefined
 }
 
-/** Lifecycle settings that `updateLifecycle` changes; absent fields keep their current value. */
+/**
+ * Lifecycle settings that `updateLifecycle` changes; absent fields keep their current value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LifecycleOptions {
   readonly deleteAfterDelay?: Duration.DurationInput | undefined
   readonly deleteAfterInactivityDelay?: Duration.DurationInput | undefined
 }
 
-/** A sandbox as the control plane knows it, with the way to reach its executor. */
+/**
+ * A sandbox as the control plane knows it, with the way to reach its executor.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ProvisionedSandbox {
   readonly info: SandboxInfo
   readonly endpoint: SandboxEndpoint
 }
 
-/** Failures of `create`. */
+/**
+ * Failures of `create`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type CreateError = ControlPlaneFailure | InvalidArgument | Timeout | DeploymentFailed
 
-/** The per-sandbox services a provider may supply itself (see `ControlPlaneShape.services`). */
+/**
+ * The per-sandbox services a provider may supply itself (see `ControlPlaneShape.services`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface SandboxServices {
   readonly executor: ExecutorShape
   readonly filesystem: FilesystemShape
   readonly processes: ProcessesShape
 }
 
-/** The control-plane provider. */
+/**
+ * The control-plane provider.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ControlPlaneShape {
   /** Creates the sandbox (and its app unless `appId` is given). Does not wait for readiness; on failure deletes what it created. */
   readonly create: (options: CreateOptions) => Effect.Effect<ProvisionedSandbox, ControlPlaneFailure | InvalidArgument>
@@ -148,7 +198,9 @@ export interface ControlPlaneShape {
   /** The URL at which the port bound with `/bind_port` is reachable from outside. */
   readonly exposedUrl: (id: string) => Effect.Effect<string, ControlPlaneFailure>
   /** Public TCP host and port of the proxy port, when `enableTcpProxy` was set. */
-  readonly tcpProxy: (id: string) => Effect.Effect<Option.Option<{ readonly host: string; readonly port: number }>, ControlPlaneFailure>
+  readonly tcpProxy: (
+    id: string
+  ) => Effect.Effect<Option.Option<{ readonly host: string; readonly port: number }>, ControlPlaneFailure>
   /** A client for the sandbox's executor, using the control plane's own HTTP stack (so no HttpClient leaks into `Sandbox`'s requirements). */
   readonly connect: (endpoint: SandboxEndpoint) => Effect.Effect<ExecutorClientShape>
   /**
@@ -163,5 +215,10 @@ export interface ControlPlaneShape {
   ) => Effect.Effect<void, ControlPlaneFailure | InvalidArgument>
 }
 
-/** The control-plane service. */
+/**
+ * The control-plane service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class ControlPlane extends Context.Tag("@effect-koyeb/core/ControlPlane")<ControlPlane, ControlPlaneShape>() {}

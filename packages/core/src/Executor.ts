@@ -34,15 +34,20 @@ import * as Stream from "effect/Stream"
 import * as Command from "./Command.js"
 import { ExecutorClient } from "./ExecutorClient.js"
 import type { ExecutorClientShape, RunStreamEvent } from "./ExecutorClient.js"
+import { timeoutDetached } from "./internal/bounded.js"
+import * as Capabilities from "./internal/capabilities.js"
+import * as Shell from "./internal/shell.js"
 import { CommandError, InvalidArgument, Timeout } from "./SandboxError.js"
 import type { ExecutorFailure } from "./SandboxError.js"
 import { CommandExit, CommandResult, OutputChunk } from "./SandboxSchema.js"
 import type { ExecEvent, StreamName } from "./SandboxSchema.js"
-import * as Capabilities from "./internal/capabilities.js"
-import * as Shell from "./internal/shell.js"
-import { timeoutDetached } from "./internal/bounded.js"
 
-/** Options of every `Executor` call. */
+/**
+ * Options of every `Executor` call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RunOptions {
   /** Working directory in the sandbox (it must exist); default: the executor's. */
   readonly cwd?: string | undefined
@@ -62,13 +67,49 @@ export interface RunOptions {
   readonly killGracePeriod?: Duration.DurationInput | undefined
 }
 
-/** How a command can fail to run, whatever its exit code. */
+/**
+ * How a command can fail to run, whatever its exit code.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type ExecFailure = Timeout | InvalidArgument | ExecutorFailure
 
-/** How a command can fail when a non-zero exit code counts as a failure. */
+/**
+ * How a command can fail when a non-zero exit code counts as a failure.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type RunFailure = CommandError | ExecFailure
 
-/** The command-running service of one sandbox. */
+/**
+ * The command-running service of one sandbox.
+ *
+ * @example
+ * ```ts
+ * import * as Command from "@effect-koyeb/core/Command"
+ * import * as Executor from "@effect-koyeb/core/Executor"
+ * import { Effect, Stream } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const executor = yield* Executor.Executor
+ *   // Buffered; a non-zero exit code fails with `CommandError`.
+ *   const { stdout } = yield* executor.run("uname -a", { timeout: "10 seconds" })
+ *   // Buffered, whatever the exit code; the elements of an argv array are quoted.
+ *   const { exitCode } = yield* executor.exec(["test", "-d", "/app"])
+ *   // Line by line while it runs; interrupting the stream stops the command and its children.
+ *   yield* executor.stream(Command.sh`npm test -- ${"my test"}`, { cwd: "/app", env: { CI: "1" } }).pipe(
+ *     Stream.runForEach((chunk) => Effect.log(`${chunk.stream}: ${chunk.data}`)),
+ *     Effect.catchTag("CommandError", (error) => Effect.logError(`tests failed with exit code ${error.exitCode}`))
+ *   )
+ *   return { stdout, appExists: exitCode === 0 }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ExecutorShape {
   /** Runs a command and buffers its output; fails with `CommandError` on a non-zero exit code. */
   readonly run: (command: Command.Input, options?: RunOptions) => Effect.Effect<CommandResult, RunFailure>
@@ -83,7 +124,12 @@ export interface ExecutorShape {
   readonly streamEvents: (command: Command.Input, options?: RunOptions) => Stream.Stream<ExecEvent, ExecFailure>
 }
 
-/** The command-running service of one sandbox. */
+/**
+ * The command-running service of one sandbox.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class Executor extends Context.Tag("@effect-koyeb/core/Executor")<Executor, ExecutorShape>() {}
 
 const defaultKillGrace = Duration.seconds(1)
@@ -109,7 +155,9 @@ const prepare = (
   const size = Shell.byteLength(cmd)
   if (size > Shell.maxArgBytes) {
     return Effect.fail(invalidCommand(
-      `the command is ${size} bytes${marker === undefined ? "" : ` once wrapped (${Shell.byteLength(line)} bytes as given)`}; ` +
+      `the command is ${size} bytes${
+        marker === undefined ? "" : ` once wrapped (${Shell.byteLength(line)} bytes as given)`
+      }; ` +
         `the sandbox accepts at most ${Shell.maxArgBytes} bytes per argument (Linux MAX_ARG_STRLEN). Write large ` +
         `data to a file first and run a short command that reads it.`
     ))
@@ -253,14 +301,22 @@ const events = (
     )
     if (options?.timeout === undefined) return output
     const timeout = Duration.decode(options.timeout)
-    return Stream.interruptWhen(output, Effect.zipRight(Effect.sleep(timeout), Effect.fail(timedOut(line, timeout, operation))))
+    return Stream.interruptWhen(
+      output,
+      Effect.zipRight(Effect.sleep(timeout), Effect.fail(timedOut(line, timeout, operation)))
+    )
   }))
 
 const timedOut = (line: string, timeout: Duration.Duration, operation: string) =>
   new Timeout({ operation: `${operation}(${describe(line)})`, timeoutMillis: Duration.toMillis(timeout) })
 
 /** Fails with `Timeout` (the command stopped by the interruption) when `options.timeout` passes. */
-const withDeadline = <A, E>(effect: Effect.Effect<A, E>, line: string, options: RunOptions | undefined, operation: string) => {
+const withDeadline = <A, E>(
+  effect: Effect.Effect<A, E>,
+  line: string,
+  options: RunOptions | undefined,
+  operation: string
+) => {
   if (options?.timeout === undefined) return effect
   const timeout = Duration.decode(options.timeout)
   return Effect.timeoutFail(effect, { duration: timeout, onTimeout: () => timedOut(line, timeout, operation) })
@@ -294,14 +350,21 @@ const joinLines = (lines: ReadonlyArray<string>): string => (lines.length === 0 
 const commandError = (line: string, result: { exitCode: number; stdout: string; stderr: string }) =>
   new CommandError({ command: line, exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr })
 
-/** Builds the service from an `ExecutorClient`. */
+/**
+ * Builds the service from an `ExecutorClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.gen(function*() {
   const client = yield* ExecutorClient
   const supports = yield* Capabilities.makeProbe(client)
   const serverStopsGroups = supports(Capabilities.processGroupKill)
 
   const streamEvents = (command: Command.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
-    events(client, serverStopsGroups, command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
+    events(client, serverStopsGroups, command, options, "Executor.streamEvents").pipe(
+      Stream.withSpan("Executor.streamEvents")
+    )
 
   const collect = (command: Command.Input, options: RunOptions | undefined, operation: string) =>
     Effect.suspend(() => {
@@ -328,7 +391,10 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
         const replies = yield* client.runStreamingCollect({ cmd, cwd: options?.cwd, env: options?.env })
         for (const event of replies) {
           if (event._tag === "Complete") {
-            exit = new CommandExit({ exitCode: event.code, durationMillis: clock.unsafeCurrentTimeMillis() - startedAt })
+            exit = new CommandExit({
+              exitCode: event.code,
+              durationMillis: clock.unsafeCurrentTimeMillis() - startedAt
+            })
           } else {
             ;(event.stream === "stdout" ? stdout : stderr).push(event.data)
           }
@@ -336,7 +402,10 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
       })
       const collected = options?.idleTimeout !== undefined || options?.killGracePeriod !== undefined
         ? streamed
-        : Effect.flatMap(serverStopsGroups, (direct) => direct ? withDeadline(whole, line, options, operation) : streamed)
+        : Effect.flatMap(
+          serverStopsGroups,
+          (direct) => direct ? withDeadline(whole, line, options, operation) : streamed
+        )
       return collected.pipe(
         Effect.flatMap(() =>
           exit === undefined
@@ -400,5 +469,10 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
   return { run, exec, stream, streamEvents } satisfies ExecutorShape
 })
 
-/** The `Executor` service from an `ExecutorClient`. */
+/**
+ * The `Executor` service from an `ExecutorClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer: Layer.Layer<Executor, never, ExecutorClient> = Layer.effect(Executor, make)

@@ -19,15 +19,15 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { timeoutDetached } from "./internal/bounded.js"
 import * as Wire from "./internal/executorWire.js"
 import * as FileErrors from "./internal/fileErrors.js"
 import * as Sse from "./internal/sse.js"
-import { timeoutDetached } from "./internal/bounded.js"
 import {
   ExecutorError,
   type ExecutorFailure,
-  FilesystemError,
   type FileNotFound,
+  FilesystemError,
   InvalidArgument,
   PortAlreadyBound,
   ProcessNotFound,
@@ -36,7 +36,12 @@ import {
 } from "./SandboxError.js"
 import type { ProcessInfo, ProcessLogLine, StreamName } from "./SandboxSchema.js"
 
-/** Where an executor is and how to authenticate to it. */
+/**
+ * Where an executor is and how to authenticate to it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ExecutorClientOptions {
   /** Base URL of the executor, e.g. `http://127.0.0.1:3030` or `https://host/koyeb-sandbox` (no trailing slash needed). */
   readonly url: string
@@ -50,42 +55,77 @@ export interface ExecutorClientOptions {
   readonly maxEventSize?: number | undefined
 }
 
-/** The body of `/run`, `/run_streaming` and `/start_process`. */
+/**
+ * The body of `/run`, `/run_streaming` and `/start_process`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CommandRequest {
   readonly cmd: string
   readonly cwd?: string | undefined
   readonly env?: Readonly<Record<string, string>> | undefined
 }
 
-/** The reply of `/run`. */
+/**
+ * The reply of `/run`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RunResponse {
   readonly stdout: string
   readonly stderr: string
   readonly code: number
 }
 
-/** An event of `/run_streaming`: an output line, or the final `complete`. */
+/**
+ * An event of `/run_streaming`: an output line, or the final `complete`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type RunStreamEvent =
   | { readonly _tag: "Output"; readonly stream: StreamName; readonly data: string }
   | { readonly _tag: "Complete"; readonly code: number }
 
-/** The reply of `/start_process`. */
+/**
+ * The reply of `/start_process`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface StartedProcess {
   readonly id: string
   readonly pid: number
   readonly status: string
 }
 
-/** The reply of `/health`; `capabilities` only from executors that advertise extensions. */
+/**
+ * The reply of `/health`; `capabilities` only from executors that advertise extensions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface HealthStatus {
   readonly status: string
   readonly capabilities?: ReadonlyArray<string> | undefined
 }
 
-/** Failures of the file endpoints. */
+/**
+ * Failures of the file endpoints.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type FileEndpointFailure = FileNotFound | FilesystemError | ExecutorFailure
 
-/** The executor wire client. */
+/**
+ * The executor wire client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ExecutorClientShape {
   /** The options the client is bound to. */
   readonly options: ExecutorClientOptions
@@ -139,7 +179,12 @@ export interface ExecutorClientShape {
   readonly processLogs: (id: string) => Stream.Stream<ProcessLogLine, ProcessNotFound | ExecutorFailure>
 }
 
-/** The executor wire client service. */
+/**
+ * The executor wire client service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class ExecutorClient extends Context.Tag("@effect-koyeb/core/ExecutorClient")<
   ExecutorClient,
   ExecutorClientShape
@@ -162,7 +207,8 @@ const tooLongArgument = (request: CommandRequest): InvalidArgument | undefined =
   if (cmdBytes >= maxArgBytes) {
     return new InvalidArgument({
       argument: "command",
-      detail: `the command is ${cmdBytes} bytes; one argument is limited to 128 KiB in the sandbox (put long scripts in a file)`
+      detail:
+        `the command is ${cmdBytes} bytes; one argument is limited to 128 KiB in the sandbox (put long scripts in a file)`
     })
   }
   for (const [key, value] of Object.entries(request.env ?? {})) {
@@ -213,7 +259,9 @@ const decodeLog = Wire.decodeJson(Wire.LogEvent)
 
 const badCwd = (body: string): InvalidArgument | undefined => {
   const text = body.trim()
-  return text.startsWith("Invalid working directory") ? new InvalidArgument({ argument: "cwd", detail: text }) : undefined
+  return text.startsWith("Invalid working directory")
+    ? new InvalidArgument({ argument: "cwd", detail: text })
+    : undefined
 }
 
 const runStreamingFailure = (status: number, body: string): InvalidArgument | ExecutorError =>
@@ -223,54 +271,61 @@ const startFailure = (endpoint: string, request: CommandRequest, text: string): 
   (text === "Failed to start command" ? tooLongArgument(request) : undefined) ??
     protocolError(endpoint, `the executor could not start the command: ${text}`)
 
-const runStreamHandler = (request: CommandRequest): Sse.Handler<RunStreamEvent, InvalidArgument | ExecutorError> =>
-(event, data, out) => {
-  switch (event) {
-    case "output": {
-      const output = Wire.parseOutput(data)
-      if (output === undefined) return decodeError("/run_streaming", `bad output event: ${data}`)
-      out.push(output)
-      return undefined
+const runStreamHandler =
+  (request: CommandRequest): Sse.Handler<RunStreamEvent, InvalidArgument | ExecutorError> => (event, data, out) => {
+    switch (event) {
+      case "output": {
+        const output = Wire.parseOutput(data)
+        if (output === undefined) return decodeError("/run_streaming", `bad output event: ${data}`)
+        out.push(output)
+        return undefined
+      }
+      case "complete": {
+        const code = Wire.parseComplete(data)
+        if (code === undefined) return decodeError("/run_streaming", `bad complete event: ${data}`)
+        out.push({ _tag: "Complete", code })
+        return Sse.End
+      }
+      case "error":
+        return startFailure("/run_streaming", request, Wire.errorText(data))
+      default:
+        return undefined
     }
-    case "complete": {
-      const code = Wire.parseComplete(data)
-      if (code === undefined) return decodeError("/run_streaming", `bad complete event: ${data}`)
-      out.push({ _tag: "Complete", code })
-      return Sse.End
-    }
-    case "error":
-      return startFailure("/run_streaming", request, Wire.errorText(data))
-    default:
-      return undefined
   }
-}
 
-const processLogsHandler = (id: string): Sse.Handler<ProcessLogLine, ProcessNotFound | ExecutorError> =>
-(event, data, out) => {
-  switch (event) {
-    case "log": {
-      const line = decodeLog(data)
-      if (Either.isLeft(line)) return decodeError("/process_logs_streaming", `bad log event: ${line.left}`)
-      out.push(line.right)
-      return undefined
+const processLogsHandler =
+  (id: string): Sse.Handler<ProcessLogLine, ProcessNotFound | ExecutorError> => (event, data, out) => {
+    switch (event) {
+      case "log": {
+        const line = decodeLog(data)
+        if (Either.isLeft(line)) return decodeError("/process_logs_streaming", `bad log event: ${line.left}`)
+        out.push(line.right)
+        return undefined
+      }
+      case "complete":
+        return Sse.End
+      case "error": {
+        const text = Wire.errorText(data)
+        return text.startsWith("process not found")
+          ? new ProcessNotFound({ id })
+          : protocolError("/process_logs_streaming", `the executor reported: ${text}`)
+      }
+      default:
+        return undefined
     }
-    case "complete":
-      return Sse.End
-    case "error": {
-      const text = Wire.errorText(data)
-      return text.startsWith("process not found")
-        ? new ProcessNotFound({ id })
-        : protocolError("/process_logs_streaming", `the executor reported: ${text}`)
-    }
-    default:
-      return undefined
   }
-}
 
 const notRunning = /^process is not running \(status: ([\s\S]*)\)$/
 
-/** Builds an executor wire client on the given `HttpClient`. */
-export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClientShape, never, HttpClient.HttpClient> =>
+/**
+ * Builds an executor wire client on the given `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: ExecutorClientOptions
+): Effect.Effect<ExecutorClientShape, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (httpClient) => {
     const baseUrl = options.url.replace(/\/+$/, "")
     const requestTimeout = options.requestTimeout === undefined
@@ -282,7 +337,9 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
       HttpClient.mapRequest((request) => {
         // bearerToken reads the Redacted value here, when the request is made
         const authorized = HttpClientRequest.bearerToken(request, options.secret)
-        return routingKey === undefined ? authorized : HttpClientRequest.setHeader(authorized, "X-Routing-Key", routingKey)
+        return routingKey === undefined
+          ? authorized
+          : HttpClientRequest.setHeader(authorized, "X-Routing-Key", routingKey)
       }),
       HttpClient.withTracerPropagation(false),
       // Each operation has its span (`ExecutorClient.*`); a transport span per request would double
@@ -301,9 +358,10 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
       )
 
     // 401 is `Unauthorized` on every endpoint; any other status goes to `onReply`.
-    const authorized = <A, E>(endpoint: string, onReply: (status: number, body: string) => Effect.Effect<A, E>) =>
-    ([status, body]: readonly [number, string]): Effect.Effect<A, E | Unauthorized> =>
-      status === 401 ? Effect.fail(unauthorized(endpoint)) : onReply(status, body)
+    const authorized =
+      <A, E>(endpoint: string, onReply: (status: number, body: string) => Effect.Effect<A, E>) =>
+      ([status, body]: readonly [number, string]): Effect.Effect<A, E | Unauthorized> =>
+        status === 401 ? Effect.fail(unauthorized(endpoint)) : onReply(status, body)
 
     // One bounded request: status and whole body, or a typed failure.
     const call = <A, E>(
@@ -382,10 +440,16 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
         status !== 200
           ? Effect.fail(statusError(endpoint, status, text))
           : Effect.flatMap(decodeFile(endpoint, text), (reply): Effect.Effect<A, FileNotFound | FilesystemError> => {
-            if (reply.error !== undefined && reply.error !== "") return Effect.fail(FileErrors.classify(path, reply.error))
+            if (reply.error !== undefined && reply.error !== "") {
+              return Effect.fail(FileErrors.classify(path, reply.error))
+            }
             if (reply.success === false) {
               return Effect.fail(
-                new FilesystemError({ path, reason: "Unknown", detail: `${endpoint} reported failure without an error` })
+                new FilesystemError({
+                  path,
+                  reason: "Unknown",
+                  detail: `${endpoint} reported failure without an error`
+                })
               )
             }
             return Effect.succeed(onSuccess(reply))
@@ -409,18 +473,22 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
         : Effect.fail(statusError("/health", status, body))).pipe(Effect.withSpan("ExecutorClient.health"))
 
     const run = Effect.fn("ExecutorClient.run")(function*(request: CommandRequest) {
-      return yield* call("/run", post("/run", request), (status, body): Effect.Effect<RunResponse, InvalidArgument | ExecutorError> => {
-        if (status === 200) return decodeRun("/run", body)
-        if (status === 400) {
-          const invalid = badCwd(body)
-          if (invalid !== undefined) return Effect.fail(invalid)
+      return yield* call(
+        "/run",
+        post("/run", request),
+        (status, body): Effect.Effect<RunResponse, InvalidArgument | ExecutorError> => {
+          if (status === 200) return decodeRun("/run", body)
+          if (status === 400) {
+            const invalid = badCwd(body)
+            if (invalid !== undefined) return Effect.fail(invalid)
+          }
+          if (status === 500 && body.trim() === "Failed to start command") {
+            const invalid = tooLongArgument(request)
+            if (invalid !== undefined) return Effect.fail(invalid)
+          }
+          return Effect.fail(statusError("/run", status, body))
         }
-        if (status === 500 && body.trim() === "Failed to start command") {
-          const invalid = tooLongArgument(request)
-          if (invalid !== undefined) return Effect.fail(invalid)
-        }
-        return Effect.fail(statusError("/run", status, body))
-      })
+      )
     })
 
     const runStreaming = (request: CommandRequest): Stream.Stream<RunStreamEvent, InvalidArgument | ExecutorFailure> =>
@@ -613,13 +681,21 @@ export const make = (options: ExecutorClientOptions): Effect.Effect<ExecutorClie
     })
   })
 
-/** A layer of the executor wire client bound to `options`. */
+/**
+ * A layer of the executor wire client bound to `options`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: ExecutorClientOptions): Layer.Layer<ExecutorClient, never, HttpClient.HttpClient> =>
   Layer.effect(ExecutorClient, make(options))
 
 /**
  * A layer of the executor wire client read from configuration: by default `EXECUTOR_URL`,
  * `EXECUTOR_SECRET` (redacted) and the optional `EXECUTOR_ROUTING_KEY`.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerConfig = (
   options: Config.Config.Wrap<ExecutorClientOptions> = {

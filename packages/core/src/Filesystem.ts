@@ -24,53 +24,63 @@
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as FileSystem from "@effect/platform/FileSystem"
 import { ExecutorClient } from "./ExecutorClient.js"
-import { FileExists, FileNotFound, FilesystemError } from "./SandboxError.js"
-import type { ExecutorFailure, FilesystemFailure, InvalidArgument } from "./SandboxError.js"
-import { FileEntry, type FileType } from "./SandboxSchema.js"
 import { alignToGroups, encode, IncrementalDecoder } from "./internal/base64Transfer.js"
 import * as Capabilities from "./internal/capabilities.js"
 import {
   arg,
   baseName,
-  fileHandle,
+  checkPath,
   classifyStderr,
+  fileHandle,
   type Guard,
   guarded,
   guardError,
   guardExit,
   joinPath,
+  localFileError,
   mustExist,
   parentMustBeDirectory,
   parentOf,
   present,
   printfFormat,
   utf8Length,
-  checkPath,
-  localFileError,
   writeFailure,
   writeFailureFunction,
+  writeLocalFile,
   type WriteMode,
   writePrelude,
-  writeStatement,
-  writeLocalFile
+  writeStatement
 } from "./internal/fileCommands.js"
 import { quote, randomToken } from "./internal/shell.js"
+import { FileExists, FileNotFound, FilesystemError } from "./SandboxError.js"
+import type { ExecutorFailure, FilesystemFailure, InvalidArgument } from "./SandboxError.js"
+import { FileEntry, type FileType } from "./SandboxSchema.js"
 
-/** Options of `writeFile`, `writeStream` and `upload`. */
+/**
+ * Options of `writeFile`, `writeStream` and `upload`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface WriteOptions {
   /** Fail with `FileExists` instead of replacing an existing file (checked in the sandbox). */
   readonly exclusive?: boolean | undefined
 }
 
-/** Options of `mkdir`. */
+/**
+ * Options of `mkdir`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MkdirOptions {
   /** Create missing parent directories (default false: a missing parent is `FileNotFound`). */
   readonly recursive?: boolean | undefined
@@ -78,13 +88,23 @@ export interface MkdirOptions {
   readonly exclusive?: boolean | undefined
 }
 
-/** Options of `move` and `rename`. */
+/**
+ * Options of `move` and `rename`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MoveOptions {
   /** Replace an existing destination (default false: an existing destination is `FileExists`). */
   readonly overwrite?: boolean | undefined
 }
 
-/** Options of `rm`. */
+/**
+ * Options of `rm`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RmOptions {
   /** Remove directories and their contents (default false: a directory is `IsADirectory`). */
   readonly recursive?: boolean | undefined
@@ -92,14 +112,24 @@ export interface RmOptions {
   readonly force?: boolean | undefined
 }
 
-/** One file of `writeFiles`. */
+/**
+ * One file of `writeFiles`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FileToWrite {
   readonly path: string
   /** Text (written as UTF-8) or bytes (written exactly). */
   readonly content: string | Uint8Array
 }
 
-/** A handle on one sandbox file, as returned by `open` (the Python SDK's `open`). */
+/**
+ * A handle on one sandbox file, as returned by `open` (the Python SDK's `open`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FileHandle {
   /** The path the handle was opened with. */
   readonly path: string
@@ -113,7 +143,36 @@ export interface FileHandle {
   readonly append: (content: string | Uint8Array) => Effect.Effect<void, FilesystemFailure>
 }
 
-/** The operations of the `Filesystem` service. */
+/**
+ * The operations of the `Filesystem` service.
+ *
+ * @example
+ * ```ts
+ * import * as Filesystem from "@effect-koyeb/core/Filesystem"
+ * import * as Testing from "@effect-koyeb/core/Testing"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const fs = yield* Filesystem.Filesystem
+ *   yield* fs.mkdir("/app/data", { recursive: true })
+ *   yield* fs.writeFile("/app/config.json", JSON.stringify({ port: 8080 })) // a string is written as UTF-8
+ *   yield* fs.writeFile("/app/data/blob.bin", new Uint8Array([0, 255, 128])) // bytes are written exactly
+ *   const config = JSON.parse(yield* fs.readFileString("/app/config.json"))
+ *   const blob = yield* fs.readFile("/app/data/blob.bin")
+ *   const missing = yield* fs.readFileString("/app/missing.txt").pipe(
+ *     Effect.catchTag("FileNotFound", (error) => Effect.succeed(`no ${error.path}`))
+ *   )
+ *   return { port: config.port, blob: Array.from(blob), missing }
+ * })
+ *
+ * // In a sandbox: provide `Sandbox.layer(...)`. Here, the in-memory sandbox of `Testing`.
+ * Effect.runPromise(program.pipe(Effect.provide(Testing.layerMemory()))).then(console.log)
+ * // { port: 8080, blob: [ 0, 255, 128 ], missing: 'no /app/missing.txt' }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FilesystemShape {
   /** Writes a file: a string as UTF-8 text, bytes exactly. The parent directory must exist. */
   readonly writeFile: (
@@ -176,7 +235,12 @@ export interface FilesystemShape {
   readonly open: (path: string) => Effect.Effect<FileHandle, InvalidArgument>
 }
 
-/** The filesystem of one sandbox. */
+/**
+ * The filesystem of one sandbox.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class Filesystem extends Context.Tag("@effect-koyeb/core/Filesystem")<Filesystem, FilesystemShape>() {}
 
 // A command travels as one argv element: the kernel caps it at 128 KiB (MAX_ARG_STRLEN).
@@ -194,7 +258,6 @@ const batchScriptMaxChars = 4 * 1024 * 1024
 const textEndpointMaxChars = 8 * 1024 * 1024
 // stderr kept for error details when streaming
 const maxStderrChars = 16 * 1024
-
 
 const utf8Encoder = new TextEncoder()
 const toBytes = (content: string | Uint8Array): Uint8Array =>
@@ -229,7 +292,9 @@ const regroup = (size: number) => <E, R>(self: Stream.Stream<Uint8Array, E, R>):
     }
     return self.pipe(
       Stream.mapConcat(push),
-      Stream.concat(Stream.suspend(() => (buffer === undefined ? Stream.empty : Stream.succeed(buffer.subarray(0, filled)))))
+      Stream.concat(
+        Stream.suspend(() => (buffer === undefined ? Stream.empty : Stream.succeed(buffer.subarray(0, filled))))
+      )
     )
   })
 
@@ -269,7 +334,12 @@ const parseEntry = (record: string, dir: string | undefined, path: string): File
 // find needs "./" before relative paths: names starting with "-", "(", "!" or "," are expression syntax
 const findArg = (path: string): string => quote(path.startsWith("/") ? path : `./${path}`)
 
-/** Builds the service from an `ExecutorClient`. */
+/**
+ * Builds the service from an `ExecutorClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effect.gen(function*() {
   const client = yield* ExecutorClient
   const supports = yield* Capabilities.makeProbe(client)
@@ -367,7 +437,12 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
           writeFailureFunction,
           `trap ${quote(`rm -f -- ${glob}`)} EXIT`,
           writePrelude(path, mode),
-          writeStatement(0, path, mode, chunks === 0 ? "printf ''" : bytes ? `cat -- ${glob}` : `cat -- ${glob} | base64 -d`)
+          writeStatement(
+            0,
+            path,
+            mode,
+            chunks === 0 ? "printf ''" : bytes ? `cat -- ${glob}` : `cat -- ${glob} | base64 -d`
+          )
         ].join("\n")
       )
     const staged = Effect.flatMap(bytesEndpoints, upload)
@@ -386,7 +461,9 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
         return client.writeFileBytes(path, toBytes(content))
       }
       const cmd = inlineWrite(path, content, mode)
-      return cmd === undefined ? writeStaged(path, Stream.succeed(toBytes(content)), mode, false) : runWriteScript([path], cmd)
+      return cmd === undefined
+        ? writeStaged(path, Stream.succeed(toBytes(content)), mode, false)
+        : runWriteScript([path], cmd)
     })
 
   const writeFile = Effect.fn("Filesystem.writeFile")(
@@ -589,7 +666,11 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
         overwrite
           ? {
             failsIf: `[ -d ${arg(to)} ] && ! [ -L ${arg(to)} ] && ! [ -d ${arg(from)} ]`,
-            error: new FilesystemError({ path: to, reason: "IsADirectory", detail: "cannot replace a directory with a file" })
+            error: new FilesystemError({
+              path: to,
+              reason: "IsADirectory",
+              detail: "cannot replace a directory with a file"
+            })
           }
           : exists,
         ...parentMustBeDirectory(to)
@@ -628,7 +709,11 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
       const local = localFileError(localPath)
       const info = yield* fs.stat(localPath).pipe(Effect.mapError(local))
       if (info.type === "Directory") {
-        return yield* new FilesystemError({ path: localPath, reason: "IsADirectory", detail: "local path is a directory" })
+        return yield* new FilesystemError({
+          path: localPath,
+          reason: "IsADirectory",
+          detail: "local path is a directory"
+        })
       }
       const mode: WriteMode = options?.exclusive === true ? "exclusive" : "truncate"
       if (Number(info.size) <= stagedChunkBytes) {
@@ -681,5 +766,10 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
   } satisfies FilesystemShape
 })
 
-/** The `Filesystem` service over the sandbox's `ExecutorClient`. */
+/**
+ * The `Filesystem` service over the sandbox's `ExecutorClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer: Layer.Layer<Filesystem, never, ExecutorClient> = Layer.effect(Filesystem, make)

@@ -47,10 +47,20 @@ import {
   Unauthorized
 } from "./SandboxError.js"
 
-/** The Koyeb API host used when neither an option nor `KOYEB_API_HOST` gives one. */
+/**
+ * The Koyeb API host used when neither an option nor `KOYEB_API_HOST` gives one.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const DEFAULT_HOST = "https://app.koyeb.com"
 
-/** Options of the Koyeb control plane. */
+/**
+ * Options of the Koyeb control plane.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface KoyebControlPlaneOptions {
   /** Koyeb API token (`KOYEB_API_TOKEN`). Sent only in the `Authorization` header. */
   readonly token: Redacted.Redacted<string>
@@ -105,8 +115,13 @@ const isTransient = (e: ControlPlaneFailure): boolean =>
 /**
  * Builds the control plane from explicit options, reading `KOYEB_API_HOST` / `KOYEB_REGION` for
  * absent host and region. Executor clients it hands out share the same `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
-export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPlaneShape, never, HttpClient.HttpClient> =>
+export const make = (
+  options: KoyebControlPlaneOptions
+): Effect.Effect<ControlPlaneShape, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const httpClient = yield* HttpClient.HttpClient
     const host = (options.host ?? (yield* envOr("KOYEB_API_HOST", DEFAULT_HOST))).replace(/\/+$/, "")
@@ -147,7 +162,12 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
     }
 
     // Retries only idempotent methods: a POST may have reached the server even when its reply was lost.
-    const call = <A, I>(method: Method, path: string, schema: Schema.Schema<A, I> | undefined, opts: CallOptions = {}) => {
+    const call = <A, I>(
+      method: Method,
+      path: string,
+      schema: Schema.Schema<A, I> | undefined,
+      opts: CallOptions = {}
+    ) => {
       const loop = (n: number): Effect.Effect<A | undefined, ControlPlaneFailure> =>
         attempt(method, path, schema, opts).pipe(
           Effect.catchIf((e): e is Retryable => e instanceof Retryable, (r) => {
@@ -198,9 +218,13 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
         appsNamed(name).pipe(
           Effect.flatMap((apps) =>
             apps.length > 0
-              ? Effect.forEach(apps, (app) => deleteApp(app.id).pipe(Effect.catchTag("SandboxNotFound", () => Effect.void)), {
-                discard: true
-              })
+              ? Effect.forEach(
+                apps,
+                (app) => deleteApp(app.id).pipe(Effect.catchTag("SandboxNotFound", () => Effect.void)),
+                {
+                  discard: true
+                }
+              )
               : pauses.length === 0
               ? Effect.void
               : Effect.sleep(pauses[0]!).pipe(Effect.zipRight(lookup(pauses.slice(1))))
@@ -222,7 +246,9 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
             appDomain(appId).pipe(
               Effect.flatMap(Option.match({
                 onNone: () =>
-                  Effect.fail(noEndpoint(`app ${appId} has no domain and the deployment no gateway`, `${host}/v1/apps/${appId}`)),
+                  Effect.fail(
+                    noEndpoint(`app ${appId} has no domain and the deployment no gateway`, `${host}/v1/apps/${appId}`)
+                  ),
                 onSome: (domain) => Effect.succeed({ url: `https://${domain}/koyeb-sandbox`, secret })
               }))
             )
@@ -283,9 +309,11 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
             const reply = yield* post("/v1/apps", Wire.AppReply, {
               name,
               life_cycle: { delete_when_empty: true }
-            }).pipe(Effect.tapError((e) =>
-              e._tag === "ApiError" && (e.status === 0 || e.status >= 500) ? deleteLostApp(name) : Effect.void
-            ))
+            }).pipe(
+              Effect.tapError((e) =>
+                e._tag === "ApiError" && (e.status === 0 || e.status >= 500) ? deleteLostApp(name) : Effect.void
+              )
+            )
             appId = reply.app.id
           }
           yield* Effect.annotateCurrentSpan("koyeb.app_id", appId)
@@ -353,7 +381,7 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
           urlParams: { types: "SANDBOX", limit: String(limit), offset: String(offset) }
         })
         const items = page.services ?? []
-        services.push(...items)
+        for (const item of items) services.push(item)
         if (items.length < limit || page.has_next === false) break
       }
       const infos = yield* Effect.forEach(services, (service) =>
@@ -376,7 +404,9 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
     })
 
     // None: not ready yet (keep polling). Transient API failures also mean "not yet".
-    const readyOnce = (id: string): Effect.Effect<Option.Option<SandboxEndpoint>, DeploymentFailed | ControlPlaneFailure> =>
+    const readyOnce = (
+      id: string
+    ): Effect.Effect<Option.Option<SandboxEndpoint>, DeploymentFailed | ControlPlaneFailure> =>
       Effect.gen(function*() {
         const service = yield* getService(id)
         const deploymentId = currentDeployment(service)
@@ -408,7 +438,8 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
         readyOnce(id).pipe(
           Effect.flatMap(Option.match({
             onSome: Effect.succeed,
-            onNone: () => Effect.sleep(pause).pipe(Effect.zipRight(poll(Duration.min(Duration.times(pause, 2), maxPause))))
+            onNone: () =>
+              Effect.sleep(pause).pipe(Effect.zipRight(poll(Duration.min(Duration.times(pause, 2), maxPause))))
           }))
         )
       return yield* poll(Duration.min(Duration.millis(100), maxPause)).pipe(
@@ -456,39 +487,41 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
       return Wire.tcpProxyOf(deployment)
     })
 
-    const updateLifecycle = Effect.fn("KoyebControlPlane.updateLifecycle")(function*(id: string, options: LifecycleOptions) {
-      yield* Effect.annotateCurrentSpan("sandbox.id", id)
-      const afterCreate = yield* Either.match(Wire.seconds("deleteAfterDelay", options.deleteAfterDelay, -1), {
-        onLeft: (e): Effect.Effect<never, InvalidArgument> => Effect.fail(e),
-        onRight: Effect.succeed
-      })
-      const afterSleep = yield* Either.match(
-        Wire.seconds("deleteAfterInactivityDelay", options.deleteAfterInactivityDelay, -1),
-        { onLeft: (e): Effect.Effect<never, InvalidArgument> => Effect.fail(e), onRight: Effect.succeed }
-      )
-      const service = yield* getService(id)
-      if (!service.latest_deployment_id) {
-        return yield* new ApiError({
-          status: 200,
-          code: "NoDeployment",
-          detail: `sandbox ${id} has no deployment`,
-          method: "GET",
-          url: `${host}/v1/services/${id}`
+    const updateLifecycle = Effect.fn("KoyebControlPlane.updateLifecycle")(
+      function*(id: string, options: LifecycleOptions) {
+        yield* Effect.annotateCurrentSpan("sandbox.id", id)
+        const afterCreate = yield* Either.match(Wire.seconds("deleteAfterDelay", options.deleteAfterDelay, -1), {
+          onLeft: (e): Effect.Effect<never, InvalidArgument> => Effect.fail(e),
+          onRight: Effect.succeed
+        })
+        const afterSleep = yield* Either.match(
+          Wire.seconds("deleteAfterInactivityDelay", options.deleteAfterInactivityDelay, -1),
+          { onLeft: (e): Effect.Effect<never, InvalidArgument> => Effect.fail(e), onRight: Effect.succeed }
+        )
+        const service = yield* getService(id)
+        if (!service.latest_deployment_id) {
+          return yield* new ApiError({
+            status: 200,
+            code: "NoDeployment",
+            detail: `sandbox ${id} has no deployment`,
+            method: "GET",
+            url: `${host}/v1/services/${id}`
+          })
+        }
+        const deployment = yield* getDeployment(id, service.latest_deployment_id)
+        const current = service.life_cycle ?? {}
+        yield* call("PUT", `/v1/services/${encodeURIComponent(id)}`, undefined, {
+          notFound: id,
+          body: {
+            definition: deployment.definition,
+            life_cycle: {
+              delete_after_create: afterCreate >= 0 ? afterCreate : current.delete_after_create ?? 0,
+              delete_after_sleep: afterSleep >= 0 ? afterSleep : current.delete_after_sleep ?? 0
+            }
+          }
         })
       }
-      const deployment = yield* getDeployment(id, service.latest_deployment_id)
-      const current = service.life_cycle ?? {}
-      yield* call("PUT", `/v1/services/${encodeURIComponent(id)}`, undefined, {
-        notFound: id,
-        body: {
-          definition: deployment.definition,
-          life_cycle: {
-            delete_after_create: afterCreate >= 0 ? afterCreate : current.delete_after_create ?? 0,
-            delete_after_sleep: afterSleep >= 0 ? afterSleep : current.delete_after_sleep ?? 0
-          }
-        }
-      })
-    })
+    )
 
     return ControlPlane.of({
       create,
@@ -504,13 +537,21 @@ export const make = (options: KoyebControlPlaneOptions): Effect.Effect<ControlPl
     })
   })
 
-/** The Koyeb control plane as the `ControlPlane` service. */
+/**
+ * The Koyeb control plane as the `ControlPlane` service.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: KoyebControlPlaneOptions): Layer.Layer<ControlPlane, never, HttpClient.HttpClient> =>
   Layer.effect(ControlPlane, make(options))
 
 /**
  * The Koyeb control plane configured from the environment: `KOYEB_API_TOKEN` (required),
  * `KOYEB_API_HOST`, `KOYEB_REGION`. Options given here win over the environment.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerConfig = (
   options: Partial<KoyebControlPlaneOptions> = {}
@@ -596,9 +637,11 @@ const classify = <A, I>(
       }
       const error = apiError(status, code, detail)
       if (status >= 500) {
-        return Clock.currentTimeMillis.pipe(Effect.flatMap((now) =>
-          Effect.fail(new Retryable(error, Wire.parseRetryAfter(response.headers["retry-after"], now)))
-        ))
+        return Clock.currentTimeMillis.pipe(
+          Effect.flatMap((now) =>
+            Effect.fail(new Retryable(error, Wire.parseRetryAfter(response.headers["retry-after"], now)))
+          )
+        )
       }
       return Effect.fail(error)
     })

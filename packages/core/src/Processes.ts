@@ -40,14 +40,19 @@ import type * as Command from "./Command.js"
 import { toLine } from "./Command.js"
 import { ExecutorClient } from "./ExecutorClient.js"
 import type { RunStreamEvent } from "./ExecutorClient.js"
+import { withTimeout } from "./internal/bounded.js"
 import { launchCommand, listeningCommand, logsCommand, logsMarker, parseLaunched } from "./internal/processes.js"
 import { byteLength, checkCommand, checkEnv, killGroup, maxArgBytes, randomToken } from "./internal/shell.js"
-import type { ExecutorFailure } from "./SandboxError.js"
-import { InvalidArgument, ProcessNotFound, ProcessNotRunning, Timeout } from "./SandboxError.js"
+import type { ExecutorFailure, Timeout } from "./SandboxError.js"
+import { InvalidArgument, ProcessNotFound, ProcessNotRunning } from "./SandboxError.js"
 import { ProcessInfo, ProcessLogLine } from "./SandboxSchema.js"
-import { withTimeout } from "./internal/bounded.js"
 
-/** Options of `launch` and `launchScoped`. */
+/**
+ * Options of `launch` and `launchScoped`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LaunchOptions {
   /** Working directory of the process (must exist in the sandbox). */
   readonly cwd?: string | undefined
@@ -55,13 +60,23 @@ export interface LaunchOptions {
   readonly env?: Readonly<Record<string, string>> | undefined
 }
 
-/** Options of `kill`. */
+/**
+ * Options of `kill`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface KillOptions {
   /** How long the process group has between SIGTERM and SIGKILL (default 1 second). */
   readonly grace?: Duration.DurationInput | undefined
 }
 
-/** Options of `wait`. */
+/**
+ * Options of `wait`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface WaitOptions {
   /** Fail with `Timeout` if the process is still running after this long (default: wait forever). */
   readonly timeout?: Duration.DurationInput | undefined
@@ -69,13 +84,23 @@ export interface WaitOptions {
   readonly pollInterval?: Duration.DurationInput | undefined
 }
 
-/** Options of `waitForLog`. */
+/**
+ * Options of `waitForLog`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface WaitForLogOptions {
   /** Fail with `Timeout` if no line matched after this long (default: wait forever). */
   readonly timeout?: Duration.DurationInput | undefined
 }
 
-/** Options of `waitForPort`. */
+/**
+ * Options of `waitForPort`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface WaitForPortOptions {
   /** Fail with `Timeout` if nothing listens on the port after this long (default: wait forever). */
   readonly timeout?: Duration.DurationInput | undefined
@@ -83,13 +108,28 @@ export interface WaitForPortOptions {
   readonly pollInterval?: Duration.DurationInput | undefined
 }
 
-/** Failures of `logs`: `InvalidArgument` for a process not started by `launch` (its logs cannot be read safely). */
+/**
+ * Failures of `logs`: `InvalidArgument` for a process not started by `launch` (its logs cannot be read safely).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type LogsError = ProcessNotFound | InvalidArgument | ExecutorFailure
 
-/** Failures of `waitForLog`: `ProcessNotRunning` when the process ended without printing a matching line. */
+/**
+ * Failures of `waitForLog`: `ProcessNotRunning` when the process ended without printing a matching line.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type WaitForLogError = LogsError | ProcessNotRunning | Timeout
 
-/** A launched process, with its operations bound to its id. */
+/**
+ * A launched process, with its operations bound to its id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ProcessHandle {
   /** The executor's id of the process. */
   readonly id: string
@@ -112,7 +152,12 @@ export interface ProcessHandle {
   ) => Effect.Effect<ProcessLogLine, WaitForLogError>
 }
 
-/** The background-process service of one sandbox. */
+/**
+ * The background-process service of one sandbox.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ProcessesShape {
   /** Starts `command` in the background (`sh -c`, output captured to log files in the sandbox). */
   readonly launch: (
@@ -162,7 +207,12 @@ export interface ProcessesShape {
   ) => Effect.Effect<void, InvalidArgument | Timeout | ExecutorFailure>
 }
 
-/** The background-process service of one sandbox. */
+/**
+ * The background-process service of one sandbox.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class Processes extends Context.Tag("@effect-koyeb/core/Processes")<Processes, ProcessesShape>() {}
 
 const defaultGrace: Duration.DurationInput = "1 second"
@@ -183,7 +233,12 @@ const present = (info: ProcessInfo): ProcessInfo => {
   return launched === undefined ? info : new ProcessInfo({ ...info, command: launched.line })
 }
 
-/** Builds the service from the sandbox's executor client. */
+/**
+ * Builds the service from the sandbox's executor client.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make: Effect.Effect<ProcessesShape, never, ExecutorClient> = Effect.gen(function*() {
   const client = yield* ExecutorClient
 
@@ -359,5 +414,10 @@ export const make: Effect.Effect<ProcessesShape, never, ExecutorClient> = Effect
   return { launch, launchScoped, list, get, kill, killAll, logs, wait, waitForLog, waitForPort }
 })
 
-/** The `Processes` layer over the sandbox's `ExecutorClient`. */
+/**
+ * The `Processes` layer over the sandbox's `ExecutorClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer: Layer.Layer<Processes, never, ExecutorClient> = Layer.effect(Processes, make)

@@ -39,7 +39,12 @@ import {
 } from "./SandboxError.js"
 import { ExposedPort } from "./SandboxSchema.js"
 
-/** The operations of one live sandbox. */
+/**
+ * The operations of one live sandbox.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface SandboxShape {
   /** What the control plane knows about the sandbox (`id` is the Koyeb service id). */
   readonly info: SandboxInfo
@@ -56,17 +61,29 @@ export interface SandboxShape {
   /** True when the executor answers `/health` as healthy; never fails. */
   readonly isHealthy: Effect.Effect<boolean>
   /** Waits until the deployment is healthy and the executor answers; terminal deployment statuses fail fast. */
-  readonly waitReady: (options?: WaitReadyOptions) => Effect.Effect<void, Timeout | DeploymentFailed | ControlPlaneFailure>
+  readonly waitReady: (
+    options?: WaitReadyOptions
+  ) => Effect.Effect<void, Timeout | DeploymentFailed | ControlPlaneFailure>
   /** Changes the deletion delays; unspecified ones keep their current value. */
   readonly updateLifecycle: (options: LifecycleOptions) => Effect.Effect<void, ControlPlaneFailure | InvalidArgument>
   /** Deletes the sandbox now (its app too when the SDK created it). Succeeds if it is already gone. */
   readonly delete: Effect.Effect<void, ApiError | Unauthorized | RateLimited>
 }
 
-/** The current sandbox (provided by `Sandbox.layer` / `Sandbox.layerFromId`). */
+/**
+ * The current sandbox (provided by `Sandbox.layer` / `Sandbox.layerFromId`).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class Sandbox extends Context.Tag("@effect-koyeb/core/Sandbox")<Sandbox, SandboxShape>() {}
 
-/** A sandbox with its command, file and process services, for programs that use several sandboxes at once. */
+/**
+ * A sandbox with its command, file and process services, for programs that use several sandboxes at once.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface SandboxHandle extends SandboxShape {
   readonly executor: Executor.ExecutorShape
   readonly filesystem: Context.Tag.Service<typeof Filesystem.Filesystem>
@@ -96,7 +113,10 @@ const handleOf = (
     const exposePort = (port: number) =>
       Effect.gen(function*() {
         if (!Number.isInteger(port) || port < 1 || port > 65535) {
-          return yield* new InvalidArgument({ argument: "port", detail: `must be an integer from 1 to 65535, got ${port}` })
+          return yield* new InvalidArgument({
+            argument: "port",
+            detail: `must be an integer from 1 to 65535, got ${port}`
+          })
         }
         // The executor refuses a bind while another port is bound (409): release it first.
         yield* client.unbindPort
@@ -133,8 +153,32 @@ const handleOf = (
  * Creates a sandbox for the current scope and, unless `waitReady: false`, waits until it is
  * ready. The sandbox is deleted when the scope closes, and also before the error returns when
  * waiting fails or is interrupted.
+ *
+ * @example
+ * ```ts
+ * import * as Sandbox from "@effect-koyeb/core/Sandbox"
+ * import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   // Created here; deleted when the scope closes, also on failure or interruption.
+ *   const sandbox = yield* Sandbox.make({ name: "demo", env: { GREETING: "hello" } })
+ *   yield* sandbox.filesystem.writeFile("/tmp/data.bin", new Uint8Array([0, 255, 128]))
+ *   const { stdout } = yield* sandbox.executor.run("sha256sum /tmp/data.bin")
+ *   return stdout
+ * })
+ *
+ * // Koyeb when KOYEB_API_TOKEN is set, else sandboxes on this machine.
+ * // Run it with `NodeRuntime.runMain(main)` (from @effect/platform-node).
+ * const main = program.pipe(Effect.scoped, Effect.provide(NodeSandbox.layerFromEnv))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
-export const make = (options: CreateOptions = {}): Effect.Effect<SandboxHandle, CreateError, ControlPlane | Scope.Scope> =>
+export const make = (
+  options: CreateOptions = {}
+): Effect.Effect<SandboxHandle, CreateError, ControlPlane | Scope.Scope> =>
   Effect.gen(function*() {
     const controlPlane = yield* ControlPlane
     // create stays interruptible (it cleans up after itself); once it returns, the finalizer is
@@ -145,7 +189,9 @@ export const make = (options: CreateOptions = {}): Effect.Effect<SandboxHandle, 
           // Runs once, whichever comes first: a readiness failure or the scope's end.
           Effect.cached(
             controlPlane.delete(provisioned.info).pipe(
-              Effect.catchAllCause((cause) => Effect.logWarning(`Sandbox ${provisioned.info.id}: delete failed`, cause)),
+              Effect.catchAllCause((cause) =>
+                Effect.logWarning(`Sandbox ${provisioned.info.id}: delete failed`, cause)
+              ),
               Effect.withSpan("Sandbox.release", { attributes: { "sandbox.id": provisioned.info.id } })
             )
           ).pipe(Effect.map((remove) => ({ provisioned, remove })))
@@ -163,7 +209,12 @@ export const make = (options: CreateOptions = {}): Effect.Effect<SandboxHandle, 
     return yield* handleOf(controlPlane, info, endpoint)
   }).pipe(Effect.withSpan("Sandbox.make"))
 
-/** Attaches to an existing sandbox by id. It is never deleted implicitly (only by an explicit `delete`). */
+/**
+ * Attaches to an existing sandbox by id. It is never deleted implicitly (only by an explicit `delete`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const fromId = (id: string): Effect.Effect<SandboxHandle, ControlPlaneFailure, ControlPlane> =>
   Effect.gen(function*() {
     const controlPlane = yield* ControlPlane
@@ -178,14 +229,55 @@ const contextOf = (handle: SandboxHandle) =>
     Context.add(Processes.Processes, handle.processes)
   )
 
-/** Creates a sandbox when the layer is built and deletes it when the layer's scope closes. */
+/**
+ * Creates a sandbox when the layer is built and deletes it when the layer's scope closes.
+ *
+ * @example
+ * ```ts
+ * import * as Executor from "@effect-koyeb/core/Executor"
+ * import * as Filesystem from "@effect-koyeb/core/Filesystem"
+ * import * as Sandbox from "@effect-koyeb/core/Sandbox"
+ * import * as Testing from "@effect-koyeb/core/Testing"
+ * import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+ * import { Effect, Layer } from "effect"
+ *
+ * // Needs the services, not a sandbox handle.
+ * const program = Effect.gen(function*() {
+ *   const fs = yield* Filesystem.Filesystem
+ *   const executor = yield* Executor.Executor
+ *   yield* fs.writeFile("/tmp/job.sh", "echo $((6 * 7))")
+ *   return (yield* executor.run("sh /tmp/job.sh")).stdout
+ * })
+ *
+ * // One sandbox for the whole program, deleted when the layer is released.
+ * const SandboxLive = Sandbox.layer({ name: "worker" }).pipe(Layer.provide(NodeSandbox.layerFromEnv))
+ * const main = program.pipe(Effect.provide(SandboxLive))
+ *
+ * // The same program in a test, against an in-memory control plane.
+ * const SandboxTest = Sandbox.layer().pipe(
+ *   Layer.provide(Testing.layerControlPlaneMemory({ commands: [{ match: "sh /tmp/job.sh", reply: { stdout: "42" } }] }))
+ * )
+ * Effect.runPromise(program.pipe(Effect.provide(SandboxTest))).then(console.log) // "42\n"
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (
   options: CreateOptions = {}
 ): Layer.Layer<Sandbox | Executor.Executor | Filesystem.Filesystem | Processes.Processes, CreateError, ControlPlane> =>
   Layer.scopedContext(Effect.map(make(options), contextOf))
 
-/** Attaches to an existing sandbox; closing the layer leaves the sandbox running. */
+/**
+ * Attaches to an existing sandbox; closing the layer leaves the sandbox running.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerFromId = (
   id: string
-): Layer.Layer<Sandbox | Executor.Executor | Filesystem.Filesystem | Processes.Processes, ControlPlaneFailure, ControlPlane> =>
-  Layer.effectContext(Effect.map(fromId(id), contextOf))
+): Layer.Layer<
+  Sandbox | Executor.Executor | Filesystem.Filesystem | Processes.Processes,
+  ControlPlaneFailure,
+  ControlPlane
+> => Layer.effectContext(Effect.map(fromId(id), contextOf))

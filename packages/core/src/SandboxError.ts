@@ -7,7 +7,12 @@ import * as Schema from "effect/Schema"
 
 const id = (name: string) => `@effect-koyeb/core/${name}`
 
-/** A file or directory that an operation needs does not exist in the sandbox. */
+/**
+ * A file or directory that an operation needs does not exist in the sandbox.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class FileNotFound extends Schema.TaggedError<FileNotFound>(id("FileNotFound"))("FileNotFound", {
   path: Schema.String,
   detail: Schema.optional(Schema.String)
@@ -17,7 +22,12 @@ export class FileNotFound extends Schema.TaggedError<FileNotFound>(id("FileNotFo
   }
 }
 
-/** An exclusive operation (create-only write, mkdir that must not exist, move without overwrite) found its target present. */
+/**
+ * An exclusive operation (create-only write, mkdir that must not exist, move without overwrite) found its target present.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class FileExists extends Schema.TaggedError<FileExists>(id("FileExists"))("FileExists", {
   path: Schema.String
 }) {
@@ -26,7 +36,12 @@ export class FileExists extends Schema.TaggedError<FileExists>(id("FileExists"))
   }
 }
 
-/** The reasons a filesystem operation can fail other than a missing file. */
+/**
+ * The reasons a filesystem operation can fail other than a missing file.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const FilesystemErrorReason = Schema.Literal(
   "IsADirectory",
   "NotADirectory",
@@ -35,10 +50,19 @@ export const FilesystemErrorReason = Schema.Literal(
   "InvalidPath",
   "Unknown"
 )
-/** @see FilesystemErrorReason */
+/**
+ * @see FilesystemErrorReason
+ * @since 0.1.0
+ * @category models
+ */
 export type FilesystemErrorReason = typeof FilesystemErrorReason.Type
 
-/** A filesystem operation failed in the sandbox for a reason other than a missing file. */
+/**
+ * A filesystem operation failed in the sandbox for a reason other than a missing file.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class FilesystemError extends Schema.TaggedError<FilesystemError>(id("FilesystemError"))("FilesystemError", {
   path: Schema.String,
   reason: FilesystemErrorReason,
@@ -49,7 +73,12 @@ export class FilesystemError extends Schema.TaggedError<FilesystemError>(id("Fil
   }
 }
 
-/** An operation did not finish within the time the caller allowed. */
+/**
+ * An operation did not finish within the time the caller allowed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class Timeout extends Schema.TaggedError<Timeout>(id("Timeout"))("Timeout", {
   operation: Schema.String,
   timeoutMillis: Schema.Number
@@ -59,7 +88,12 @@ export class Timeout extends Schema.TaggedError<Timeout>(id("Timeout"))("Timeout
   }
 }
 
-/** A command ended with a non-zero exit code (or was killed by a signal: exitCode -1). */
+/**
+ * A command ended with a non-zero exit code (or was killed by a signal: exitCode -1).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class CommandError extends Schema.TaggedError<CommandError>(id("CommandError"))("CommandError", {
   command: Schema.String,
   exitCode: Schema.Number,
@@ -72,12 +106,26 @@ export class CommandError extends Schema.TaggedError<CommandError>(id("CommandEr
   }
 }
 
-/** The reasons an executor call can fail at the transport or protocol level. */
+/**
+ * The reasons an executor call can fail at the transport or protocol level.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const ExecutorErrorReason = Schema.Literal("Transport", "Status", "Decode", "Protocol")
-/** @see ExecutorErrorReason */
+/**
+ * @see ExecutorErrorReason
+ * @since 0.1.0
+ * @category models
+ */
 export type ExecutorErrorReason = typeof ExecutorErrorReason.Type
 
-/** The executor could not be reached, answered with an unexpected status, or sent a reply that does not decode. */
+/**
+ * The executor could not be reached, answered with an unexpected status, or sent a reply that does not decode.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ExecutorError extends Schema.TaggedError<ExecutorError>(id("ExecutorError"))("ExecutorError", {
   reason: ExecutorErrorReason,
   endpoint: Schema.String,
@@ -86,11 +134,18 @@ export class ExecutorError extends Schema.TaggedError<ExecutorError>(id("Executo
   cause: Schema.optional(Schema.Defect)
 }) {
   get message(): string {
-    return `Executor ${this.endpoint}: ${this.reason}${this.status === undefined ? "" : ` ${this.status}`}: ${this.detail}`
+    return `Executor ${this.endpoint}: ${this.reason}${
+      this.status === undefined ? "" : ` ${this.status}`
+    }: ${this.detail}`
   }
 }
 
-/** The executor or the Koyeb API refused the credentials. */
+/**
+ * The executor or the Koyeb API refused the credentials.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>(id("Unauthorized"))("Unauthorized", {
   detail: Schema.String
 }) {
@@ -99,7 +154,12 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>(id("Unauthori
   }
 }
 
-/** An argument was rejected before or by the sandbox: a bad port, an empty command, a bad path or cwd. */
+/**
+ * An argument was rejected before or by the sandbox: a bad port, an empty command, a bad path or cwd.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class InvalidArgument extends Schema.TaggedError<InvalidArgument>(id("InvalidArgument"))("InvalidArgument", {
   argument: Schema.String,
   detail: Schema.String
@@ -109,7 +169,12 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>(id("Inv
   }
 }
 
-/** The executor already forwards another port (HTTP 409 from `/bind_port`). */
+/**
+ * The executor already forwards another port (HTTP 409 from `/bind_port`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class PortAlreadyBound extends Schema.TaggedError<PortAlreadyBound>(id("PortAlreadyBound"))(
   "PortAlreadyBound",
   { port: Schema.String, currentPort: Schema.String }
@@ -119,7 +184,12 @@ export class PortAlreadyBound extends Schema.TaggedError<PortAlreadyBound>(id("P
   }
 }
 
-/** No background process with this id exists in the sandbox. */
+/**
+ * No background process with this id exists in the sandbox.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ProcessNotFound extends Schema.TaggedError<ProcessNotFound>(id("ProcessNotFound"))("ProcessNotFound", {
   id: Schema.String
 }) {
@@ -128,7 +198,12 @@ export class ProcessNotFound extends Schema.TaggedError<ProcessNotFound>(id("Pro
   }
 }
 
-/** The background process is no longer running (it completed, failed or was killed). */
+/**
+ * The background process is no longer running (it completed, failed or was killed).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ProcessNotRunning extends Schema.TaggedError<ProcessNotRunning>(id("ProcessNotRunning"))(
   "ProcessNotRunning",
   { id: Schema.String, status: Schema.String }
@@ -138,7 +213,12 @@ export class ProcessNotRunning extends Schema.TaggedError<ProcessNotRunning>(id(
   }
 }
 
-/** The sandbox (service) does not exist, or no longer exists. */
+/**
+ * The sandbox (service) does not exist, or no longer exists.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class SandboxNotFound extends Schema.TaggedError<SandboxNotFound>(id("SandboxNotFound"))("SandboxNotFound", {
   id: Schema.String
 }) {
@@ -147,7 +227,12 @@ export class SandboxNotFound extends Schema.TaggedError<SandboxNotFound>(id("San
   }
 }
 
-/** The sandbox's deployment reached a terminal status and will not become ready. */
+/**
+ * The sandbox's deployment reached a terminal status and will not become ready.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class DeploymentFailed extends Schema.TaggedError<DeploymentFailed>(id("DeploymentFailed"))(
   "DeploymentFailed",
   { sandbox: Schema.String, status: Schema.String, detail: Schema.optional(Schema.String) }
@@ -157,7 +242,12 @@ export class DeploymentFailed extends Schema.TaggedError<DeploymentFailed>(id("D
   }
 }
 
-/** The Koyeb API (or emulator) answered 429; `retryAfterMillis` comes from Retry-After when present. */
+/**
+ * The Koyeb API (or emulator) answered 429; `retryAfterMillis` comes from Retry-After when present.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class RateLimited extends Schema.TaggedError<RateLimited>(id("RateLimited"))("RateLimited", {
   retryAfterMillis: Schema.optional(Schema.Number),
   method: Schema.String,
@@ -170,7 +260,12 @@ export class RateLimited extends Schema.TaggedError<RateLimited>(id("RateLimited
   }
 }
 
-/** The Koyeb API answered with an error, or could not be reached (status 0). The token is never included. */
+/**
+ * The Koyeb API answered with an error, or could not be reached (status 0). The token is never included.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ApiError extends Schema.TaggedError<ApiError>(id("ApiError"))("ApiError", {
   status: Schema.Number,
   code: Schema.String,
@@ -180,20 +275,42 @@ export class ApiError extends Schema.TaggedError<ApiError>(id("ApiError"))("ApiE
   cause: Schema.optional(Schema.Defect)
 }) {
   get message(): string {
-    return `Koyeb API ${this.method} ${this.url} failed (${this.status}${this.code ? ` ${this.code}` : ""}): ${this.detail}`
+    return `Koyeb API ${this.method} ${this.url} failed (${this.status}${
+      this.code ? ` ${this.code}` : ""
+    }): ${this.detail}`
   }
 }
 
-/** Failures of any call to a sandbox's executor that are not about files or processes. */
+/**
+ * Failures of any call to a sandbox's executor that are not about files or processes.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type ExecutorFailure = ExecutorError | Unauthorized
 
-/** Failures of a filesystem operation. */
+/**
+ * Failures of a filesystem operation.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type FilesystemFailure = FileNotFound | FileExists | FilesystemError | InvalidArgument | ExecutorFailure
 
-/** Failures of any control-plane call. */
+/**
+ * Failures of any control-plane call.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type ControlPlaneFailure = ApiError | Unauthorized | RateLimited | SandboxNotFound
 
-/** Every error effect-koyeb can fail with. */
+/**
+ * Every error effect-koyeb can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type SandboxError =
   | FileNotFound
   | FileExists

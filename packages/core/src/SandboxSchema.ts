@@ -5,17 +5,40 @@
  */
 import * as Schema from "effect/Schema"
 
-/** Which output stream a line came from. */
+/**
+ * Which output stream a line came from.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const StreamName = Schema.Literal("stdout", "stderr")
-/** @see StreamName */
+/**
+ * @see StreamName
+ * @since 0.1.0
+ * @category models
+ */
 export type StreamName = typeof StreamName.Type
 
-/** How a command ended: `finished` (exit 0) or `failed` (non-zero exit, or killed by a signal). */
+/**
+ * How a command ended: `finished` (exit 0) or `failed` (non-zero exit, or killed by a signal).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const CommandStatus = Schema.Literal("finished", "failed")
-/** @see CommandStatus */
+/**
+ * @see CommandStatus
+ * @since 0.1.0
+ * @category models
+ */
 export type CommandStatus = typeof CommandStatus.Type
 
-/** The buffered result of a command, whatever its exit code (like the Python SDK's `CommandResult`). */
+/**
+ * The buffered result of a command, whatever its exit code (like the Python SDK's `CommandResult`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export class CommandResult extends Schema.Class<CommandResult>("@effect-koyeb/core/CommandResult")({
   command: Schema.String,
   stdout: Schema.String,
@@ -34,25 +57,50 @@ export class CommandResult extends Schema.Class<CommandResult>("@effect-koyeb/co
   }
 }
 
-/** One line of command output, without its trailing newline. */
+/**
+ * One line of command output, without its trailing newline.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export class OutputChunk extends Schema.TaggedClass<OutputChunk>("@effect-koyeb/core/OutputChunk")("OutputChunk", {
   stream: StreamName,
   data: Schema.String
 }) {}
 
-/** The last event of an exec stream: how the command exited (-1 when killed by a signal). */
+/**
+ * The last event of an exec stream: how the command exited (-1 when killed by a signal).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export class CommandExit extends Schema.TaggedClass<CommandExit>("@effect-koyeb/core/CommandExit")("CommandExit", {
   exitCode: Schema.Number,
   durationMillis: Schema.Number
 }) {}
 
-/** An event of an exec stream that exposes the exit: output lines, then exactly one `CommandExit`. */
+/**
+ * An event of an exec stream that exposes the exit: output lines, then exactly one `CommandExit`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ExecEvent = OutputChunk | CommandExit
 
-/** The status of a background process as the executor reports it; unknown values are kept as strings. */
+/**
+ * The status of a background process as the executor reports it; unknown values are kept as strings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ProcessStatus = "running" | "completed" | "failed" | "killed" | (string & {})
 
-/** A background process started with `Processes.launch`. */
+/**
+ * A background process started with `Processes.launch`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export class ProcessInfo extends Schema.Class<ProcessInfo>("@effect-koyeb/core/ProcessInfo")({
   id: Schema.String,
   pid: Schema.Number,
@@ -65,25 +113,49 @@ export class ProcessInfo extends Schema.Class<ProcessInfo>("@effect-koyeb/core/P
   }
 }
 
-/** One captured line of a background process's output. */
+/**
+ * One captured line of a background process's output.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export class ProcessLogLine extends Schema.Class<ProcessLogLine>("@effect-koyeb/core/ProcessLogLine")({
   timestamp: Schema.String,
   stream: StreamName,
   data: Schema.String
 }) {}
 
-/** A port of the sandbox made reachable from outside, and the URL it is reachable at. */
+/**
+ * A port of the sandbox made reachable from outside, and the URL it is reachable at.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export class ExposedPort extends Schema.Class<ExposedPort>("@effect-koyeb/core/ExposedPort")({
   port: Schema.Number,
   url: Schema.String
 }) {}
 
-/** The kind of a directory entry. */
+/**
+ * The kind of a directory entry.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const FileType = Schema.Literal("file", "directory", "symlink", "other")
-/** @see FileType */
+/**
+ * @see FileType
+ * @since 0.1.0
+ * @category models
+ */
 export type FileType = typeof FileType.Type
 
-/** A directory entry with metadata, from `Filesystem.listDetailed` / `Filesystem.stat`. */
+/**
+ * A directory entry with metadata, from `Filesystem.listDetailed` / `Filesystem.stat`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export class FileEntry extends Schema.Class<FileEntry>("@effect-koyeb/core/FileEntry")({
   name: Schema.String,
   path: Schema.String,

@@ -34,16 +34,21 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import { ControlPlane, type LifecycleOptions, type SandboxInfo } from "./ControlPlane.js"
-import { Executor, type ExecFailure } from "./Executor.js"
+import { type ExecFailure, Executor } from "./Executor.js"
 import { Filesystem, type FilesystemShape } from "./Filesystem.js"
+import * as MemoryControlPlaneInternal from "./internal/memoryControlPlane.js"
+import * as MemorySandboxInternal from "./internal/memorySandbox.js"
 import { Processes } from "./Processes.js"
 import { Sandbox } from "./Sandbox.js"
 import type { FilesystemFailure, SandboxNotFound } from "./SandboxError.js"
 import type { ExposedPort, ProcessInfo } from "./SandboxSchema.js"
-import * as MemoryControlPlaneInternal from "./internal/memoryControlPlane.js"
-import * as MemorySandboxInternal from "./internal/memorySandbox.js"
 
-/** What a command handler answers: output (split into lines) and exit code (default 0). */
+/**
+ * What a command handler answers: output (split into lines) and exit code (default 0).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CommandReply {
   readonly stdout?: string | undefined
   readonly stderr?: string | undefined
@@ -54,7 +59,12 @@ export interface CommandReply {
   readonly ports?: ReadonlyArray<number> | undefined
 }
 
-/** What a handler function receives. */
+/**
+ * What a handler function receives.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CommandContext {
   /** The command line, as the shell would receive it. */
   readonly command: string
@@ -71,6 +81,9 @@ export interface CommandContext {
  * Argv arrays and `Command.sh` values reach handlers as the quoted line the shell would get.
  * A reply effect that fails with a file error (`FileNotFound`, `FileExists`, `FilesystemError`)
  * makes the command exit with code 1 and the error's message on stderr; other errors are the call's.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface CommandHandler {
   readonly match: string | RegExp | ((command: string) => boolean)
@@ -79,7 +92,12 @@ export interface CommandHandler {
     | ((context: CommandContext) => CommandReply | Effect.Effect<CommandReply, ExecFailure | FilesystemFailure>)
 }
 
-/** A command the memory sandbox received, in order. */
+/**
+ * A command the memory sandbox received, in order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RecordedCommand {
   readonly command: string
   readonly cwd: string | undefined
@@ -88,7 +106,12 @@ export interface RecordedCommand {
   readonly via: "run" | "launch"
 }
 
-/** Options of `layerMemory`. */
+/**
+ * Options of `layerMemory`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemoryOptions {
   /** Initial files by path (parent directories are created); `/` and `/tmp` always exist. */
   readonly files?: Readonly<Record<string, string | Uint8Array>> | undefined
@@ -100,7 +123,12 @@ export interface MemoryOptions {
   readonly info?: Partial<SandboxInfo> | undefined
 }
 
-/** The state of a memory sandbox, for assertions. */
+/**
+ * The state of a memory sandbox, for assertions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemorySandboxShape {
   readonly info: SandboxInfo
   /** Every file by absolute path, sorted. */
@@ -121,13 +149,23 @@ export interface MemorySandboxShape {
   readonly deleted: Effect.Effect<boolean>
 }
 
-/** The state of the memory sandbox provided by `layerMemory`. */
+/**
+ * The state of the memory sandbox provided by `layerMemory`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class MemorySandbox extends Context.Tag("@effect-koyeb/core/Testing/MemorySandbox")<
   MemorySandbox,
   MemorySandboxShape
 >() {}
 
-/** Options of `layerControlPlaneMemory`. */
+/**
+ * Options of `layerControlPlaneMemory`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemoryControlPlaneOptions {
   /** Command handlers shared by every sandbox created. */
   readonly commands?: ReadonlyArray<CommandHandler> | undefined
@@ -135,7 +173,12 @@ export interface MemoryControlPlaneOptions {
   readonly files?: Readonly<Record<string, string | Uint8Array>> | undefined
 }
 
-/** The state of the memory control plane, for assertions (cleanup, per-sandbox state). */
+/**
+ * The state of the memory control plane, for assertions (cleanup, per-sandbox state).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemoryControlPlaneShape {
   /** Ids of every sandbox created, in order. */
   readonly created: Effect.Effect<ReadonlyArray<string>>
@@ -147,7 +190,12 @@ export interface MemoryControlPlaneShape {
   readonly sandbox: (id: string) => Effect.Effect<MemorySandboxShape, SandboxNotFound>
 }
 
-/** The state of the control plane provided by `layerControlPlaneMemory`. */
+/**
+ * The state of the control plane provided by `layerControlPlaneMemory`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class MemoryControlPlane extends Context.Tag("@effect-koyeb/core/Testing/MemoryControlPlane")<
   MemoryControlPlane,
   MemoryControlPlaneShape
@@ -158,6 +206,7 @@ export class MemoryControlPlane extends Context.Tag("@effect-koyeb/core/Testing/
  * tree and your command handlers, plus `MemorySandbox` to inspect its state. Processes still
  * running when the layer closes are interrupted.
  *
+ * @example
  * ```ts
  * import * as Executor from "@effect-koyeb/core/Executor"
  * import * as Filesystem from "@effect-koyeb/core/Filesystem"
@@ -171,34 +220,44 @@ export class MemoryControlPlane extends Context.Tag("@effect-koyeb/core/Testing/
  *   return (yield* exec.run("greet", { cwd: "/app" })).stdout // "hello world\n"
  * })
  *
- * program.pipe(Effect.provide(Testing.layerMemory({
+ * Effect.runPromise(program.pipe(Effect.provide(Testing.layerMemory({
  *   files: { "/app/.keep": "" },
  *   commands: [
  *     { match: "greet", reply: ({ fs }) => Effect.map(fs.readFileString("/app/name.txt"), (name) => ({ stdout: `hello ${name}` })) },
  *     { match: /^npm (install|ci)\b/, reply: { stdout: "added 1 package" } },
  *     { match: "false", reply: { exitCode: 1 } }
  *   ]
- * })))
+ * })))).then(console.log) // hello world
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerMemory = (
   options: MemoryOptions = {}
 ): Layer.Layer<Sandbox | Executor | Filesystem | Processes | MemorySandbox> =>
-  Layer.scopedContext(Effect.map(MemorySandboxInternal.fromOptions(options), (backend) =>
-    Context.make(Sandbox, backend.sandbox).pipe(
-      Context.add(Executor, backend.executor),
-      Context.add(Filesystem, backend.filesystem),
-      Context.add(Processes, backend.processes),
-      Context.add(MemorySandbox, backend.inspect)
-    )))
+  Layer.scopedContext(
+    Effect.map(MemorySandboxInternal.fromOptions(options), (backend) =>
+      Context.make(Sandbox, backend.sandbox).pipe(
+        Context.add(Executor, backend.executor),
+        Context.add(Filesystem, backend.filesystem),
+        Context.add(Processes, backend.processes),
+        Context.add(MemorySandbox, backend.inspect)
+      ))
+  )
 
 /**
  * An in-memory `ControlPlane`: `Sandbox.layer(options)` and `Sandbox.make(options)` work with no
  * server, each created sandbox being a fresh memory sandbox (its `env` seen by handlers, its
  * `configFiles` written). `MemoryControlPlane` records which sandboxes were created and deleted.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerControlPlaneMemory = (
   options: MemoryControlPlaneOptions = {}
 ): Layer.Layer<ControlPlane | MemoryControlPlane> =>
-  Layer.scopedContext(Effect.map(MemoryControlPlaneInternal.make(options), ({ controlPlane, inspect }) =>
-    Context.make(ControlPlane, controlPlane).pipe(Context.add(MemoryControlPlane, inspect))))
+  Layer.scopedContext(
+    Effect.map(MemoryControlPlaneInternal.make(options), ({ controlPlane, inspect }) =>
+      Context.make(ControlPlane, controlPlane).pipe(Context.add(MemoryControlPlane, inspect)))
+  )

@@ -4,25 +4,80 @@
  * @since 0.1.0
  */
 
-/** The control-plane provider interface. */
+/**
+ * The control-plane provider interface.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as ControlPlane from "./ControlPlane.js"
-/** The executor wire client. */
+/**
+ * The executor wire client.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as ExecutorClient from "./ExecutorClient.js"
-/** Background processes: launch, kill (whole tree), logs, wait. */
+/**
+ * Background processes: launch, kill (whole tree), logs, wait.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as Processes from "./Processes.js"
-/** Every typed error. */
+/**
+ * Every typed error.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as SandboxError from "./SandboxError.js"
-/** The public data types. */
+/**
+ * The public data types.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as SandboxSchema from "./SandboxSchema.js"
-/** Command construction: plain strings, argv arrays and the quoting `sh` template. */
+/**
+ * Command construction: plain strings, argv arrays and the quoting `sh` template.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as Command from "./Command.js"
-/** Running commands in a sandbox: buffered or streamed, stopped as a group on interruption. */
+/**
+ * Running commands in a sandbox: buffered or streamed, stopped as a group on interruption.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as Executor from "./Executor.js"
-/** The Koyeb REST API control plane (HttpClient): create, wait, get, list, delete sandboxes. */
+/**
+ * The Koyeb REST API control plane (HttpClient): create, wait, get, list, delete sandboxes.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as KoyebControlPlane from "./KoyebControlPlane.js"
-/** One live sandbox: `Sandbox.make` / `layer` (deleted with their scope) and `fromId` (attached). */
+/**
+ * One live sandbox: `Sandbox.make` / `layer` (deleted with their scope) and `fromId` (attached).
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as Sandbox from "./Sandbox.js"
-/** Files and directories of a sandbox: byte-exact reads and writes, batches, listings, moves, upload/download. */
+/**
+ * Files and directories of a sandbox: byte-exact reads and writes, batches, listings, moves, upload/download.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as Filesystem from "./Filesystem.js"
-/** Test kit: an in-memory sandbox and control plane answering commands with your handlers. */
+/**
+ * Test kit: an in-memory sandbox and control plane answering commands with your handlers.
+ *
+ * @since 0.1.0
+ * @category exports
+ */
 export * as Testing from "./Testing.js"

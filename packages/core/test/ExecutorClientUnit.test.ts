@@ -179,7 +179,10 @@ describe("ExecutorClient (in-memory executor)", () => {
         assert.strictEqual((yield* Effect.flip(client.run({ cmd: "true" })))._tag, "Unauthorized")
         assert.strictEqual((yield* Effect.flip(client.readFile("/x")))._tag, "Unauthorized")
         assert.strictEqual((yield* Effect.flip(client.listProcesses))._tag, "Unauthorized")
-        assert.strictEqual((yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "true" }))))._tag, "Unauthorized")
+        assert.strictEqual(
+          (yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "true" }))))._tag,
+          "Unauthorized"
+        )
         assert.strictEqual((yield* Effect.flip(Stream.runDrain(client.processLogs("id"))))._tag, "Unauthorized")
       }))
 
@@ -285,7 +288,9 @@ describe("ExecutorClient (in-memory executor)", () => {
     it.effect("joins multi-line data and tolerates a BOM and `data:` without a space", () =>
       Effect.gen(function*() {
         const client = yield* makeClient(() =>
-          sse(`\uFEFFevent:output\ndata:{"data":"a",\ndata: "stream":"stdout"}\n\nevent: complete\ndata: {"code":0}\n\n`)
+          sse(
+            `\uFEFFevent:output\ndata:{"data":"a",\ndata: "stream":"stdout"}\n\nevent: complete\ndata: {"code":0}\n\n`
+          )
         )
         assert.deepStrictEqual(yield* runStreamingBoth(client, { cmd: "x" }), [
           { _tag: "Output", stream: "stdout", data: "a" },
@@ -362,7 +367,12 @@ describe("ExecutorClient (in-memory executor)", () => {
       Effect.gen(function*() {
         const big = output("stdout", "x".repeat(5000)) + frame("complete", `{"code":0}`)
         const bytes = encoder.encode(big)
-        for (const chunks of [[bytes], Array.from({ length: 50 }, (_, i) => bytes.subarray(i * 100, (i + 1) * 100)).concat([bytes.subarray(5000)])]) {
+        for (
+          const chunks of [
+            [bytes],
+            Array.from({ length: 50 }, (_, i) => bytes.subarray(i * 100, (i + 1) * 100)).concat([bytes.subarray(5000)])
+          ]
+        ) {
           const client = yield* makeClient(() => sseChunks(chunks), { maxEventSize: 1000 })
           const error = yield* Effect.flip(runStreamingBoth(client, { cmd: "x" }))
           assert.strictEqual(error._tag === "ExecutorError" && error.reason, "Protocol")
@@ -506,9 +516,7 @@ describe("ExecutorClient (in-memory executor)", () => {
         const empty = yield* makeClient(() => text("Port is required\n", 400))
         const error2 = yield* Effect.flip(empty.bindPort(""))
         assert.strictEqual(error2._tag === "InvalidArgument" && error2.argument, "port")
-        const ok = yield* makeClient(() =>
-          json({ message: "Port binding configured", port: "8080", success: true })
-        )
+        const ok = yield* makeClient(() => json({ message: "Port binding configured", port: "8080", success: true }))
         yield* ok.bindPort("8080")
         yield* ok.unbindPort
       }))
@@ -518,7 +526,10 @@ describe("ExecutorClient (in-memory executor)", () => {
         const ok = yield* makeClient(() => json({ id: "u-1", pid: 42, status: "running" }, 201))
         assert.deepStrictEqual(yield* ok.startProcess({ cmd: "sleep 1" }), { id: "u-1", pid: 42, status: "running" })
         const empty = yield* makeClient(() => text("Command is required\n", 400))
-        assert.strictEqual((yield* Effect.flip(empty.startProcess({ cmd: "" }))).message, "Invalid command: Command is required")
+        assert.strictEqual(
+          (yield* Effect.flip(empty.startProcess({ cmd: "" }))).message,
+          "Invalid command: Command is required"
+        )
         const cwd = yield* makeClient(() => text("Invalid working directory: /x\n", 400))
         const error = yield* Effect.flip(cwd.startProcess({ cmd: "ls", cwd: "/x" }))
         assert.strictEqual(error._tag === "InvalidArgument" && error.argument, "cwd")
@@ -536,7 +547,10 @@ describe("ExecutorClient (in-memory executor)", () => {
           json({ id: "", pid: 0, status: "", error: "failed to start command: exec: \"sh\": not found" }, 500)
         )
         const error3 = yield* Effect.flip(other.startProcess({ cmd: "true" }))
-        assert.strictEqual(error3._tag === "ExecutorError" && error3.detail, "failed to start command: exec: \"sh\": not found")
+        assert.strictEqual(
+          error3._tag === "ExecutorError" && error3.detail,
+          "failed to start command: exec: \"sh\": not found"
+        )
       }))
 
     it.effect("listProcesses decodes ProcessInfo instances and tolerates extra fields", () =>

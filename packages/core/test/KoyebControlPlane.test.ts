@@ -1,9 +1,9 @@
+import { ControlPlane, type CreateOptions, SandboxInfo } from "@effect-koyeb/core/ControlPlane"
+import * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { ControlPlane, type CreateOptions, SandboxInfo } from "@effect-koyeb/core/ControlPlane"
-import * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -149,7 +149,9 @@ const fakeKoyeb = (handler: Handler = () => undefined, init: Partial<FakeState> 
       requests.push(recorded)
       const reply = handler(recorded, () => defaultReply(recorded)) ?? defaultReply(recorded)
       return reply === "transport"
-        ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("ECONNRESET") }))
+        ? Effect.fail(
+          new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("ECONNRESET") })
+        )
         : Effect.succeed(HttpClientResponse.fromWeb(request, reply))
     })
   )
@@ -416,7 +418,9 @@ describe("KoyebControlPlane", () => {
 
     it.effect("an app POST answered 502 after the app was created: it is found by its unique name and deleted", () => {
       const fake = fakeKoyeb((r, fallback) =>
-        r.method === "POST" && r.url.pathname === "/v1/apps" ? (fallback(), koyebError(502, "bad_gateway", "lost")) : undefined
+        r.method === "POST" && r.url.pathname === "/v1/apps"
+          ? (fallback(), koyebError(502, "bad_gateway", "lost"))
+          : undefined
       )
       return Effect.gen(function*() {
         const error = yield* Effect.flip(create({ name: "demo" }))
@@ -482,7 +486,9 @@ describe("KoyebControlPlane", () => {
 
     it.effect("in a supplied app: no app is created or deleted; a failed create deletes only its service", () => {
       const fake = fakeKoyeb((r) =>
-        r.method === "GET" && r.url.pathname.startsWith("/v1/apps/") ? json({ app: { id: "mine", domains: [] } }) : undefined
+        r.method === "GET" && r.url.pathname.startsWith("/v1/apps/")
+          ? json({ app: { id: "mine", domains: [] } })
+          : undefined
       )
       return Effect.gen(function*() {
         const error = yield* Effect.flip(create({ appId: "mine" }))
@@ -550,14 +556,18 @@ describe("KoyebControlPlane", () => {
     })
 
     it.effect("gives up after the configured number of retries", () => {
-      const fake = fakeKoyeb((r) => r.url.pathname === "/v1/services/svc-1" ? koyebError(502, "bad_gateway", "down") : undefined)
+      const fake = fakeKoyeb((r) =>
+        r.url.pathname === "/v1/services/svc-1" ? koyebError(502, "bad_gateway", "down") : undefined
+      )
       return Effect.gen(function*() {
         const fiber = yield* Effect.fork(Effect.flip(getService))
         yield* TestClock.adjust("10 minutes")
         const error = yield* Fiber.join(fiber)
         assert.strictEqual(error._tag === "ApiError" && error.status, 502)
         assert.strictEqual(fake.api("GET", "/v1/services/svc-1").length, 5)
-        const fiber2 = yield* Effect.fork(Effect.flip(getService.pipe(Effect.provide(fake.layer({ retry: { times: 1 } })))))
+        const fiber2 = yield* Effect.fork(
+          Effect.flip(getService.pipe(Effect.provide(fake.layer({ retry: { times: 1 } }))))
+        )
         yield* TestClock.adjust("10 minutes")
         yield* Fiber.join(fiber2)
         assert.strictEqual(fake.api("GET", "/v1/services/svc-1").length, 7)
@@ -666,20 +676,33 @@ describe("KoyebControlPlane", () => {
         if (r.url.pathname === "/v1/services/svc-1") {
           // The deployment changes between polls: it must be re-read each time.
           services++
-          return json({ service: { id: "svc-1", app_id: "app-1", active_deployment_id: "", latest_deployment_id: `dep-${services}` } })
+          return json({
+            service: { id: "svc-1", app_id: "app-1", active_deployment_id: "", latest_deployment_id: `dep-${services}` }
+          })
         }
-        if (r.url.pathname.endsWith("/health")) return health++ < 2 ? json({ status: "starting" }) : json({ status: "OK" })
+        if (r.url.pathname.endsWith("/health")) {
+          return health++ < 2
+            ? json({ status: "starting" })
+            : json({ status: "OK" })
+        }
         return undefined
       }, { status: ["PENDING", "PROVISIONING", "SOME_NEW_STATUS", "STARTING", "HEALTHY"], gateway: true })
       return Effect.gen(function*() {
-        const endpoint = yield* Effect.flatMap(ControlPlane, (cp) => cp.waitReady("svc-1", { pollInterval: "2 millis" }))
+        const endpoint = yield* Effect.flatMap(
+          ControlPlane,
+          (cp) => cp.waitReady("svc-1", { pollInterval: "2 millis" })
+        )
         assert.strictEqual(endpoint.url, "https://gw.koyeb.test/koyeb-sandbox")
         assert.strictEqual(endpoint.routingKey, "rk-1")
         assert.strictEqual(Redacted.value(endpoint.secret), "s3cret-CANARY-b21")
         const deployments = fake.requests.filter((r) => r.url.pathname.startsWith("/v1/deployments/")).map((r) =>
           r.url.pathname
         )
-        assert.deepStrictEqual(deployments.slice(0, 3), ["/v1/deployments/dep-1", "/v1/deployments/dep-2", "/v1/deployments/dep-3"])
+        assert.deepStrictEqual(deployments.slice(0, 3), [
+          "/v1/deployments/dep-1",
+          "/v1/deployments/dep-2",
+          "/v1/deployments/dep-3"
+        ])
         const healthRequests = fake.requests.filter((r) => r.url.pathname.endsWith("/health"))
         assert.strictEqual(healthRequests.length, 3)
         assert.strictEqual(healthRequests[0]!.url.href, "https://gw.koyeb.test/koyeb-sandbox/health")
@@ -698,8 +721,13 @@ describe("KoyebControlPlane", () => {
           const error = yield* Fiber.join(fiber)
           assert.strictEqual(error._tag, "DeploymentFailed")
           assert.strictEqual(error._tag === "DeploymentFailed" && error.status, status)
-          if (status === "ERROR") assert.strictEqual(error._tag === "DeploymentFailed" && error.detail, "image pull failed")
-          assert.strictEqual(fake.requests.filter((r) => r.url.pathname.startsWith("/v1/deployments/")).length, 2)
+          if (status === "ERROR") {
+            assert.strictEqual(error._tag === "DeploymentFailed" && error.detail, "image pull failed")
+          }
+          assert.strictEqual(
+            fake.requests.filter((r) => r.url.pathname.startsWith("/v1/deployments/")).length,
+            2
+          )
         }
       }))
 
@@ -717,7 +745,9 @@ describe("KoyebControlPlane", () => {
     })
 
     it.effect("a deleted sandbox fails with SandboxNotFound instead of waiting", () => {
-      const fake = fakeKoyeb((r) => r.url.pathname === "/v1/services/svc-1" ? koyebError(404, "not_found", "gone") : undefined)
+      const fake = fakeKoyeb((r) =>
+        r.url.pathname === "/v1/services/svc-1" ? koyebError(404, "not_found", "gone") : undefined
+      )
       return Effect.gen(function*() {
         const error = yield* Effect.flip(Effect.flatMap(ControlPlane, (cp) => cp.waitReady("svc-1")))
         assert.strictEqual(error._tag, "SandboxNotFound")
@@ -812,12 +842,15 @@ describe("KoyebControlPlane", () => {
 
   it.effect("the token and the sandbox secret never appear in errors or logs", () => {
     const logs: Array<string> = []
-    const logger = Logger.make(({ cause, message }) => logs.push(`${Inspectable.format(message)} ${Inspectable.format(cause)}`))
+    const logger = Logger.make(({ cause, message }) =>
+      logs.push(`${Inspectable.format(message)} ${Inspectable.format(cause)}`)
+    )
     let mode: "fail-service" | "fail-all" | "transport" = "fail-service"
     const fake = fakeKoyeb((r) => {
       if (mode === "transport") return "transport"
       if (mode === "fail-all") return koyebError(500, "internal", "boom")
-      return r.method === "POST" && r.url.pathname === "/v1/services" ? koyebError(400, "bad", "bad definition") :
+      return r.method === "POST" && r.url.pathname === "/v1/services" ?
+        koyebError(400, "bad", "bad definition") :
         r.method === "DELETE"
         ? koyebError(500, "internal", "cleanup failed")
         : undefined

@@ -243,7 +243,10 @@ describe("Testing.layerControlPlaneMemory", () => {
         assert.isFalse(yield* b.filesystem.exists("/tmp/only-a"))
         const exposed = yield* a.exposePort(8080)
         assert.strictEqual(exposed.url, `https://${a.info.id}.sandbox.test/`)
-        assert.deepStrictEqual(Option.map(yield* (yield* memory.sandbox(a.info.id)).exposedPort, (p) => p.port), Option.some(8080))
+        assert.deepStrictEqual(
+          Option.map(yield* (yield* memory.sandbox(a.info.id)).exposedPort, (p) => p.port),
+          Option.some(8080)
+        )
         assert.isTrue(Option.isNone(yield* a.tcpProxy))
         assert.isTrue(Option.isSome(yield* b.tcpProxy))
         assert.isTrue(yield* a.isHealthy)

@@ -7,7 +7,6 @@
  *
  * @since 0.1.0
  */
-import * as Http from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
@@ -19,13 +18,19 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Http from "node:http"
 import * as ExecutorApp from "./internal/executorApp.js"
 import * as GoFiles from "./internal/goFiles.js"
 import * as ProcessGroups from "./internal/processGroups.js"
 import * as ProcessTable from "./internal/processTable.js"
 import * as TcpProxy from "./internal/tcpProxy.js"
 
-/** Options of the executor server; every field is optional. */
+/**
+ * Options of the executor server; every field is optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ExecutorServerOptions {
   /** Interface of both listeners (default `127.0.0.1`). */
   readonly host?: string | undefined
@@ -49,7 +54,12 @@ export interface ExecutorServerOptions {
   readonly maxFinishedProcesses?: number | undefined
 }
 
-/** Where a running executor server listens. */
+/**
+ * Where a running executor server listens.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ExecutorServerAddressShape {
   /** Base URL of the HTTP API, e.g. `http://127.0.0.1:41234`. */
   readonly url: string
@@ -58,13 +68,23 @@ export interface ExecutorServerAddressShape {
   readonly proxyPort: number
 }
 
-/** The address of the executor server provided by `layer`. */
+/**
+ * The address of the executor server provided by `layer`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class ExecutorServerAddress extends Context.Tag("@effect-koyeb/platform-node/ExecutorServerAddress")<
   ExecutorServerAddress,
   ExecutorServerAddressShape
 >() {}
 
-/** The executor server could not start: no secret configured, or a port could not be bound. */
+/**
+ * The executor server could not start: no secret configured, or a port could not be bound.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ExecutorServerError extends Schema.TaggedError<ExecutorServerError>(
   "@effect-koyeb/platform-node/ExecutorServerError"
 )("ExecutorServerError", {
@@ -91,10 +111,17 @@ const commandEnv = (env: Readonly<Record<string, string | undefined>>): Record<s
 const urlHost = (host: string): string =>
   host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host
 
-/** Starts the executor server; both listeners close and every process group it started is killed when the scope closes. */
+/**
+ * Starts the executor server; both listeners close and every process group it started is killed when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = Effect.fn("ExecutorServer.make")(function*(options: ExecutorServerOptions = {}) {
   const secret = options.secret ??
-    Option.getOrUndefined(yield* Config.option(Config.redacted("SANDBOX_SECRET")).pipe(Effect.orElseSucceed(Option.none)))
+    Option.getOrUndefined(
+      yield* Config.option(Config.redacted("SANDBOX_SECRET")).pipe(Effect.orElseSucceed(Option.none))
+    )
   if (secret === undefined || Redacted.value(secret) === "") {
     return yield* new ExecutorServerError({
       reason: "MissingSecret",
@@ -145,7 +172,12 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
   return { url: `http://${urlHost(host)}:${port}`, port, proxyPort: proxy.port } satisfies ExecutorServerAddressShape
 })
 
-/** The executor server as a layer providing its address. */
+/**
+ * The executor server as a layer providing its address.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: ExecutorServerOptions = {}): Layer.Layer<ExecutorServerAddress, ExecutorServerError> =>
   Layer.scoped(ExecutorServerAddress, make(options))
 
@@ -163,6 +195,9 @@ const isAlive = (pid: number): boolean => {
  * Runs the server until interrupted, or until the process `parentPid` is gone (polled every
  * 500 ms): the entry point of `effect-koyeb executor`. When listening it prints one JSON line to
  * stdout: `{"event":"listening","url":…,"port":…,"proxyPort":…}`.
+ *
+ * @since 0.1.0
+ * @category running
  */
 export const run = (
   options: ExecutorServerOptions & { readonly parentPid?: number | undefined } = {}

@@ -32,12 +32,12 @@
  *
  * @since 0.1.0
  */
+import { SandboxNotFound } from "@effect-koyeb/core/SandboxError"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { SandboxNotFound } from "@effect-koyeb/core/SandboxError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -52,15 +52,15 @@ import * as Crypto from "node:crypto"
 import * as Http from "node:http"
 import { forward } from "./internal/emulatorProxy.js"
 import {
-  type AppRecord,
   appJson,
+  type AppRecord,
   codeForStatus,
-  type DeploymentRecord,
   deploymentJson,
+  type DeploymentRecord,
   errorBody,
   invalidArgumentBody,
-  type ServiceRecord,
   serviceObject,
+  type ServiceRecord,
   terminalStatuses
 } from "./internal/emulatorState.js"
 import {
@@ -72,7 +72,12 @@ import {
 } from "./internal/emulatorValidation.js"
 import { spawnExecutor } from "./internal/localRuntime.js"
 
-/** Options of `make` / `layer`. */
+/**
+ * Options of `make` / `layer`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   /** The API token clients must send as `Authorization: Bearer <token>`. */
   readonly token: Redacted.Redacted<string>
@@ -90,7 +95,12 @@ export interface Options {
   readonly publicUrl?: string | undefined
 }
 
-/** A request the emulator received (admin `/_emulator/` calls excepted). */
+/**
+ * A request the emulator received (admin `/_emulator/` calls excepted).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RecordedRequest {
   readonly method: string
   /** Path without the query string. */
@@ -103,14 +113,24 @@ export interface RecordedRequest {
   readonly body: unknown
 }
 
-/** Selects the requests a fault applies to; absent fields match everything but `/_emulator/` calls. */
+/**
+ * Selects the requests a fault applies to; absent fields match everything but `/_emulator/` calls.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RequestMatcher {
   readonly method?: string | undefined
   /** A path prefix (`"/v1/services"` also matches `/v1/services/<id>`) or a RegExp tested on the path. */
   readonly path?: string | RegExp | undefined
 }
 
-/** Fail the next matching requests with a Koyeb-style error body. */
+/**
+ * Fail the next matching requests with a Koyeb-style error body.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FailOptions extends RequestMatcher {
   readonly status: number
   /** How many requests to fail (default 1). */
@@ -122,14 +142,24 @@ export interface FailOptions extends RequestMatcher {
   readonly retryAfter?: Duration.DurationInput | undefined
 }
 
-/** Delay matching requests before they are handled. */
+/**
+ * Delay matching requests before they are handled.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DelayOptions extends RequestMatcher {
   readonly duration: Duration.DurationInput
   /** How many requests to delay (default: all, until `clearFaults`). */
   readonly times?: number | undefined
 }
 
-/** How the next deployment fails. */
+/**
+ * How the next deployment fails.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DeploymentFaultOptions {
   /** Become HEALTHY, stay so this long, then go to ERROR; absent: go to ERROR while STARTING, before any executor runs. */
   readonly afterHealthy?: Duration.DurationInput | undefined
@@ -137,7 +167,12 @@ export interface DeploymentFaultOptions {
   readonly message?: string | undefined
 }
 
-/** A snapshot of everything the emulator holds, for tests asserting that nothing leaks. */
+/**
+ * A snapshot of everything the emulator holds, for tests asserting that nothing leaks.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface EmulatorState {
   readonly apps: ReadonlyArray<{ readonly id: string; readonly name: string; readonly domain: string }>
   readonly services: ReadonlyArray<{
@@ -165,7 +200,12 @@ export interface EmulatorState {
   }>
 }
 
-/** A running emulator. */
+/**
+ * A running emulator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface KoyebEmulatorHandle {
   /** Base URL, e.g. `http://127.0.0.1:41234`: use it as `KOYEB_API_HOST`. It is also the sandbox gateway. */
   readonly url: string
@@ -187,13 +227,23 @@ export interface KoyebEmulatorHandle {
   readonly state: Effect.Effect<EmulatorState>
 }
 
-/** The emulator as a service. */
+/**
+ * The emulator as a service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class KoyebEmulator extends Context.Tag("@effect-koyeb/platform-node/KoyebEmulator")<
   KoyebEmulator,
   KoyebEmulatorHandle
 >() {}
 
-/** The emulator could not start (for example the port is taken). */
+/**
+ * The emulator could not start (for example the port is taken).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class KoyebEmulatorError extends Schema.TaggedError<KoyebEmulatorError>(
   "@effect-koyeb/platform-node/KoyebEmulatorError"
 )("KoyebEmulatorError", { detail: Schema.String, cause: Schema.optional(Schema.Defect) }) {
@@ -255,6 +305,9 @@ const sameSecret = (given: string, expected: string) => {
 /**
  * Starts the emulator on `host:port` (default `127.0.0.1:0`). Closing the scope kills every sandbox
  * executor and stops the server.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make: (
   options: Options
@@ -637,8 +690,10 @@ export const make: (
   // ---- gateway ------------------------------------------------------------------------------
 
   const forwardTo = (port: number, path: string) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      forward(request, { hostname: "127.0.0.1", port, path: path.startsWith("/") ? path : `/${path}` }))
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) => forward(request, { hostname: "127.0.0.1", port, path: path.startsWith("/") ? path : `/${path}` })
+    )
 
   const unavailable = json(errorBody(503, "UNAVAILABLE", "The sandbox is not running"), 503)
 
@@ -768,7 +823,12 @@ export const make: (
     const b = yield* adminBody
     const millis = num(b.millis)
     if (millis === undefined) return json(invalidArgumentBody([{ field: "millis", description: "is required" }]), 400)
-    yield* handle.delay({ duration: Duration.millis(millis), times: num(b.times), method: str(b.method), path: str(b.path) })
+    yield* handle.delay({
+      duration: Duration.millis(millis),
+      times: num(b.times),
+      method: str(b.method),
+      path: str(b.path)
+    })
     return json({})
   })
 
@@ -816,8 +876,10 @@ export const make: (
     HttpRouter.del("/_emulator/requests", Effect.as(handle.clearRequests, json({})))
   )
   const routed = (yield* HttpRouter.toHttpApp(router)).pipe(
-    Effect.catchTag("RouteNotFound", () =>
-      Effect.flatMap(rawUrl, (path) => path.startsWith("/v1/") ? Effect.succeed(notFound("Not Found")) : byDomain))
+    Effect.catchTag(
+      "RouteNotFound",
+      () => Effect.flatMap(rawUrl, (path) => path.startsWith("/v1/") ? Effect.succeed(notFound("Not Found")) : byDomain)
+    )
   )
 
   const app = Effect.gen(function*() {
@@ -866,6 +928,11 @@ export const make: (
   return handle
 })
 
-/** The emulator as a layer; it stops (killing every sandbox) when the layer's scope closes. */
+/**
+ * The emulator as a layer; it stops (killing every sandbox) when the layer's scope closes.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: Options): Layer.Layer<KoyebEmulator, KoyebEmulatorError> =>
   Layer.scoped(KoyebEmulator, make(options))

@@ -15,7 +15,18 @@
  *
  * @since 0.1.0
  */
-import * as Crypto from "node:crypto"
+import {
+  ControlPlane,
+  type CreateOptions,
+  type LifecycleOptions,
+  type ProvisionedSandbox,
+  type SandboxEndpoint,
+  SandboxInfo,
+  type WaitReadyOptions
+} from "@effect-koyeb/core/ControlPlane"
+import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
+import type { DeploymentFailed } from "@effect-koyeb/core/SandboxError"
+import { ApiError, InvalidArgument, SandboxNotFound, Timeout } from "@effect-koyeb/core/SandboxError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
@@ -28,21 +39,16 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import {
-  ControlPlane,
-  type CreateOptions,
-  type LifecycleOptions,
-  type ProvisionedSandbox,
-  type SandboxEndpoint,
-  SandboxInfo,
-  type WaitReadyOptions
-} from "@effect-koyeb/core/ControlPlane"
-import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
-import { ApiError, DeploymentFailed, InvalidArgument, SandboxNotFound, Timeout } from "@effect-koyeb/core/SandboxError"
+import * as Crypto from "node:crypto"
 import { type Activity, idleMillis, makeActivity, trackClient } from "./internal/activity.js"
 import { healthy, type IsolationOption, type LocalExecutorProcess, spawnExecutor } from "./internal/localRuntime.js"
 
-/** Options of the local control plane. */
+/**
+ * Options of the local control plane.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   /** `"auto"` (default): bubblewrap when `bwrap` works here, else `"none"` with a warning. */
   readonly isolation?: IsolationOption | undefined
@@ -80,7 +86,9 @@ const validate = (options: CreateOptions): Effect.Effect<void, InvalidArgument> 
       return Effect.fail(new InvalidArgument({ argument: "env", detail: "SANDBOX_SECRET is reserved" }))
     }
     if (key === "" || key.includes("=") || key.includes("\0")) {
-      return Effect.fail(new InvalidArgument({ argument: "env", detail: `invalid variable name ${JSON.stringify(key)}` }))
+      return Effect.fail(
+        new InvalidArgument({ argument: "env", detail: `invalid variable name ${JSON.stringify(key)}` })
+      )
     }
   }
   if (options.configFiles !== undefined && Object.keys(options.configFiles).length > 0) {
@@ -91,7 +99,12 @@ const validate = (options: CreateOptions): Effect.Effect<void, InvalidArgument> 
   return Effect.void
 }
 
-/** Builds a local control plane; closing the scope deletes every sandbox it created. */
+/**
+ * Builds a local control plane; closing the scope deletes every sandbox it created.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const layerScope = yield* Effect.scope
   // Sandboxes are deleted in parallel when the layer's scope closes.
@@ -140,7 +153,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         if (deleteAfterDelayMillis > 0 && now >= deadline) return
         if (inactivity > 0 && idleMillis(entry.activity) >= inactivity) return
         const untilDeadline = deleteAfterDelayMillis > 0 ? deadline - now : Infinity
-        yield* Effect.sleep(inactivity > 0 ? Duration.min(tick, Duration.millis(untilDeadline)) : Duration.millis(untilDeadline))
+        yield* Effect.sleep(
+          inactivity > 0 ? Duration.min(tick, Duration.millis(untilDeadline)) : Duration.millis(untilDeadline)
+        )
         return yield* loop
       })
       entry.timer = yield* loop.pipe(
@@ -166,7 +181,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       Effect.onError(() => Scope.close(scope, Exit.void)),
       Effect.catchTag("DeploymentFailed", (error) =>
         Effect.fail(
-          new ApiError({ status: 500, code: "LOCAL_EXECUTOR_FAILED", detail: error.detail ?? error.message, method: "POST", url: "local:/sandboxes" })
+          new ApiError({
+            status: 500,
+            code: "LOCAL_EXECUTOR_FAILED",
+            detail: error.detail ?? error.message,
+            method: "POST",
+            url: "local:/sandboxes"
+          })
         ))
     )
     const info = new SandboxInfo({
@@ -224,17 +245,21 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     )
   })
 
-  const updateLifecycle = Effect.fn("LocalControlPlane.updateLifecycle")(function*(id: string, lifecycle: LifecycleOptions) {
-    const entry = yield* lookup(id)
-    entry.lifecycle = {
-      ...entry.lifecycle,
-      ...(lifecycle.deleteAfterDelay === undefined ? {} : { deleteAfterDelayMillis: millis(lifecycle.deleteAfterDelay) }),
-      ...(lifecycle.deleteAfterInactivityDelay === undefined
-        ? {}
-        : { deleteAfterInactivityDelayMillis: millis(lifecycle.deleteAfterInactivityDelay) })
+  const updateLifecycle = Effect.fn("LocalControlPlane.updateLifecycle")(
+    function*(id: string, lifecycle: LifecycleOptions) {
+      const entry = yield* lookup(id)
+      entry.lifecycle = {
+        ...entry.lifecycle,
+        ...(lifecycle.deleteAfterDelay === undefined
+          ? {}
+          : { deleteAfterDelayMillis: millis(lifecycle.deleteAfterDelay) }),
+        ...(lifecycle.deleteAfterInactivityDelay === undefined
+          ? {}
+          : { deleteAfterInactivityDelayMillis: millis(lifecycle.deleteAfterInactivityDelay) })
+      }
+      yield* schedule(entry)
     }
-    yield* schedule(entry)
-  })
+  )
 
   const connect = (endpoint: SandboxEndpoint): Effect.Effect<ExecutorClient.ExecutorClientShape> =>
     ExecutorClient.make(endpoint).pipe(
@@ -274,6 +299,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   })
 })
 
-/** The local control plane as a layer; closing the layer's scope deletes every sandbox it created. */
+/**
+ * The local control plane as a layer; closing the layer's scope deletes every sandbox it created.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: Options = {}): Layer.Layer<ControlPlane> =>
   Layer.scoped(ControlPlane, make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))

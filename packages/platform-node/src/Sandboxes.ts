@@ -24,10 +24,14 @@
  *
  * @since 0.1.0
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as CoreCommand from "@effect-koyeb/core/Command"
-import { ControlPlane, type CreateOptions, type LifecycleOptions, type SandboxInfo, type WaitReadyOptions } from "@effect-koyeb/core/ControlPlane"
+import {
+  ControlPlane,
+  type CreateOptions,
+  type LifecycleOptions,
+  type SandboxInfo,
+  type WaitReadyOptions
+} from "@effect-koyeb/core/ControlPlane"
 import type { RunOptions } from "@effect-koyeb/core/Executor"
 import type * as Filesystem from "@effect-koyeb/core/Filesystem"
 import type * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
@@ -43,6 +47,8 @@ import type {
   ProcessInfo,
   ProcessLogLine
 } from "@effect-koyeb/core/SandboxSchema"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -50,44 +56,77 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { iterate, run, type Runtime, SandboxFailure } from "./internal/promiseRuntime.js"
+import type { SandboxErrorFields } from "./internal/promiseRuntime.js" // Node 20 before 20.4 has no `Symbol.asyncDispose`; Node's own polyfill uses this registered symbol.
 import type * as LocalControlPlane from "./LocalControlPlane.js"
 import * as NodeSandbox from "./NodeSandbox.js"
-import { iterate, run, type Runtime, SandboxFailure } from "./internal/promiseRuntime.js"
-import type { SandboxErrorFields } from "./internal/promiseRuntime.js"
-
-// Node 20 before 20.4 has no `Symbol.asyncDispose`; Node's own polyfill uses this registered symbol.
 ;(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for("nodejs.asyncDispose")
 
 export {
-  /** An effect-koyeb error as a plain `Error`, keeping `_tag` and the fields; `cause` is the Effect error. */
+  /**
+   * An effect-koyeb error as a plain `Error`, keeping `_tag` and the fields; `cause` is the Effect error.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
   SandboxFailure
 }
 export type {
-  /** The fields of an effect-koyeb error, without `_tag`. */
+  /**
+   * The fields of an effect-koyeb error, without `_tag`.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
   SandboxErrorFields,
-  /** The tag of every effect-koyeb error. */
+  /**
+   * The tag of every effect-koyeb error.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
   SandboxErrorTag
 } from "./internal/promiseRuntime.js"
 
-/** A `SandboxFailure` of one tag, with that error's fields typed. */
+/**
+ * A `SandboxFailure` of one tag, with that error's fields typed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type SandboxFailureOf<T extends SandboxError["_tag"]> =
   & SandboxFailure
   & { readonly _tag: T; readonly cause: Extract<SandboxError, { readonly _tag: T }> }
   & SandboxErrorFields<Extract<SandboxError, { readonly _tag: T }>>
 
-/** True for a `SandboxFailure` (of the given tag, when one is given). */
+/**
+ * True for a `SandboxFailure` (of the given tag, when one is given).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
 export const isSandboxFailure: {
   <T extends SandboxError["_tag"]>(u: unknown, tag: T): u is SandboxFailureOf<T>
   (u: unknown): u is SandboxFailure
 } = (u: unknown, tag?: string): u is SandboxFailure =>
   u instanceof SandboxFailure && (tag === undefined || u._tag === tag)
 
-/** The optional `AbortSignal` every call accepts. */
+/**
+ * The optional `AbortSignal` every call accepts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CallOptions {
   readonly signal?: AbortSignal | undefined
 }
 
-/** Which control plane the facade uses. */
+/**
+ * Which control plane the facade uses.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface BackendOptions {
   /**
    * `"env"` (default): Koyeb when `KOYEB_API_TOKEN` is set (with `KOYEB_API_HOST`, `KOYEB_REGION`),
@@ -121,7 +160,12 @@ const split = <O extends CallOptions>(options: O | undefined): [Omit<O, "signal"
   return [rest, signal]
 }
 
-/** Files and directories of a sandbox (the `Filesystem` service as Promises). */
+/**
+ * Files and directories of a sandbox (the `Filesystem` service as Promises).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface PromiseFilesystem {
   /** Writes a file: a string as UTF-8 text, bytes exactly. The parent directory must exist. */
   writeFile(path: string, content: string | Uint8Array, options?: Filesystem.WriteOptions & CallOptions): Promise<void>
@@ -171,7 +215,12 @@ export interface PromiseFilesystem {
   download(remotePath: string, localPath: string, options?: CallOptions): Promise<void>
 }
 
-/** A background process started with `processes.launch`. */
+/**
+ * A background process started with `processes.launch`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface PromiseProcess {
   /** The executor's id of the process. */
   readonly id: string
@@ -191,7 +240,12 @@ export interface PromiseProcess {
   waitForLog(pattern: string | RegExp, options?: Processes.WaitForLogOptions & CallOptions): Promise<ProcessLogLine>
 }
 
-/** Background processes of a sandbox (the `Processes` service as Promises). */
+/**
+ * Background processes of a sandbox (the `Processes` service as Promises).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface PromiseProcesses {
   /** Starts a command in the background. */
   launch(command: CoreCommand.Input, options?: Processes.LaunchOptions & CallOptions): Promise<PromiseProcess>
@@ -208,25 +262,55 @@ export interface PromiseProcesses {
   /** Waits until a process has exited. */
   wait(id: string, options?: Processes.WaitOptions & CallOptions): Promise<ProcessInfo>
   /** Waits for the first matching output line of a process. */
-  waitForLog(id: string, pattern: string | RegExp, options?: Processes.WaitForLogOptions & CallOptions): Promise<ProcessLogLine>
+  waitForLog(
+    id: string,
+    pattern: string | RegExp,
+    options?: Processes.WaitForLogOptions & CallOptions
+  ): Promise<ProcessLogLine>
   /** Waits until something listens on `port` in the sandbox. */
   waitForPort(port: number, options?: Processes.WaitForPortOptions & CallOptions): Promise<void>
 }
 
-/** Options of `run`, `exec`, `stream` and `streamEvents`. */
+/**
+ * Options of `run`, `exec`, `stream` and `streamEvents`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type CommandOptions = RunOptions & CallOptions
 
-/** One live sandbox. `await using` (or `[Symbol.asyncDispose]()`) releases it: see `create` and `fromId`. */
+/**
+ * One live sandbox. `await using` (or `[Symbol.asyncDispose]()`) releases it: see `create` and `fromId`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export class PromiseSandbox implements AsyncDisposable {
-  /** What the control plane knows about the sandbox. */
+  /**
+   * What the control plane knows about the sandbox.
+   *
+   * @since 0.1.0
+   */
   readonly info: SandboxInfo
-  /** Files and directories. */
+  /**
+   * Files and directories.
+   *
+   * @since 0.1.0
+   */
   readonly files: PromiseFilesystem
-  /** Background processes. */
+  /**
+   * Background processes.
+   *
+   * @since 0.1.0
+   */
   readonly processes: PromiseProcesses
+  /** @ignore */
   readonly #runtime: Runtime<Services>
+  /** @ignore */
   readonly #handle: Sandbox.SandboxHandle
+  /** @ignore */
   readonly #release: () => Promise<void>
+  /** @ignore */
   #released: Promise<void> | undefined
 
   /** @internal */
@@ -235,7 +319,8 @@ export class PromiseSandbox implements AsyncDisposable {
     this.#handle = handle
     this.#release = release
     this.info = handle.info
-    const call = <A, E>(effect: Effect.Effect<A, E, Services>, signal: AbortSignal | undefined) => run(runtime, effect, signal)
+    const call = <A, E>(effect: Effect.Effect<A, E, Services>, signal: AbortSignal | undefined) =>
+      run(runtime, effect, signal)
     const fs = handle.filesystem
     this.files = {
       writeFile: (path, content, options) => {
@@ -337,71 +422,120 @@ export class PromiseSandbox implements AsyncDisposable {
     return this.info.id
   }
 
+  /** @ignore */
   #call<A, E>(effect: Effect.Effect<A, E, Services>, signal: AbortSignal | undefined): Promise<A> {
     return run(this.#runtime, effect, signal)
   }
 
-  /** Runs a command and buffers its output; throws a `CommandError` failure on a non-zero exit code. */
+  /**
+   * Runs a command and buffers its output; throws a `CommandError` failure on a non-zero exit code.
+   *
+   * @since 0.1.0
+   */
   run(command: CoreCommand.Input, options?: CommandOptions): Promise<CommandResult> {
     const [rest, signal] = split(options)
     return this.#call(this.#handle.executor.run(command, rest), signal)
   }
 
-  /** Runs a command and buffers its output, whatever its exit code. */
+  /**
+   * Runs a command and buffers its output, whatever its exit code.
+   *
+   * @since 0.1.0
+   */
   exec(command: CoreCommand.Input, options?: CommandOptions): Promise<CommandResult> {
     const [rest, signal] = split(options)
     return this.#call(this.#handle.executor.exec(command, rest), signal)
   }
 
-  /** The output lines of a command, live; throws a `CommandError` failure after the last line on a non-zero exit code. */
+  /**
+   * The output lines of a command, live; throws a `CommandError` failure after the last line on a non-zero exit code.
+   *
+   * @since 0.1.0
+   */
   stream(command: CoreCommand.Input, options?: CommandOptions): AsyncIterable<OutputChunk> {
     const [rest, signal] = split(options)
     return iterate(this.#runtime, this.#handle.executor.stream(command, rest), signal)
   }
 
-  /** The output lines of a command, live, then one `CommandExit`, whatever the exit code. */
+  /**
+   * The output lines of a command, live, then one `CommandExit`, whatever the exit code.
+   *
+   * @since 0.1.0
+   */
   streamEvents(command: CoreCommand.Input, options?: CommandOptions): AsyncIterable<ExecEvent> {
     const [rest, signal] = split(options)
     return iterate(this.#runtime, this.#handle.executor.streamEvents(command, rest), signal)
   }
 
-  /** Forwards the sandbox's public port to `port`; returns its public URL. */
+  /**
+   * Forwards the sandbox's public port to `port`; returns its public URL.
+   *
+   * @since 0.1.0
+   */
   exposePort(port: number, options?: CallOptions): Promise<ExposedPort> {
     return this.#call(this.#handle.exposePort(port), options?.signal)
   }
 
-  /** Stops forwarding the public port. */
+  /**
+   * Stops forwarding the public port.
+   *
+   * @since 0.1.0
+   */
   unexposePort(options?: CallOptions): Promise<void> {
     return this.#call(this.#handle.unexposePort, options?.signal)
   }
 
-  /** The public host of the sandbox, if it has one. */
+  /**
+   * The public host of the sandbox, if it has one.
+   *
+   * @since 0.1.0
+   */
   domain(options?: CallOptions): Promise<string | undefined> {
     return this.#call(Effect.map(this.#handle.domain, Option.getOrUndefined), options?.signal)
   }
 
-  /** The public TCP address of the proxy port, when created with `enableTcpProxy`. */
+  /**
+   * The public TCP address of the proxy port, when created with `enableTcpProxy`.
+   *
+   * @since 0.1.0
+   */
   tcpProxy(options?: CallOptions): Promise<{ readonly host: string; readonly port: number } | undefined> {
     return this.#call(Effect.map(this.#handle.tcpProxy, Option.getOrUndefined), options?.signal)
   }
 
-  /** True when the executor answers as healthy; never throws (but for an abort). */
+  /**
+   * True when the executor answers as healthy; never throws (but for an abort).
+   *
+   * @since 0.1.0
+   */
   isHealthy(options?: CallOptions): Promise<boolean> {
     return this.#call(this.#handle.isHealthy, options?.signal)
   }
 
-  /** Waits until the sandbox is ready. */
+  /**
+   * Waits until the sandbox is ready.
+   *
+   * @since 0.1.0
+   */
   waitReady(options?: WaitReadyOptions & CallOptions): Promise<void> {
     const [rest, signal] = split(options)
     return this.#call(this.#handle.waitReady(rest), signal)
   }
 
-  /** Changes the deletion delays; unspecified ones keep their value. */
+  /**
+   * Changes the deletion delays; unspecified ones keep their value.
+   *
+   * @since 0.1.0
+   */
   updateLifecycle(lifecycle: LifecycleOptions, options?: CallOptions): Promise<void> {
     return this.#call(this.#handle.updateLifecycle(lifecycle), options?.signal)
   }
 
-  /** Deletes the sandbox now (whichever way it was obtained), then releases this handle. */
+  /**
+   * Deletes the sandbox now (whichever way it was obtained), then releases this handle.
+   *
+   * @since 0.1.0
+   */
   async delete(options?: CallOptions): Promise<void> {
     await this.#call(this.#handle.delete, options?.signal)
     await this[Symbol.asyncDispose]()
@@ -410,17 +544,30 @@ export class PromiseSandbox implements AsyncDisposable {
   /**
    * Releases the handle: a sandbox from `create` is deleted; one from `fromId` is left running.
    * A handle from the module-level `create` / `fromId` also stops its own runtime. Idempotent.
+   *
+   * @since 0.1.0
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.#released ??= this.#release()
   }
 }
 
-/** Options of `create`. */
+/**
+ * Options of `create`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type SandboxesCreateOptions = CreateOptions & CallOptions
 
-/** A facade runtime over one backend: create, attach to and list sandboxes. Dispose it to stop it (and its local sandboxes). */
+/**
+ * A facade runtime over one backend: create, attach to and list sandboxes. Dispose it to stop it (and its local sandboxes).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export class SandboxesClient implements AsyncDisposable {
+  /** @ignore */
   readonly #runtime: Runtime<Services>
 
   /** @internal */
@@ -428,27 +575,47 @@ export class SandboxesClient implements AsyncDisposable {
     this.#runtime = runtime
   }
 
-  /** Creates a sandbox and (unless `waitReady: false`) waits until it is ready; disposing the sandbox deletes it. */
+  /**
+   * Creates a sandbox and (unless `waitReady: false`) waits until it is ready; disposing the sandbox deletes it.
+   *
+   * @since 0.1.0
+   */
   create(options?: SandboxesCreateOptions): Promise<PromiseSandbox> {
     return createWith(this.#runtime, options, () => Promise.resolve())
   }
 
-  /** Attaches to an existing sandbox; disposing the handle leaves it running (`delete()` deletes it). */
+  /**
+   * Attaches to an existing sandbox; disposing the handle leaves it running (`delete()` deletes it).
+   *
+   * @since 0.1.0
+   */
   fromId(id: string, options?: CallOptions): Promise<PromiseSandbox> {
     return fromIdWith(this.#runtime, id, options, () => Promise.resolve())
   }
 
-  /** The sandboxes visible to the credentials. */
+  /**
+   * The sandboxes visible to the credentials.
+   *
+   * @since 0.1.0
+   */
   list(options?: CallOptions): Promise<ReadonlyArray<SandboxInfo>> {
     return run(this.#runtime, Effect.flatMap(ControlPlane, (controlPlane) => controlPlane.list), options?.signal)
   }
 
-  /** Stops the runtime; sandboxes of the local backend are deleted with it. */
+  /**
+   * Stops the runtime; sandboxes of the local backend are deleted with it.
+   *
+   * @since 0.1.0
+   */
   dispose(): Promise<void> {
     return this.#runtime.dispose()
   }
 
-  /** Same as `dispose`. */
+  /**
+   * Same as `dispose`.
+   *
+   * @since 0.1.0
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose()
   }
@@ -485,12 +652,39 @@ const fromIdWith = async (
   }
 }
 
-/** A client over one backend, for several sandboxes (a local backend's sandboxes live as long as the client). */
+/**
+ * A client over one backend, for several sandboxes (a local backend's sandboxes live as long as the client).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const client = (options: BackendOptions = {}): SandboxesClient => new SandboxesClient(makeRuntime(options))
 
 /**
  * Creates a sandbox on its own runtime; disposing it (`await using`, `[Symbol.asyncDispose]()` or
  * `delete()`) deletes the sandbox and stops the runtime.
+ *
+ * @example
+ * ```ts
+ * import * as Sandboxes from "@effect-koyeb/platform-node/Sandboxes"
+ *
+ * export async function main() {
+ *   // Koyeb when KOYEB_API_TOKEN is set, else this machine; deleted when the block ends.
+ *   await using sandbox = await Sandboxes.create({ name: "demo" })
+ *   const { stdout } = await sandbox.run("uname -a", { signal: AbortSignal.timeout(10_000) })
+ *   console.log(stdout)
+ *   for await (const chunk of sandbox.stream("ls -la /")) console.log(chunk.stream, chunk.data)
+ *   try {
+ *     await sandbox.files.readFileString("/missing.txt")
+ *   } catch (error) {
+ *     if (!Sandboxes.isSandboxFailure(error, "FileNotFound")) throw error
+ *     console.log(`no ${error.path}`)
+ *   }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const create = (options: SandboxesCreateOptions & BackendOptions = {}): Promise<PromiseSandbox> => {
   const runtime = makeRuntime(options)
@@ -502,13 +696,21 @@ export const create = (options: SandboxesCreateOptions & BackendOptions = {}): P
  * Attaches to an existing sandbox on its own runtime; disposing the handle stops the runtime and
  * leaves the sandbox running. Local sandboxes belong to the client that created them: use
  * `client().fromId` for those.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const fromId = (id: string, options: CallOptions & BackendOptions = {}): Promise<PromiseSandbox> => {
   const runtime = makeRuntime(options)
   return fromIdWith(runtime, id, options, () => runtime.dispose())
 }
 
-/** Lists the sandboxes of a backend (Koyeb by default when `KOYEB_API_TOKEN` is set). */
+/**
+ * Lists the sandboxes of a backend (Koyeb by default when `KOYEB_API_TOKEN` is set).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const list = async (options: CallOptions & BackendOptions = {}): Promise<ReadonlyArray<SandboxInfo>> => {
   const sandboxes = client(options)
   try {

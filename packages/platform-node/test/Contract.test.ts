@@ -8,10 +8,10 @@ import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Processes from "@effect-koyeb/core/Processes"
 import * as Testing from "@effect-koyeb/core/Testing"
 import { assert, describe, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as Chunk from "effect/Chunk"
 import * as TestExecutor from "./utils/TestExecutor.js"
 
 type Services = Executor.Executor | Filesystem.Filesystem | Processes.Processes
@@ -94,12 +94,20 @@ const contract = <E>(name: string, services: Layer.Layer<Services, E>) =>
           (yield* fs.listDetailed(dir)).map((e) => [e.name, e.type]),
           [[".hidden", "file"], ["a", "directory"], ["f", "file"], ["x", "directory"]]
         )
-        assert.deepStrictEqual([yield* fs.exists(`${dir}/f`), yield* fs.isFile(`${dir}/f`), yield* fs.isDir(`${dir}/f`)], [
+        assert.deepStrictEqual([
+          yield* fs.exists(`${dir}/f`),
+          yield* fs.isFile(`${dir}/f`),
+          yield* fs.isDir(`${dir}/f`)
+        ], [
           true,
           true,
           false
         ])
-        assert.deepStrictEqual([yield* fs.exists(dir), yield* fs.isFile(dir), yield* fs.isDir(dir)], [true, false, true])
+        assert.deepStrictEqual([yield* fs.exists(dir), yield* fs.isFile(dir), yield* fs.isDir(dir)], [
+          true,
+          false,
+          true
+        ])
         assert.deepStrictEqual(
           [yield* fs.exists(`${dir}/n`), yield* fs.isFile(`${dir}/n`), yield* fs.isDir(`${dir}/n`)],
           [false, false, false]
@@ -159,7 +167,12 @@ const contract = <E>(name: string, services: Layer.Layer<Services, E>) =>
       Effect.gen(function*() {
         const exec = yield* Executor.Executor
         const result = yield* exec.run("echo hi")
-        assert.deepStrictEqual([result.stdout, result.stderr, result.exitCode, result.status], ["hi\n", "", 0, "finished"])
+        assert.deepStrictEqual([result.stdout, result.stderr, result.exitCode, result.status], [
+          "hi\n",
+          "",
+          0,
+          "finished"
+        ])
         const chunks = Chunk.toArray(yield* Stream.runCollect(exec.stream("echo hello world")))
         assert.deepStrictEqual(chunks.map((c) => [c.stream, c.data]), [["stdout", "hello world"]])
         assert.strictEqual((yield* Effect.flip(exec.run(" ")))._tag, "InvalidArgument")

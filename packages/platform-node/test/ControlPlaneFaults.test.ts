@@ -4,23 +4,23 @@
  * sandbox deleted behind the SDK's back. Each fault must end in the promised typed error, in
  * bounded time (the `Effect.timeout`s are hang guards only), and leave nothing behind.
  */
-import * as Fs from "node:fs"
-import * as Net from "node:net"
-import * as Os from "node:os"
-import * as Path from "node:path"
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ControlPlane, SandboxInfo } from "@effect-koyeb/core/ControlPlane"
 import * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
-import type { ControlPlaneFailure } from "@effect-koyeb/core/SandboxError"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
+import type { ControlPlaneFailure } from "@effect-koyeb/core/SandboxError"
 import * as KoyebEmulator from "@effect-koyeb/platform-node/KoyebEmulator"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 
 const TOKEN = Redacted.make("faults-token-CANARY")
 const fast = { pollInterval: "50 millis", timeout: "60 seconds" } as const
@@ -31,8 +31,10 @@ const GUARD = "40 seconds"
 const environment = (baseDir: string, options: Partial<KoyebEmulator.Options>) => {
   const emulator = KoyebEmulator.layer({ token: TOKEN, isolation: "none", baseDir, ...options })
   const controlPlane = Layer.unwrapEffect(
-    Effect.map(KoyebEmulator.KoyebEmulator, (e) =>
-      KoyebControlPlane.layer({ token: TOKEN, host: e.url, retry: { baseDelay: "10 millis" } }))
+    Effect.map(
+      KoyebEmulator.KoyebEmulator,
+      (e) => KoyebControlPlane.layer({ token: TOKEN, host: e.url, retry: { baseDelay: "10 millis" } })
+    )
   )
   return controlPlane.pipe(Layer.provideMerge(emulator), Layer.provideMerge(NodeHttpClient.layerUndici))
 }
@@ -54,8 +56,11 @@ const run = <A, E>(effect: Effect.Effect<A, E, Env>, options: Partial<KoyebEmula
 
 /** A second control plane on the same emulator, with its own host / retry / timeout settings. */
 const koyeb = (options: Partial<KoyebControlPlane.KoyebControlPlaneOptions>) =>
-  Effect.flatMap(KoyebEmulator.KoyebEmulator, (emulator) =>
-    KoyebControlPlane.make({ token: TOKEN, host: emulator.url, retry: { baseDelay: "10 millis" }, ...options }))
+  Effect.flatMap(
+    KoyebEmulator.KoyebEmulator,
+    (emulator) =>
+      KoyebControlPlane.make({ token: TOKEN, host: emulator.url, retry: { baseDelay: "10 millis" }, ...options })
+  )
 
 const emulator = KoyebEmulator.KoyebEmulator
 
@@ -238,9 +243,11 @@ describe("ControlPlane faults (emulator)", () => {
       const created = yield* Effect.flip(cp.create({ name: "nohost" }))
       assert.strictEqual(created._tag === "ApiError" && created.status, 0)
       assert.strictEqual(created._tag === "ApiError" && created.method, "POST")
-      const made = yield* Effect.flip(Effect.scoped(Sandbox.make({ name: "nohost" })).pipe(
-        Effect.provideService(ControlPlane, cp)
-      ))
+      const made = yield* Effect.flip(
+        Effect.scoped(Sandbox.make({ name: "nohost" })).pipe(
+          Effect.provideService(ControlPlane, cp)
+        )
+      )
       assert.strictEqual(made._tag === "ApiError" && made.status, 0)
     })))
 

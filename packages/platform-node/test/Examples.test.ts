@@ -9,45 +9,106 @@
  * bubblewrap the `bwrap` parent does, and its PID namespace dies with it) and no sandbox
  * directory may remain in it.
  */
+import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { assert, describe, it } from "@effect/vitest"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 
 const root = Url.fileURLToPath(new URL("../../../", import.meta.url))
 const examplesDir = Path.join(root, "examples")
 
 /** What each example must print (every pattern must match somewhere in its stdout). */
 const expected: Record<string, ReadonlyArray<string | RegExp>> = {
-  "quickstart.ts": [/✔ sandbox created and ready \(\d+ ms\)/, "[stdout] tick 3", "bytes.bin: 256 bytes, identical", "HTTP 200 · <h1>Served from a sandbox</h1>", /✔ sandbox \S+ is gone \(\d+ ms\)/],
+  "quickstart.ts": [
+    /✔ sandbox created and ready \(\d+ ms\)/,
+    "[stdout] tick 3",
+    "bytes.bin: 256 bytes, identical",
+    "HTTP 200 · <h1>Served from a sandbox</h1>",
+    /✔ sandbox \S+ is gone \(\d+ ms\)/
+  ],
   "01-create.ts": ["Healthy: true", "Hello from the sandbox"],
   "02-create-with-timing.ts": [/^wait ready\s+\d+ ms$/m, /^delete\s+\d+ ms$/m, /^total\s+\d+ ms$/m],
-  "03-basic-commands.ts": ["python3 says 2 + 2 = 4", "Hi, O'Brien; rm -rf /", "exec: exit 3, stderr \"oops\\n\"", "run: CommandError: exit 2"],
-  "04-streaming-output.ts": ["[stdout] step 5", "[stderr] done", "exited with 2 after", /first 3 lines[^\n]*\nline 1\nline 2\nline 3\n/],
-  "05-environment-variables.ts": ["sandbox env:  APP_ENV=production GREETING=hello", "command env:  APP_ENV=production GREETING=bonjour", "python3 sees: API_URL=https://api.example.com"],
+  "03-basic-commands.ts": [
+    "python3 says 2 + 2 = 4",
+    "Hi, O'Brien; rm -rf /",
+    "exec: exit 3, stderr \"oops\\n\"",
+    "run: CommandError: exit 2"
+  ],
+  "04-streaming-output.ts": [
+    "[stdout] step 5",
+    "[stderr] done",
+    "exited with 2 after",
+    /first 3 lines[^\n]*\nline 1\nline 2\nline 3\n/
+  ],
+  "05-environment-variables.ts": [
+    "sandbox env:  APP_ENV=production GREETING=hello",
+    "command env:  APP_ENV=production GREETING=bonjour",
+    "python3 sees: API_URL=https://api.example.com"
+  ],
   "06-working-directory.ts": ["with cwd:          /tmp/project", "relative path:     running app.py"],
-  "07-file-operations.ts": ["config.json retries = 3", "exclusive write: FileExists: /tmp/config.json", "after delete: FileNotFound: /tmp/hello.txt"],
-  "08-directory-operations.ts": ["my_project: README.md, src, tests", "exclusive mkdir: FileExists, as asked", "after deleteDir, exists: false"],
+  "07-file-operations.ts": [
+    "config.json retries = 3",
+    "exclusive write: FileExists: /tmp/config.json",
+    "after delete: FileNotFound: /tmp/hello.txt"
+  ],
+  "08-directory-operations.ts": [
+    "my_project: README.md, src, tests",
+    "exclusive mkdir: FileExists, as asked",
+    "after deleteDir, exists: false"
+  ],
   "09-binary-files.ts": ["256 byte values: identical", "sha256 in sandbox: matches", "2 MiB round trip: identical"],
   "10-batch-operations.ts": ["the sandbox sees 101 files", "file-042.txt: This is file number 42"],
   "11-upload-download.ts": ["downloaded summary: total,749250.00", "upload of a missing file: FileNotFound"],
-  "12-file-manipulation.ts": ["archive:       report-2025.txt", "move onto existing: FileExists", "with overwrite: final.txt = notes", "after rm:      final.txt"],
-  "13-background-processes.ts": ["[job stdout] finished", "job ended: completed", "worker after kill: killed", "leftover children: none", "still running after the scope: 0"],
-  "14-expose-port.ts": ["GET /          -> 200 <h1>Hello from a Koyeb sandbox</h1>", "GET /data.json -> 200 {\"ok\":true}"],
-  "15-get-sandbox-by-id.ts": ["marker: written by the creator", "SandboxNotFound: 00000000-0000-0000-0000-000000000000"],
+  "12-file-manipulation.ts": [
+    "archive:       report-2025.txt",
+    "move onto existing: FileExists",
+    "with overwrite: final.txt = notes",
+    "after rm:      final.txt"
+  ],
+  "13-background-processes.ts": [
+    "[job stdout] finished",
+    "job ended: completed",
+    "worker after kill: killed",
+    "leftover children: none",
+    "still running after the scope: 0"
+  ],
+  "14-expose-port.ts": [
+    "GET /          -> 200 <h1>Hello from a Koyeb sandbox</h1>",
+    "GET /data.json -> 200 {\"ok\":true}"
+  ],
+  "15-get-sandbox-by-id.ts": [
+    "marker: written by the creator",
+    "SandboxNotFound: 00000000-0000-0000-0000-000000000000"
+  ],
   "16-composing-layers.ts": ["fib(20) = 6765", "platform: linux"],
   "17-many-sandboxes.ts": ["primes   in", "/tmp/only-here.txt exists in: yes, no, no"],
   "18-stream-pipelines.ts": ["batch 4: 50 lines", "first 500:", "merged 6 lines from two commands"],
-  "19-retries-and-timeouts.ts": ["1. Timeout after 300 ms", "2. succeeded with \"ok\" after 3 attempts", "3. /tmp/ready appeared", "4. gave up after 1 s"],
+  "19-retries-and-timeouts.ts": [
+    "1. Timeout after 300 ms",
+    "2. succeeded with \"ok\" after 3 attempts",
+    "3. /tmp/ready appeared",
+    "4. gave up after 1 s"
+  ],
   "20-tracing.ts": ["build printed: built", /^app\.main \(/m, /^ {2}Sandbox\.make \(/m, /^ {4}Executor\.run \(/m],
-  "21-plain-typescript.ts": ["one-shot: the sandbox runs Linux", "python3 says 42", "expected failure: FileNotFound /tmp/missing.txt", "sandbox deleted, runtime disposed"],
+  "21-plain-typescript.ts": [
+    "one-shot: the sandbox runs Linux",
+    "python3 says 42",
+    "expected failure: FileNotFound /tmp/missing.txt",
+    "sandbox deleted, runtime disposed"
+  ],
   "22-testing-with-mocks.ts": ["✔ layerMemory", "✔ Layer.mock", "✔ layerControlPlaneMemory", "✔ real sandbox: rows: 3"],
-  "23-promise-facade.ts": ["Hello from plain async code", "bytes back: 0,1,2,254,255", "CommandError, exit code 7", "aborted (TimeoutError)", "done, sandbox deleted"]
+  "23-promise-facade.ts": [
+    "Hello from plain async code",
+    "bytes back: 0,1,2,254,255",
+    "CommandError, exit code 7",
+    "aborted (TimeoutError)",
+    "done, sandbox deleted"
+  ]
 }
 
 const examples = Fs.readdirSync(examplesDir).filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts")).sort()

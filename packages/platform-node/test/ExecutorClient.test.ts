@@ -16,7 +16,8 @@ import * as TestExecutor from "./utils/TestExecutor.js"
 // The same rule as TestExecutor.layerEndpoint, needed synchronously by skipIf.
 const stock = Boolean(process.env.EXECUTOR_URL && process.env.EXECUTOR_SECRET)
 
-const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <A, E, R>(stream: Stream.Stream<A, E, R>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 const outputs = (events: ReadonlyArray<RunStreamEvent>) =>
   events.flatMap((event) => event._tag === "Output" ? [[event.stream, event.data] as const] : [])
@@ -62,7 +63,11 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
     Effect.gen(function*() {
       const client = yield* ExecutorClient.ExecutorClient
       const dir = yield* tempDir
-      const reply = yield* client.run({ cmd: "pwd; echo \"$GREETING\" >&2; exit 7", cwd: dir, env: { GREETING: "hé ✓" } })
+      const reply = yield* client.run({
+        cmd: "pwd; echo \"$GREETING\" >&2; exit 7",
+        cwd: dir,
+        env: { GREETING: "hé ✓" }
+      })
       assert.deepStrictEqual(reply, { stdout: `${dir}\n`, stderr: "hé ✓\n", code: 7 })
     }))
 
@@ -80,7 +85,9 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
       const client = yield* ExecutorClient.ExecutorClient
       const error = yield* Effect.flip(client.run({ cmd: "pwd", cwd: "/definitely/not/here" }))
       assert.strictEqual(error._tag === "InvalidArgument" && error.argument, "cwd")
-      const error2 = yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "pwd", cwd: "/definitely/not/here" })))
+      const error2 = yield* Effect.flip(
+        Stream.runDrain(client.runStreaming({ cmd: "pwd", cwd: "/definitely/not/here" }))
+      )
       assert.strictEqual(error2._tag === "InvalidArgument" && error2.argument, "cwd")
     }))
 
@@ -117,7 +124,9 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
       const client = yield* ExecutorClient.ExecutorClient
       const unicode = yield* collect(client.runStreaming({ cmd: "echo 'héllo ✓ 𝄞'" }))
       assert.deepStrictEqual(outputs(unicode), [["stdout", "héllo ✓ 𝄞"]])
-      const big = yield* collect(client.runStreaming({ cmd: "head -c 1200000 /dev/zero | tr '\\0' x; echo; echo after" }))
+      const big = yield* collect(
+        client.runStreaming({ cmd: "head -c 1200000 /dev/zero | tr '\\0' x; echo; echo after" })
+      )
       const lines = outputs(big)
       assert.strictEqual(lines.length, 2)
       assert.strictEqual(lines[0]![1].length, 1_200_000)
@@ -265,25 +274,34 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
     }))
 
   // The stock executor sometimes loses the whole output of a short-lived process (koyeb-wire §6.1.3).
-  it.effect.skipIf(stock)("processes: logs replay every line of both streams, then live lines", () =>
-    Effect.gen(function*() {
-      const client = yield* ExecutorClient.ExecutorClient
-      const done = yield* client.startProcess({ cmd: "echo out; echo err >&2" })
-      yield* waitUntilNotRunning(done.id)
-      const replay = yield* collect(client.processLogs(done.id))
-      assert.deepStrictEqual(replay.map((line) => [line.stream, line.data]).sort(), [["stderr", "err"], ["stdout", "out"]])
-      assert.isTrue(replay.every((line) => !Number.isNaN(Date.parse(line.timestamp))))
-      const live = yield* client.startProcess({ cmd: "echo first; sleep 0.3; echo second" })
-      const lines = yield* collect(client.processLogs(live.id))
-      assert.deepStrictEqual(lines.map((line) => line.data), ["first", "second"])
-    }))
+  it.effect.skipIf(stock)(
+    "processes: logs replay every line of both streams, then live lines",
+    () =>
+      Effect.gen(function*() {
+        const client = yield* ExecutorClient.ExecutorClient
+        const done = yield* client.startProcess({ cmd: "echo out; echo err >&2" })
+        yield* waitUntilNotRunning(done.id)
+        const replay = yield* collect(client.processLogs(done.id))
+        assert.deepStrictEqual(replay.map((line) => [line.stream, line.data]).sort(), [["stderr", "err"], [
+          "stdout",
+          "out"
+        ]])
+        assert.isTrue(replay.every((line) => !Number.isNaN(Date.parse(line.timestamp))))
+        const live = yield* client.startProcess({ cmd: "echo first; sleep 0.3; echo second" })
+        const lines = yield* collect(client.processLogs(live.id))
+        assert.deepStrictEqual(lines.map((line) => line.data), ["first", "second"])
+      })
+  )
 
   it.effect("a wrong secret is Unauthorized everywhere except /health", () =>
     Effect.gen(function*() {
       const client = yield* otherClient({ secret: Redacted.make("wrong-secret") })
       assert.strictEqual((yield* client.health).status, "ok")
       assert.strictEqual((yield* Effect.flip(client.run({ cmd: "true" })))._tag, "Unauthorized")
-      assert.strictEqual((yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "true" }))))._tag, "Unauthorized")
+      assert.strictEqual(
+        (yield* Effect.flip(Stream.runDrain(client.runStreaming({ cmd: "true" }))))._tag,
+        "Unauthorized"
+      )
       assert.strictEqual((yield* Effect.flip(client.readFile("/etc/hostname")))._tag, "Unauthorized")
       assert.strictEqual((yield* Effect.flip(client.listProcesses))._tag, "Unauthorized")
       assert.strictEqual((yield* Effect.flip(Stream.runDrain(client.processLogs("x"))))._tag, "Unauthorized")

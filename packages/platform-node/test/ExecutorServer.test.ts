@@ -1,3 +1,11 @@
+import * as ExecutorServer from "@effect-koyeb/platform-node/ExecutorServer"
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
@@ -7,14 +15,6 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import * as ExecutorServer from "@effect-koyeb/platform-node/ExecutorServer"
-import { assert, describe, it, layer } from "@effect/vitest"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
-import * as Exit from "effect/Exit"
 import { openFiles } from "./utils/hostProcesses.js"
 
 const secret = "test-secret-0123456789"
@@ -87,8 +87,13 @@ const isAlive = (pid: number) => {
 
 /** Polls `check` every 50 ms (at most ~10 s) until it is true; returns its last value. */
 const eventually = <R>(check: Effect.Effect<boolean, never, R>, attempts = 200): Effect.Effect<boolean, never, R> =>
-  Effect.flatMap(check, (ok) =>
-    ok || attempts <= 1 ? Effect.succeed(ok) : Effect.zipRight(Effect.sleep("50 millis"), eventually(check, attempts - 1)))
+  Effect.flatMap(
+    check,
+    (ok) =>
+      ok || attempts <= 1
+        ? Effect.succeed(ok)
+        : Effect.zipRight(Effect.sleep("50 millis"), eventually(check, attempts - 1))
+  )
 
 const gone = (...pids: Array<number>) => eventually(Effect.sync(() => pids.every((pid) => !isAlive(pid))))
 
@@ -98,12 +103,16 @@ const startProcess = (cmd: string) =>
     return JSON.parse(reply.text) as { id: string; pid: number; status: string }
   })
 
-const logs = (id: string) => Effect.map(call(`/process_logs_streaming?id=${encodeURIComponent(id)}`), (r) => parseSse(r.text))
+const logs = (id: string) =>
+  Effect.map(call(`/process_logs_streaming?id=${encodeURIComponent(id)}`), (r) => parseSse(r.text))
 
 const statusOf = (id: string) =>
-  Effect.map(call("/list_processes"), (r) =>
-    (JSON.parse(r.text) as { processes: Array<{ id: string; status: string; exit_code?: number }> }).processes
-      .find((p) => p.id === id))
+  Effect.map(
+    call("/list_processes"),
+    (r) =>
+      (JSON.parse(r.text) as { processes: Array<{ id: string; status: string; exit_code?: number }> }).processes
+        .find((p) => p.id === id)
+  )
 
 /** Reads a streaming response until `until` matches the text so far, then aborts the request. */
 const readThenAbort = (url: string, init: RequestInit, until: (text: string) => boolean) =>
@@ -148,7 +157,9 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer wire", (it) =>
 
   it.effect("401 for a missing, malformed or wrong token", () =>
     Effect.gen(function*() {
-      for (const auth of [null, `bearer ${secret}`, `Basic ${secret}`, "Bearer ", `Bearer ${secret}x`, "Bearer wrong"]) {
+      for (
+        const auth of [null, `bearer ${secret}`, `Basic ${secret}`, "Bearer ", `Bearer ${secret}x`, "Bearer wrong"]
+      ) {
         const reply = yield* call("/run", { cmd: "true" }, { auth })
         assert.strictEqual(reply.status, 401, String(auth))
         assert.strictEqual(reply.text, "Unauthorized\n")
@@ -266,7 +277,9 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer wire", (it) =>
         cmd: "seq 1 20000; yes 'é€😀' | head -n 30000 >&2"
       })
       const events = parseSse(reply.text)
-      const out = events.filter((e) => e.event === "output").map((e) => JSON.parse(e.data) as { data: string; stream: string })
+      const out = events.filter((e) => e.event === "output").map((e) =>
+        JSON.parse(e.data) as { data: string; stream: string }
+      )
       const stdout = out.filter((e) => e.stream === "stdout").map((e) => e.data)
       const stderr = out.filter((e) => e.stream === "stderr").map((e) => e.data)
       assert.strictEqual(stdout.length, 20000)
@@ -401,9 +414,15 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer wire", (it) =>
       assert.strictEqual(j(yield* call("/list_dir", { path: p("a") })), `{"entries":["b","f.txt"]}\n`)
       assert.strictEqual(j(yield* call("/list_dir", { path: p("a/b") })), `{}\n`)
       const missing = p("missing")
-      assert.strictEqual(j(yield* call("/read_file", { path: missing })), `{"error":"open ${missing}: no such file or directory"}\n`)
+      assert.strictEqual(
+        j(yield* call("/read_file", { path: missing })),
+        `{"error":"open ${missing}: no such file or directory"}\n`
+      )
       assert.strictEqual(j(yield* call("/read_file", { path: p("a") })), `{"error":"read ${p("a")}: is a directory"}\n`)
-      assert.strictEqual(j(yield* call("/list_dir", { path: p("empty") })), `{"error":"readdirent ${p("empty")}: not a directory"}\n`)
+      assert.strictEqual(
+        j(yield* call("/list_dir", { path: p("empty") })),
+        `{"error":"readdirent ${p("empty")}: not a directory"}\n`
+      )
       assert.strictEqual(
         j(yield* call("/write_file", { path: p("no/f"), content: "x" })),
         `{"error":"open ${p("no/f")}: no such file or directory","success":false}\n`
@@ -424,8 +443,14 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer wire", (it) =>
         j(yield* call("/make_dir", { path: p("empty/x/y") })),
         `{"error":"mkdir ${p("empty")}: not a directory","success":false}\n`
       )
-      assert.strictEqual(j(yield* call("/make_dir", { path: "" })), `{"error":"mkdir : no such file or directory","success":false}\n`)
-      assert.strictEqual(j(yield* call("/delete_dir", { path: `${p("a")}/.` })), `{"error":"RemoveAll ${p("a")}/.: invalid argument","success":false}\n`)
+      assert.strictEqual(
+        j(yield* call("/make_dir", { path: "" })),
+        `{"error":"mkdir : no such file or directory","success":false}\n`
+      )
+      assert.strictEqual(
+        j(yield* call("/delete_dir", { path: `${p("a")}/.` })),
+        `{"error":"RemoveAll ${p("a")}/.: invalid argument","success":false}\n`
+      )
       assert.strictEqual(j(yield* call("/delete_file", { path: p("a/b") })), `{"success":true}\n`)
       assert.strictEqual(j(yield* call("/delete_dir", { path: p("a") })), `{"success":true}\n`)
       assert.strictEqual(j(yield* call("/delete_dir", { path: missing })), `{"success":true}\n`)
@@ -510,7 +535,9 @@ describe("ExecutorServer options and lifecycle", () => {
       const started = yield* startProcess("i=1; while [ $i -le 15000 ]; do echo o$i; echo e$i >&2; i=$((i+1)); done")
       assert.isTrue(yield* eventually(Effect.map(statusOf(started.id), (p) => p?.status === "completed")))
       const events = yield* logs(started.id)
-      const lines = events.filter((e) => e.event === "log").map((e) => JSON.parse(e.data) as { stream: string; data: string })
+      const lines = events.filter((e) => e.event === "log").map((e) =>
+        JSON.parse(e.data) as { stream: string; data: string }
+      )
       assert.strictEqual(lines.length, 30000)
       const out = lines.filter((l) => l.stream === "stdout").map((l) => l.data)
       const err = lines.filter((l) => l.stream === "stderr").map((l) => l.data)
@@ -535,7 +562,11 @@ describe("ExecutorServer options and lifecycle", () => {
       const scope = yield* Scope.make()
       const address = yield* ExecutorServer.make({ secret: Redacted.make(secret) }).pipe(Scope.extend(scope))
       const started = yield* Effect.provideService(startProcess("sleep 300"), Server, address)
-      const run = yield* Effect.provideService(call("/run", { cmd: "sleep 301 >/dev/null 2>&1 & echo $!" }), Server, address)
+      const run = yield* Effect.provideService(
+        call("/run", { cmd: "sleep 301 >/dev/null 2>&1 & echo $!" }),
+        Server,
+        address
+      )
       const daemon = Number(JSON.parse(run.text).stdout)
       assert.isTrue(isAlive(started.pid) && isAlive(daemon))
       yield* Scope.close(scope, Exit.void)
@@ -556,7 +587,15 @@ describe("ExecutorServer options and lifecycle", () => {
       const parent = ChildProcess.spawn("sleep", ["3"], { stdio: "ignore" })
       const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
       const tsx = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
-      const child = ChildProcess.spawn(process.execPath, ["--import", tsx, bin, "executor", "--port", "0", "--proxy-port=0"], {
+      const child = ChildProcess.spawn(process.execPath, [
+        "--import",
+        tsx,
+        bin,
+        "executor",
+        "--port",
+        "0",
+        "--proxy-port=0"
+      ], {
         env: { ...process.env, SANDBOX_SECRET: secret, EFFECT_KOYEB_PARENT_PID: String(parent.pid) },
         stdio: ["ignore", "pipe", "inherit"]
       })
@@ -581,9 +620,9 @@ describe("ExecutorServer options and lifecycle", () => {
     }))
 })
 
-
 /** The descriptors of this process (the server runs in it) open on `path`. */
-const fdsOn = (path: string): Array<string> => openFiles("self").filter((open) => open.path === path).map((open) => open.fd)
+const fdsOn = (path: string): Array<string> =>
+  openFiles("self").filter((open) => open.path === path).map((open) => open.fd)
 
 const fdCount = () => Fs.readdirSync("/proc/self/fd").length
 
@@ -635,7 +674,10 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer binary-files e
           let text = ""
           response.setEncoding("utf8")
           response.on("data", (d) => text += d)
-          response.on("end", () => resolve({ status: response.statusCode!, text, reused: request.reusedSocket, request }))
+          response.on(
+            "end",
+            () => resolve({ status: response.statusCode!, text, reused: request.reusedSocket, request })
+          )
         })
         request.on("error", reject)
         write(request)
@@ -728,9 +770,9 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer binary-files e
       const formQuery = new URLSearchParams({ path: form }).toString()
       assert.include(formQuery, "+")
       const written = yield* Effect.promise(() =>
-        fetch(`${server.url}/write_file_bytes?${formQuery}`, { method: "POST", headers: octet, body: "form" }).then((r) =>
-          r.text()
-        )
+        fetch(`${server.url}/write_file_bytes?${formQuery}`, { method: "POST", headers: octet, body: "form" }).then((
+          r
+        ) => r.text())
       )
       assert.strictEqual(written, success)
       assert.strictEqual(Fs.readFileSync(form, "utf8"), "form")
@@ -821,9 +863,14 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer binary-files e
       const path = Path.join(dir, "t")
       assert.strictEqual((yield* call("/write_file", { path, content: "QQ==", encoding: "base64" })).text, success)
       assert.strictEqual(Fs.readFileSync(path, "utf8"), "QQ==")
-      assert.strictEqual((yield* call("/read_file", { path, encoding: "base64", offset: 1 })).text, `{"content":"QQ=="}\n`)
+      assert.strictEqual(
+        (yield* call("/read_file", { path, encoding: "base64", offset: 1 })).text,
+        `{"content":"QQ=="}\n`
+      )
       const small = yield* ExecutorServer.make({ secret: Redacted.make(secret), maxBodyBytes: 1024 })
-      const json = yield* request(`${small.url}/write_file`, { body: JSON.stringify({ path, content: "x".repeat(2000) }) })
+      const json = yield* request(`${small.url}/write_file`, {
+        body: JSON.stringify({ path, content: "x".repeat(2000) })
+      })
       assert.strictEqual(json.status, 413)
       const bytes = Crypto.randomBytes(100_000)
       assert.strictEqual((yield* upload(small.url, path, bytes)).text, success)
@@ -844,7 +891,11 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer binary-files e
       const orphan = Path.join(dir, "no/f")
       const refusedFreed = freed()
       // the body is never ended until the reply is in: a server waiting for it would hang here
-      const refused = yield* post(agent, bytesUrl(server.url, "write_file_bytes", orphan), (r) => r.write(Buffer.alloc(4 * MiB)))
+      const refused = yield* post(
+        agent,
+        bytesUrl(server.url, "write_file_bytes", orphan),
+        (r) => r.write(Buffer.alloc(4 * MiB))
+      )
       assert.strictEqual(refused.text, `{"error":"open ${orphan}: no such file or directory","success":false}\n`)
       refused.request.end(Buffer.alloc(4 * MiB))
       yield* Effect.promise(() => refusedFreed)
@@ -855,7 +906,11 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer binary-files e
       assert.strictEqual(Fs.readFileSync(path, "utf8"), "next")
       // a write failing mid-stream leaves the connection usable too
       const fullFreed = freed()
-      const full = yield* post(agent, bytesUrl(server.url, "write_file_bytes", "/dev/full"), (r) => r.end(Buffer.alloc(4 * MiB)))
+      const full = yield* post(
+        agent,
+        bytesUrl(server.url, "write_file_bytes", "/dev/full"),
+        (r) => r.end(Buffer.alloc(4 * MiB))
+      )
       assert.strictEqual(full.text, `{"error":"write /dev/full: no space left on device","success":false}\n`)
       yield* Effect.promise(() => fullFreed)
       const last = yield* post(agent, bytesUrl(server.url, "write_file_bytes", path), (r) => r.end(Buffer.from("last")))
@@ -865,7 +920,11 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer binary-files e
       // a client sending `Connection: close` (as a proxy may) gets the whole reply too: the server
       // ends it only once the body is in, so its close does not reset a connection still receiving
       for (let i = 0; i < 5; i++) {
-        const closing = yield* post(false, bytesUrl(server.url, "write_file_bytes", orphan), (r) => r.write(Buffer.alloc(4 * MiB)))
+        const closing = yield* post(
+          false,
+          bytesUrl(server.url, "write_file_bytes", orphan),
+          (r) => r.write(Buffer.alloc(4 * MiB))
+        )
         assert.strictEqual(closing.text, refused.text)
         closing.request.destroy()
       }

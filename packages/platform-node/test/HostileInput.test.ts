@@ -39,9 +39,50 @@ const utf8Bytes = (s: string) => Buffer.byteLength(s, "utf8")
 
 // NUL-free, well-formed strings: shell metacharacters, quotes, newlines, dashes, any code point
 const special = fc.constantFrom(
-  "'", "\"", "$", "`", "\\", "\n", "\r", "\t", " ", "-", "--", "*", "?", "[", "]", "~", ";", "|", "&", "!", "#",
-  "(", ")", "{", "}", "<", ">", "=", "$(id)", "`id`", "${HOME}", "$'x'", "%s", "%", "\\n", "\\0", "é", "€", "😀",
-  "\u200b", "\u00a0", "\x7f", "\x1b[0m", "\x01"
+  "'",
+  "\"",
+  "$",
+  "`",
+  "\\",
+  "\n",
+  "\r",
+  "\t",
+  " ",
+  "-",
+  "--",
+  "*",
+  "?",
+  "[",
+  "]",
+  "~",
+  ";",
+  "|",
+  "&",
+  "!",
+  "#",
+  "(",
+  ")",
+  "{",
+  "}",
+  "<",
+  ">",
+  "=",
+  "$(id)",
+  "`id`",
+  "${HOME}",
+  "$'x'",
+  "%s",
+  "%",
+  "\\n",
+  "\\0",
+  "é",
+  "€",
+  "😀",
+  "\u200b",
+  "\u00a0",
+  "\x7f",
+  "\x1b[0m",
+  "\x01"
 )
 const noNul = (s: string) => s.replaceAll("\0", "0")
 const hostile = fc.oneof(
@@ -58,10 +99,15 @@ const fileName = hostile
   .filter((s) => s !== "" && s !== "." && s !== ".." && utf8Bytes(s) <= 255)
 
 const tempDir = Effect.acquireRelease(
-  Effect.flatMap(ExecutorClient.ExecutorClient, (client) => client.run({ cmd: "mktemp -d /tmp/hostile-XXXXXXXX" })).pipe(
-    Effect.map((reply) => reply.stdout.trim())
-  ),
-  (dir) => Effect.flatMap(ExecutorClient.ExecutorClient, (client) => Effect.ignore(client.run({ cmd: Command.argv(["rm", "-rf", dir]).line })))
+  Effect.flatMap(ExecutorClient.ExecutorClient, (client) => client.run({ cmd: "mktemp -d /tmp/hostile-XXXXXXXX" }))
+    .pipe(
+      Effect.map((reply) => reply.stdout.trim())
+    ),
+  (dir) =>
+    Effect.flatMap(
+      ExecutorClient.ExecutorClient,
+      (client) => Effect.ignore(client.run({ cmd: Command.argv(["rm", "-rf", dir]).line }))
+    )
 )
 
 /** Runs `effect`, asserting it fails (never dies, never succeeds); returns the typed error. */
@@ -162,7 +208,10 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
 
   it.effect.prop(
     "large arbitrary bytes (staged transfer) round-trip, also through writeStream with arbitrary chunking",
-    [fc.integer({ min: 100_001, max: 400_000 }), fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 8 })],
+    [
+      fc.integer({ min: 100_001, max: 400_000 }),
+      fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 8 })
+    ],
     ([size, cuts]) =>
       Effect.gen(function*() {
         const fs = yield* Filesystem.Filesystem
@@ -188,9 +237,12 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
 
   it.effect.prop(
     "arbitrary output bytes arrive as the same lines the executor splits (UTF-8 never corrupted)",
-    [fc.array(fc.oneof(fc.string({ unit: "binary", maxLength: 200 }), fc.string({ unit: special, maxLength: 50 })), {
-      maxLength: 60
-    }), fc.uint8Array({ maxLength: 64 })],
+    [
+      fc.array(fc.oneof(fc.string({ unit: "binary", maxLength: 200 }), fc.string({ unit: special, maxLength: 50 })), {
+        maxLength: 60
+      }),
+      fc.uint8Array({ maxLength: 64 })
+    ],
     ([lines, junk]) =>
       Effect.gen(function*() {
         const fs = yield* Filesystem.Filesystem
@@ -240,7 +292,10 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
           { A: "x".repeat(130 * 1024) }
         ]
         for (const env of bad) {
-          const label = JSON.stringify(env, (_, v) => (typeof v === "string" && v.length > 20 ? `${v.length} chars` : v ?? "undefined"))
+          const label = JSON.stringify(
+            env,
+            (_, v) => (typeof v === "string" && v.length > 20 ? `${v.length} chars` : v ?? "undefined")
+          )
           const options = { env: env as Record<string, string> }
           const a = yield* typedFailure(executor.exec("true", options), `exec ${label}`)
           assert.strictEqual(tagOf(a), "InvalidArgument", label)
@@ -270,16 +325,18 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
         assert.deepStrictEqual(yield* fs.list(`${dir}/sub`), ["down.txt"])
         // a directory where a file is expected: every writer and reader refuses it
         for (const path of ["/", `${dir}/sub`, `${dir}/sub/`, `${dir}/sub/..`, `${dir}/sub/.`]) {
-          for (const [name, op] of [
-            ["writeFile bytes", fs.writeFile(path, new Uint8Array([1]))],
-            ["writeFile text", fs.writeFile(path, "x")],
-            ["writeFile large", fs.writeFile(path, new Uint8Array(200_000))],
-            ["appendFile", fs.appendFile(path, "x")],
-            ["writeStream", fs.writeStream(path, Stream.make(new Uint8Array([1])))],
-            ["writeFiles", fs.writeFiles([{ path, content: "x" }])],
-            ["readFile", fs.readFile(path)],
-            ["deleteFile", fs.deleteFile(path)]
-          ] as const) {
+          for (
+            const [name, op] of [
+              ["writeFile bytes", fs.writeFile(path, new Uint8Array([1]))],
+              ["writeFile text", fs.writeFile(path, "x")],
+              ["writeFile large", fs.writeFile(path, new Uint8Array(200_000))],
+              ["appendFile", fs.appendFile(path, "x")],
+              ["writeStream", fs.writeStream(path, Stream.make(new Uint8Array([1])))],
+              ["writeFiles", fs.writeFiles([{ path, content: "x" }])],
+              ["readFile", fs.readFile(path)],
+              ["deleteFile", fs.deleteFile(path)]
+            ] as const
+          ) {
             const error = yield* typedFailure(op as Effect.Effect<unknown, unknown>, `${name} ${path}`)
             assert.include(["FilesystemError", "FileExists", "FileNotFound"], tagOf(error), `${name} ${path}`)
           }
@@ -315,14 +372,16 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
         const names256 = ["a".repeat(256), `${"€".repeat(85)}x`]
         for (const name of names256) {
           const path = `${dir}/${name}`
-          for (const [label, op] of [
-            ["bytes", fs.writeFile(path, new Uint8Array([1]))],
-            ["text", fs.writeFile(path, "text")],
-            ["staged", fs.writeFile(path, new Uint8Array(150_000))],
-            ["append", fs.appendFile(path, "x")],
-            ["mkdir", fs.mkdir(path)],
-            ["writeFiles", fs.writeFiles([{ path, content: "x" }])]
-          ] as const) {
+          for (
+            const [label, op] of [
+              ["bytes", fs.writeFile(path, new Uint8Array([1]))],
+              ["text", fs.writeFile(path, "text")],
+              ["staged", fs.writeFile(path, new Uint8Array(150_000))],
+              ["append", fs.appendFile(path, "x")],
+              ["mkdir", fs.mkdir(path)],
+              ["writeFiles", fs.writeFiles([{ path, content: "x" }])]
+            ] as const
+          ) {
             const error = yield* typedFailure(op as Effect.Effect<unknown, unknown>, `${label} 256`)
             assert.strictEqual(tagOf(error), "FilesystemError", label)
             assert.strictEqual((error as { reason: string }).reason, "InvalidPath", label)
@@ -340,14 +399,16 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
         const fs = yield* Filesystem.Filesystem
         const exists = yield* Effect.flatMap(ExecutorClient.ExecutorClient, (c) => c.run({ cmd: "test -c /dev/full" }))
         if (exists.code !== 0) return
-        for (const [label, op] of [
-          ["bytes", fs.writeFile("/dev/full", new Uint8Array([1, 2, 3]))],
-          ["text", fs.writeFile("/dev/full", "text")],
-          ["staged", fs.writeFile("/dev/full", new Uint8Array(300_000))],
-          ["append", fs.appendFile("/dev/full", "x")],
-          ["stream", fs.writeStream("/dev/full", Stream.make(new Uint8Array(10)))],
-          ["writeFiles", fs.writeFiles([{ path: "/dev/full", content: "x" }])]
-        ] as const) {
+        for (
+          const [label, op] of [
+            ["bytes", fs.writeFile("/dev/full", new Uint8Array([1, 2, 3]))],
+            ["text", fs.writeFile("/dev/full", "text")],
+            ["staged", fs.writeFile("/dev/full", new Uint8Array(300_000))],
+            ["append", fs.appendFile("/dev/full", "x")],
+            ["stream", fs.writeStream("/dev/full", Stream.make(new Uint8Array(10)))],
+            ["writeFiles", fs.writeFiles([{ path: "/dev/full", content: "x" }])]
+          ] as const
+        ) {
           const error = yield* typedFailure(op as Effect.Effect<unknown, unknown>, label)
           assert.strictEqual(tagOf(error), "FilesystemError", label)
         }
@@ -369,7 +430,10 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
         // a missing local file and a local directory are typed errors for upload
         const local = yield* FileSystem.FileSystem
         const localDir = yield* local.makeTempDirectoryScoped({ prefix: "hostile-" })
-        assert.strictEqual(tagOf(yield* typedFailure(fs.upload(`${localDir}/missing`, `${dir}/x`), "upload missing")), "FileNotFound")
+        assert.strictEqual(
+          tagOf(yield* typedFailure(fs.upload(`${localDir}/missing`, `${dir}/x`), "upload missing")),
+          "FileNotFound"
+        )
         yield* typedFailure(fs.upload(localDir, `${dir}/x`), "upload dir")
         yield* typedFailure(fs.download(`${dir}/missing`, `${localDir}/x`), "download missing")
         assert.isFalse(yield* local.exists(`${localDir}/x`))
@@ -405,9 +469,10 @@ const cutAt = (bytes: Uint8Array, positions: ReadonlyArray<number>): Array<Uint8
 describe("arbitrary chunk boundaries", () => {
   it.prop(
     "the server's line splitter gives the same lines for any chunking of any bytes",
-    [fc.uint8Array({ maxLength: 400 }).chain((b) =>
-      fc.tuple(fc.constant(b), fc.array(fc.nat(), { maxLength: 30 }))
-    ), fc.constantFrom(0x0a, 0x0d, 0xe2, 0x82, 0xac, 0xf0, 0x9f)],
+    [
+      fc.uint8Array({ maxLength: 400 }).chain((b) => fc.tuple(fc.constant(b), fc.array(fc.nat(), { maxLength: 30 }))),
+      fc.constantFrom(0x0a, 0x0d, 0xe2, 0x82, 0xac, 0xf0, 0x9f)
+    ],
     ([[random, cuts], special]) => {
       // mix in newlines, CRs and UTF-8 lead/continuation bytes
       const bytes = random.map((b, i) => (i % 5 === 0 ? special : b))
@@ -427,16 +492,23 @@ describe("arbitrary chunk boundaries", () => {
 
   it.effect.prop(
     "SSE: any lines, any byte chunking, any line ending decode to the same events",
-    [fc.array(fc.tuple(fc.boolean(), sseLine), { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 40 }), fc.constantFrom(
-      "\n",
-      "\r\n",
-      "\r"
-    ), fc.integer({ min: -1, max: 255 })],
+    [
+      fc.array(fc.tuple(fc.boolean(), sseLine), { maxLength: 30 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      fc.constantFrom(
+        "\n",
+        "\r\n",
+        "\r"
+      ),
+      fc.integer({ min: -1, max: 255 })
+    ],
     ([lines, cuts, eol, code]) =>
       Effect.gen(function*() {
         const frame = (event: string, data: string) => `event: ${event}${eol}data: ${data}${eol}${eol}`
         const body = ": comment" + eol +
-          lines.map(([err, data]) => frame("output", JSON.stringify({ data, stream: err ? "stderr" : "stdout" }))).join("") +
+          lines.map(([err, data]) => frame("output", JSON.stringify({ data, stream: err ? "stderr" : "stdout" }))).join(
+            ""
+          ) +
           frame("complete", JSON.stringify({ code, error: code !== 0 }))
         const chunks = cutAt(new TextEncoder().encode(body), cuts)
         const client = yield* ExecutorClient.make({ url: "http://executor.test", secret: Redacted.make("s") }).pipe(
@@ -462,7 +534,11 @@ describe("arbitrary chunk boundaries", () => {
         )
         const events = yield* Stream.runCollect(client.runStreaming({ cmd: "x" }))
         assert.deepStrictEqual(Chunk.toReadonlyArray(events), [
-          ...lines.map(([err, data]) => ({ _tag: "Output" as const, stream: err ? "stderr" as const : "stdout" as const, data })),
+          ...lines.map(([err, data]) => ({
+            _tag: "Output" as const,
+            stream: err ? "stderr" as const : "stdout" as const,
+            data
+          })),
           { _tag: "Complete" as const, code }
         ])
       }),

@@ -5,17 +5,12 @@
  * app or service, no executor or sandbox process, no sandbox directory, no staging file. Timing
  * is driven by the emulator's delay switch, `Deferred`s and first output, not by sleeps.
  */
-import * as ChildProcess from "node:child_process"
-import * as Crypto from "node:crypto"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ControlPlane } from "@effect-koyeb/core/ControlPlane"
 import * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as KoyebEmulator from "@effect-koyeb/platform-node/KoyebEmulator"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -27,6 +22,11 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { alive, processesOf } from "./utils/hostProcesses.js"
 
 const TOKEN = Redacted.make("interrupt-token-CANARY")
@@ -36,7 +36,6 @@ const GUARD = "50 seconds"
 
 // ---------------------------------------------------------------------------------------------
 // Host-side inspection (Linux /proc)
-
 
 const psHas = (text: string): boolean =>
   ChildProcess.execFileSync("ps", ["-e", "-o", "args="], { encoding: "utf8" }).split("\n").some((l) => l.includes(text))
@@ -80,8 +79,10 @@ const koyeb: Backend = {
   name: "Koyeb backend (emulator)",
   layer: (baseDir) => {
     const controlPlane = Layer.unwrapEffect(
-      Effect.map(KoyebEmulator.KoyebEmulator, (e) =>
-        KoyebControlPlane.layer({ token: TOKEN, host: e.url, retry: { baseDelay: "10 millis" } }))
+      Effect.map(
+        KoyebEmulator.KoyebEmulator,
+        (e) => KoyebControlPlane.layer({ token: TOKEN, host: e.url, retry: { baseDelay: "10 millis" } })
+      )
     )
     const probe = Layer.effect(
       Probe,
@@ -156,97 +157,112 @@ const homeOf = (sandbox: Sandbox.SandboxHandle) =>
 // Steps common to both backends
 
 const interruptStreamingExec = (backend: Backend) =>
-  run(backend, Effect.gen(function*() {
-    const marker = `sleep ${unique()}`
-    const { close, sandbox } = yield* sandboxIn({ name: "streaming" })
-    const pids = yield* executorPids
-    const firstLine = yield* Deferred.make<void>()
-    const fiber = yield* sandbox.executor.stream(`${marker} & echo started; wait`).pipe(
-      Stream.runForEach(() => Deferred.succeed(firstLine, undefined)),
-      Effect.fork
-    )
-    yield* Deferred.await(firstLine)
-    assert.isTrue(psHas(marker), "the background child runs")
-    yield* Fiber.interrupt(fiber)
-    // The interrupted command's process group goes, background child included, while the sandbox lives on.
-    assert.isTrue(yield* eventually(() => !psHas(marker)), "background descendant killed on interruption")
-    assert.strictEqual((yield* sandbox.executor.run("echo alive")).stdout, "alive\n")
-    yield* close
-    yield* expectNothingLeft(pids, [marker])
-  }))
+  run(
+    backend,
+    Effect.gen(function*() {
+      const marker = `sleep ${unique()}`
+      const { close, sandbox } = yield* sandboxIn({ name: "streaming" })
+      const pids = yield* executorPids
+      const firstLine = yield* Deferred.make<void>()
+      const fiber = yield* sandbox.executor.stream(`${marker} & echo started; wait`).pipe(
+        Stream.runForEach(() => Deferred.succeed(firstLine, undefined)),
+        Effect.fork
+      )
+      yield* Deferred.await(firstLine)
+      assert.isTrue(psHas(marker), "the background child runs")
+      yield* Fiber.interrupt(fiber)
+      // The interrupted command's process group goes, background child included, while the sandbox lives on.
+      assert.isTrue(yield* eventually(() => !psHas(marker)), "background descendant killed on interruption")
+      assert.strictEqual((yield* sandbox.executor.run("echo alive")).stdout, "alive\n")
+      yield* close
+      yield* expectNothingLeft(pids, [marker])
+    })
+  )
 
 // Both backends run our executor: a write is one `/write_file_bytes` upload straight into the
 // destination (the `binary-files` extension); `Filesystem.test.ts` covers the stock staging.
 const interruptWriteFile = (backend: Backend) =>
-  run(backend, Effect.gen(function*() {
-    const { close, sandbox } = yield* sandboxIn({ name: "writer" })
-    const pids = yield* executorPids
-    const home = yield* homeOf(sandbox)
-    const size = 200 * 1024 * 1024
-    const bytes = new Uint8Array(size)
-    const fiber = yield* Effect.fork(sandbox.filesystem.writeFile(`${home}/big.bin`, bytes))
-    // Interrupt once the upload has started landing.
-    const landed = () => {
-      try {
-        return Fs.statSync(Path.join(home, "big.bin")).size > 0
-      } catch {
-        return false
+  run(
+    backend,
+    Effect.gen(function*() {
+      const { close, sandbox } = yield* sandboxIn({ name: "writer" })
+      const pids = yield* executorPids
+      const home = yield* homeOf(sandbox)
+      const size = 200 * 1024 * 1024
+      const bytes = new Uint8Array(size)
+      const fiber = yield* Effect.fork(sandbox.filesystem.writeFile(`${home}/big.bin`, bytes))
+      // Interrupt once the upload has started landing.
+      const landed = () => {
+        try {
+          return Fs.statSync(Path.join(home, "big.bin")).size > 0
+        } catch {
+          return false
+        }
       }
-    }
-    assert.isTrue(yield* eventually(landed), "the upload started")
-    const exit = yield* Fiber.interrupt(fiber)
-    assert.isTrue(Exit.isInterrupted(exit), "the write was cut short")
-    assert.isBelow(Fs.statSync(Path.join(home, "big.bin")).size, size, "the upload stopped")
-    // The sandbox still works, and holds no staging file.
-    yield* sandbox.filesystem.writeFile(`${home}/small.bin`, new Uint8Array([1, 2, 3]))
-    assert.deepStrictEqual(Fs.readFileSync(Path.join(home, "small.bin")), Buffer.from([1, 2, 3]))
-    assert.deepStrictEqual(stagingFiles(home), [])
-    yield* close
-    yield* expectNothingLeft(pids)
-  }))
+      assert.isTrue(yield* eventually(landed), "the upload started")
+      const exit = yield* Fiber.interrupt(fiber)
+      assert.isTrue(Exit.isInterrupted(exit), "the write was cut short")
+      assert.isBelow(Fs.statSync(Path.join(home, "big.bin")).size, size, "the upload stopped")
+      // The sandbox still works, and holds no staging file.
+      yield* sandbox.filesystem.writeFile(`${home}/small.bin`, new Uint8Array([1, 2, 3]))
+      assert.deepStrictEqual(Fs.readFileSync(Path.join(home, "small.bin")), Buffer.from([1, 2, 3]))
+      assert.deepStrictEqual(stagingFiles(home), [])
+      yield* close
+      yield* expectNothingLeft(pids)
+    })
+  )
 
 // Both backends run our executor: bytes come through one `/read_file_bytes` stream (the
 // `binary-files` extension), so no reading command exists; `Filesystem.test.ts` covers the stock one.
 const interruptReadStream = (backend: Backend) =>
-  run(backend, Effect.gen(function*() {
-    const { close, sandbox } = yield* sandboxIn({ name: "reader" })
-    const pids = yield* executorPids
-    const home = yield* homeOf(sandbox)
-    const name = `big-${unique()}.bin`
-    const bytes = Crypto.randomBytes(32 * 1024 * 1024)
-    Fs.writeFileSync(Path.join(home, name), bytes)
-    const firstChunk = yield* Deferred.make<void>()
-    // The consumer stops after the first chunk: the download is held by back-pressure.
-    const fiber = yield* sandbox.filesystem.readStream(`${home}/${name}`).pipe(
-      Stream.runForEach(() => Deferred.succeed(firstChunk, undefined).pipe(Effect.zipRight(Effect.never))),
-      Effect.fork
-    )
-    yield* Deferred.await(firstChunk)
-    assert.isFalse(psHas(name), "no reading command")
-    assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)), "the read stream was interrupted")
-    // readFile interrupted while its download is in flight.
-    const whole = yield* Effect.fork(sandbox.filesystem.readFile(`${home}/${name}`))
-    yield* Effect.sleep("20 millis")
-    yield* Fiber.interrupt(whole)
-    // The sandbox still serves reads, byte-exact.
-    assert.isTrue(Buffer.from(yield* sandbox.filesystem.readFile(`${home}/${name}`)).equals(bytes))
-    yield* close
-    yield* expectNothingLeft(pids)
-  }))
+  run(
+    backend,
+    Effect.gen(function*() {
+      const { close, sandbox } = yield* sandboxIn({ name: "reader" })
+      const pids = yield* executorPids
+      const home = yield* homeOf(sandbox)
+      const name = `big-${unique()}.bin`
+      const bytes = Crypto.randomBytes(32 * 1024 * 1024)
+      Fs.writeFileSync(Path.join(home, name), bytes)
+      const firstChunk = yield* Deferred.make<void>()
+      // The consumer stops after the first chunk: the download is held by back-pressure.
+      const fiber = yield* sandbox.filesystem.readStream(`${home}/${name}`).pipe(
+        Stream.runForEach(() => Deferred.succeed(firstChunk, undefined).pipe(Effect.zipRight(Effect.never))),
+        Effect.fork
+      )
+      yield* Deferred.await(firstChunk)
+      assert.isFalse(psHas(name), "no reading command")
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)), "the read stream was interrupted")
+      // readFile interrupted while its download is in flight.
+      const whole = yield* Effect.fork(sandbox.filesystem.readFile(`${home}/${name}`))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(whole)
+      // The sandbox still serves reads, byte-exact.
+      assert.isTrue(Buffer.from(yield* sandbox.filesystem.readFile(`${home}/${name}`)).equals(bytes))
+      yield* close
+      yield* expectNothingLeft(pids)
+    })
+  )
 
 // ---------------------------------------------------------------------------------------------
 
 describe("Interruption: local backend", () => {
   it.live("during create (the executor is starting)", () =>
-    run(local, Effect.gen(function*() {
-      const probe = yield* Probe
-      const fiber = yield* Effect.fork(Effect.scoped(Sandbox.make({ name: "starting", ...fast })))
-      assert.isTrue(yield* eventually(() => Fs.readdirSync(probe.baseDir).length > 0), "creation started")
-      const pids = processesOf(probe.baseDir)
-      yield* Fiber.interrupt(fiber)
-      assert.deepStrictEqual(yield* Effect.flatMap(ControlPlane, (cp) => cp.list), [])
-      yield* expectNothingLeft(pids)
-    })))
+    run(
+      local,
+      Effect.gen(function*() {
+        const probe = yield* Probe
+        const fiber = yield* Effect.fork(Effect.scoped(Sandbox.make({ name: "starting", ...fast })))
+        assert.isTrue(yield* eventually(() => Fs.readdirSync(probe.baseDir).length > 0), "creation started")
+        const pids = processesOf(probe.baseDir)
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(
+          yield* Effect.flatMap(ControlPlane, (cp) => cp.list),
+          []
+        )
+        yield* expectNothingLeft(pids)
+      })
+    ))
 
   it.live("during readiness", () =>
     Effect.gen(function*() {
@@ -261,15 +277,22 @@ describe("Interruption: local backend", () => {
         }))
       )
       const backend: Backend = { name: local.name, layer: (baseDir) => Layer.provideMerge(held, local.layer(baseDir)) }
-      yield* run(backend, Effect.gen(function*() {
-        const fiber = yield* Effect.fork(Effect.scoped(Sandbox.make({ name: "readiness", ...fast })))
-        yield* Deferred.await(entered)
-        const pids = yield* executorPids
-        assert.isAbove(pids.length, 0)
-        yield* Fiber.interrupt(fiber)
-        assert.deepStrictEqual(yield* Effect.flatMap(ControlPlane, (cp) => cp.list), [], "deleted before the interruption completed")
-        yield* expectNothingLeft(pids)
-      }))
+      yield* run(
+        backend,
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(Effect.scoped(Sandbox.make({ name: "readiness", ...fast })))
+          yield* Deferred.await(entered)
+          const pids = yield* executorPids
+          assert.isAbove(pids.length, 0)
+          yield* Fiber.interrupt(fiber)
+          assert.deepStrictEqual(
+            yield* Effect.flatMap(ControlPlane, (cp) => cp.list),
+            [],
+            "deleted before the interruption completed"
+          )
+          yield* expectNothingLeft(pids)
+        })
+      )
     }))
 
   it.live("during a streaming exec with a background descendant", () => interruptStreamingExec(local))
@@ -277,99 +300,122 @@ describe("Interruption: local backend", () => {
   it.live("during a large binary read", () => interruptReadStream(local))
 
   it.live("during delete (explicit, and the scope's release)", () =>
-    run(local, Effect.gen(function*() {
-      const cp = yield* ControlPlane
-      const probe = yield* Probe
-      for (const explicit of [true, false]) {
-        const marker = `sleep ${unique()}`
-        const { close, end, fiber, sandbox } = yield* sandboxIn({ name: "deleting" })
-        // A process that ignores SIGTERM keeps the delete busy through its grace period.
-        yield* sandbox.processes.launch(`trap '' TERM; ${marker}`)
-        assert.isTrue(yield* eventually(() => psHas(marker)))
-        const pids = yield* executorPids
-        const deleting = explicit ? yield* Effect.fork(sandbox.delete) : fiber
-        if (!explicit) yield* end
-        // The sandbox leaves the list as its deletion starts.
-        yield* Effect.repeat(cp.list, { schedule: Schedule.spaced("10 millis"), until: (l) => l.length === 0, times: 500 })
-        yield* Fiber.interrupt(deleting)
-        // Deletion is not abandoned half-way: everything is gone once the interruption returns.
-        assert.deepStrictEqual(processesOf(probe.baseDir), [])
-        assert.isFalse(psHas(marker))
-        if (explicit) yield* close
-        yield* expectNothingLeft(pids, [marker])
-      }
-    })))
+    run(
+      local,
+      Effect.gen(function*() {
+        const cp = yield* ControlPlane
+        const probe = yield* Probe
+        for (const explicit of [true, false]) {
+          const marker = `sleep ${unique()}`
+          const { close, end, fiber, sandbox } = yield* sandboxIn({ name: "deleting" })
+          // A process that ignores SIGTERM keeps the delete busy through its grace period.
+          yield* sandbox.processes.launch(`trap '' TERM; ${marker}`)
+          assert.isTrue(yield* eventually(() => psHas(marker)))
+          const pids = yield* executorPids
+          const deleting = explicit ? yield* Effect.fork(sandbox.delete) : fiber
+          if (!explicit) yield* end
+          // The sandbox leaves the list as its deletion starts.
+          yield* Effect.repeat(cp.list, {
+            schedule: Schedule.spaced("10 millis"),
+            until: (l) => l.length === 0,
+            times: 500
+          })
+          yield* Fiber.interrupt(deleting)
+          // Deletion is not abandoned half-way: everything is gone once the interruption returns.
+          assert.deepStrictEqual(processesOf(probe.baseDir), [])
+          assert.isFalse(psHas(marker))
+          if (explicit) yield* close
+          yield* expectNothingLeft(pids, [marker])
+        }
+      })
+    ))
 })
 
 describe("Interruption: Koyeb backend (emulator)", () => {
   it.live("during the app POST and during the service POST", () =>
-    run(koyeb, Effect.gen(function*() {
-      const emulator = yield* emulatorOf
-      for (const path of ["/v1/apps", "/v1/services"]) {
-        yield* emulator.clearRequests
-        yield* emulator.delay({ method: "POST", path, duration: "1 second", times: 1 })
-        const fiber = yield* Effect.fork(Effect.scoped(Sandbox.make({ name: "posting", ...fast })))
-        // The request is recorded before the delay holds it.
-        yield* Effect.repeat(emulator.requests, {
-          schedule: Schedule.spaced("10 millis"),
-          until: (rs) => rs.some((r) => r.method === "POST" && r.path === path),
-          times: 500
-        })
-        yield* Fiber.interrupt(fiber)
-        const state = yield* emulator.state
-        assert.deepStrictEqual({ apps: state.apps.length, services: state.services.length }, { apps: 0, services: 0 }, path)
-        const pids = (yield* emulator.state).executors.map((e) => e.pid)
-        yield* expectNothingLeft(pids)
-      }
-    })))
+    run(
+      koyeb,
+      Effect.gen(function*() {
+        const emulator = yield* emulatorOf
+        for (const path of ["/v1/apps", "/v1/services"]) {
+          yield* emulator.clearRequests
+          yield* emulator.delay({ method: "POST", path, duration: "1 second", times: 1 })
+          const fiber = yield* Effect.fork(Effect.scoped(Sandbox.make({ name: "posting", ...fast })))
+          // The request is recorded before the delay holds it.
+          yield* Effect.repeat(emulator.requests, {
+            schedule: Schedule.spaced("10 millis"),
+            until: (rs) => rs.some((r) => r.method === "POST" && r.path === path),
+            times: 500
+          })
+          yield* Fiber.interrupt(fiber)
+          const state = yield* emulator.state
+          assert.deepStrictEqual(
+            { apps: state.apps.length, services: state.services.length },
+            { apps: 0, services: 0 },
+            path
+          )
+          const pids = (yield* emulator.state).executors.map((e) => e.pid)
+          yield* expectNothingLeft(pids)
+        }
+      })
+    ))
 
   it.live("during readiness (the executor health probe is held)", () =>
-    run(koyeb, Effect.gen(function*() {
-      const emulator = yield* emulatorOf
-      yield* emulator.delay({ method: "GET", path: "/koyeb-sandbox/health", duration: "3 seconds", times: 1 })
-      const fiber = yield* Effect.fork(Effect.scoped(Sandbox.make({ name: "readiness", ...fast })))
-      yield* Effect.repeat(emulator.requests, {
-        schedule: Schedule.spaced("10 millis"),
-        until: (rs) => rs.some((r) => r.path === "/koyeb-sandbox/health"),
-        times: 500
+    run(
+      koyeb,
+      Effect.gen(function*() {
+        const emulator = yield* emulatorOf
+        yield* emulator.delay({ method: "GET", path: "/koyeb-sandbox/health", duration: "3 seconds", times: 1 })
+        const fiber = yield* Effect.fork(Effect.scoped(Sandbox.make({ name: "readiness", ...fast })))
+        yield* Effect.repeat(emulator.requests, {
+          schedule: Schedule.spaced("10 millis"),
+          until: (rs) => rs.some((r) => r.path === "/koyeb-sandbox/health"),
+          times: 500
+        })
+        const pids = (yield* emulator.state).executors.map((e) => e.pid)
+        assert.strictEqual(pids.length, 1, "the executor runs")
+        yield* Fiber.interrupt(fiber)
+        const state = yield* emulator.state
+        assert.deepStrictEqual({ apps: state.apps.length, services: state.services.length }, { apps: 0, services: 0 })
+        yield* expectNothingLeft(pids)
       })
-      const pids = (yield* emulator.state).executors.map((e) => e.pid)
-      assert.strictEqual(pids.length, 1, "the executor runs")
-      yield* Fiber.interrupt(fiber)
-      const state = yield* emulator.state
-      assert.deepStrictEqual({ apps: state.apps.length, services: state.services.length }, { apps: 0, services: 0 })
-      yield* expectNothingLeft(pids)
-    })))
+    ))
 
   it.live("during a streaming exec with a background descendant", () => interruptStreamingExec(koyeb))
   it.live("during a large binary writeFile", () => interruptWriteFile(koyeb))
   it.live("during a large binary read", () => interruptReadStream(koyeb))
 
   it.live("during delete (explicit, and the scope's release)", () =>
-    run(koyeb, Effect.gen(function*() {
-      const emulator = yield* emulatorOf
-      for (const explicit of [true, false]) {
-        const { close, end, fiber, sandbox } = yield* sandboxIn({ name: "deleting" })
-        const pids = (yield* emulator.state).executors.map((e) => e.pid)
-        yield* emulator.clearRequests
-        yield* emulator.delay({ method: "DELETE", path: "/v1/apps/", duration: "1 second", times: 1 })
-        const deleting = explicit ? yield* Effect.fork(sandbox.delete) : fiber
-        if (!explicit) yield* end
-        yield* Effect.repeat(emulator.requests, {
-          schedule: Schedule.spaced("10 millis"),
-          until: (rs) => rs.some((r) => r.method === "DELETE"),
-          times: 500
-        })
-        yield* Fiber.interrupt(deleting)
-        if (explicit) {
-          // An explicit delete cut short may not have reached the API: the scope's release finishes the job.
-          yield* close
-        } else {
-          // The release is not abandoned: the sandbox is gone once the interruption returns.
-          const state = yield* emulator.state
-          assert.deepStrictEqual({ apps: state.apps.length, services: state.services.length }, { apps: 0, services: 0 })
+    run(
+      koyeb,
+      Effect.gen(function*() {
+        const emulator = yield* emulatorOf
+        for (const explicit of [true, false]) {
+          const { close, end, fiber, sandbox } = yield* sandboxIn({ name: "deleting" })
+          const pids = (yield* emulator.state).executors.map((e) => e.pid)
+          yield* emulator.clearRequests
+          yield* emulator.delay({ method: "DELETE", path: "/v1/apps/", duration: "1 second", times: 1 })
+          const deleting = explicit ? yield* Effect.fork(sandbox.delete) : fiber
+          if (!explicit) yield* end
+          yield* Effect.repeat(emulator.requests, {
+            schedule: Schedule.spaced("10 millis"),
+            until: (rs) => rs.some((r) => r.method === "DELETE"),
+            times: 500
+          })
+          yield* Fiber.interrupt(deleting)
+          if (explicit) {
+            // An explicit delete cut short may not have reached the API: the scope's release finishes the job.
+            yield* close
+          } else {
+            // The release is not abandoned: the sandbox is gone once the interruption returns.
+            const state = yield* emulator.state
+            assert.deepStrictEqual({ apps: state.apps.length, services: state.services.length }, {
+              apps: 0,
+              services: 0
+            })
+          }
+          yield* expectNothingLeft(pids)
         }
-        yield* expectNothingLeft(pids)
-      }
-    })))
+      })
+    ))
 })

@@ -1,12 +1,12 @@
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ControlPlane } from "@effect-koyeb/core/ControlPlane"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as KoyebEmulator from "@effect-koyeb/platform-node/KoyebEmulator"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -21,8 +21,10 @@ const TOKEN = Redacted.make("e2e-token-CANARY")
 const Emulator = KoyebEmulator.layer({ token: TOKEN, isolation: "none" })
 
 const ControlPlaneLive = Layer.unwrapEffect(
-  Effect.map(KoyebEmulator.KoyebEmulator, (emulator) =>
-    KoyebControlPlane.layer({ token: TOKEN, host: emulator.url, retry: { baseDelay: "10 millis" } }))
+  Effect.map(
+    KoyebEmulator.KoyebEmulator,
+    (emulator) => KoyebControlPlane.layer({ token: TOKEN, host: emulator.url, retry: { baseDelay: "10 millis" } })
+  )
 )
 
 const Env = ControlPlaneLive.pipe(
@@ -133,7 +135,11 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("KoyebControlPl
         yield* Fiber.interrupt(fiber).pipe(Effect.ensuring(emulator.clearFaults))
         // Deleted before the interruption completed: no polling needed.
         const state = yield* emulator.state
-        assert.deepStrictEqual({ apps: state.apps.length, services: state.services.length }, { apps: 0, services: 0 }, path)
+        assert.deepStrictEqual(
+          { apps: state.apps.length, services: state.services.length },
+          { apps: 0, services: 0 },
+          path
+        )
         const requests = yield* emulator.requests
         assert.isTrue(requests.some((r) => r.method === "GET" && r.path.startsWith(path)), path)
         yield* expectEmpty

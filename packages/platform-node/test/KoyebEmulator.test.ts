@@ -32,7 +32,9 @@ const request = (
     const response = await fetch(url, {
       method: init.method ?? "GET",
       headers: init.headers ?? {},
-      ...(init.body === undefined ? {} : { body: typeof init.body === "string" ? init.body : JSON.stringify(init.body) })
+      ...(init.body === undefined
+        ? {}
+        : { body: typeof init.body === "string" ? init.body : JSON.stringify(init.body) })
     })
     const text = await response.text()
     let body: unknown = undefined
@@ -166,7 +168,10 @@ describe("KoyebEmulator", () => {
   it.scopedLive("creates an app and a service whose deployment goes PENDING → PROVISIONING → STARTING → HEALTHY", () =>
     Effect.gen(function*() {
       const emu = yield* start({ stepDelay: "150 millis" })
-      const app = yield* api(emu, "POST", "/v1/apps", { name: "sandbox-app-demo-1", life_cycle: { delete_when_empty: true } })
+      const app = yield* api(emu, "POST", "/v1/apps", {
+        name: "sandbox-app-demo-1",
+        life_cycle: { delete_when_empty: true }
+      })
       assert.strictEqual(app.status, 200)
       assert.strictEqual(app.body.app.name, "sandbox-app-demo-1")
       assert.deepStrictEqual(app.body.app.life_cycle, { delete_when_empty: true })
@@ -302,7 +307,8 @@ describe("KoyebEmulator", () => {
       let stdout = "alive\n"
       for (let i = 0; i < 400 && stdout === "alive\n"; i++) {
         yield* Effect.sleep("25 millis")
-        stdout = (yield* gateway(emu, routingKey, "run", { cmd: `kill -0 ${pid} 2>/dev/null && echo alive` })).body.stdout
+        stdout =
+          (yield* gateway(emu, routingKey, "run", { cmd: `kill -0 ${pid} 2>/dev/null && echo alive` })).body.stdout
       }
       assert.strictEqual(stdout, "")
     }))
@@ -316,7 +322,8 @@ describe("KoyebEmulator", () => {
         (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
       )
       const headers = { authorization: `Bearer ${SECRET}`, "x-routing-key": routingKey }
-      const url = (endpoint: string, path: string) => `${emu.url}/koyeb-sandbox/${endpoint}?path=${encodeURIComponent(path)}`
+      const url = (endpoint: string, path: string) =>
+        `${emu.url}/koyeb-sandbox/${endpoint}?path=${encodeURIComponent(path)}`
       const bytes = Crypto.randomBytes(5 * 1024 * 1024 + 1)
       const path = Path.join(dir, "a b+ü&#?%")
       const written = yield* Effect.promise(() =>
@@ -337,12 +344,16 @@ describe("KoyebEmulator", () => {
       const post = (path: string, write: (request: Http.ClientRequest) => void) =>
         Effect.promise(() =>
           new Promise<{ text: string; reused: boolean; request: Http.ClientRequest }>((resolve, reject) => {
-            const request = Http.request(url("write_file_bytes", path), { method: "POST", agent, headers }, (response) => {
-              let text = ""
-              response.setEncoding("utf8")
-              response.on("data", (d) => text += d)
-              response.on("end", () => resolve({ text, reused: request.reusedSocket, request }))
-            })
+            const request = Http.request(
+              url("write_file_bytes", path),
+              { method: "POST", agent, headers },
+              (response) => {
+                let text = ""
+                response.setEncoding("utf8")
+                response.on("data", (d) => text += d)
+                response.on("end", () => resolve({ text, reused: request.reusedSocket, request }))
+              }
+            )
             request.on("error", reject)
             write(request)
           })
@@ -491,7 +502,9 @@ describe("KoyebEmulator", () => {
       const emu = yield* start()
       const sandbox = yield* healthySandbox(emu)
       const oldPid = (yield* emu.state).executors[0]!.pid
-      const newDefinition = definition({ env: [{ key: "GREETING", value: "v2" }, { key: "SANDBOX_SECRET", value: SECRET }] })
+      const newDefinition = definition({
+        env: [{ key: "GREETING", value: "v2" }, { key: "SANDBOX_SECRET", value: SECRET }]
+      })
       const put = yield* api(emu, "PUT", `/v1/services/${sandbox.serviceId}`, {
         definition: newDefinition,
         life_cycle: { delete_after_sleep: 600 }
@@ -526,7 +539,11 @@ describe("KoyebEmulator", () => {
         const limited = yield* api(emu, "POST", "/v1/apps", { name: "retry-me" })
         assert.strictEqual(limited.status, 429)
         assert.strictEqual(limited.headers.get("retry-after"), "2")
-        assert.deepStrictEqual(limited.body, { status: 429, code: "RESOURCE_EXHAUSTED", message: "Emulated failure (429)" })
+        assert.deepStrictEqual(limited.body, {
+          status: 429,
+          code: "RESOURCE_EXHAUSTED",
+          message: "Emulated failure (429)"
+        })
       }
       assert.strictEqual((yield* api(emu, "POST", "/v1/apps", { name: "retry-me" })).status, 200)
       assert.strictEqual((yield* emu.requests).filter((r) => r.path === "/v1/apps").length, 3)
@@ -606,7 +623,9 @@ describe("KoyebEmulator", () => {
   it.scopedLive("forwards /r/<routing_key>/<path> to the port bound in the sandbox", () =>
     Effect.gen(function*() {
       const emu = yield* start()
-      const sandbox = yield* healthySandbox(emu, { definition: definition({ proxy_ports: [{ port: 3031, protocol: "tcp" }] }) })
+      const sandbox = yield* healthySandbox(emu, {
+        definition: definition({ proxy_ports: [{ port: 3031, protocol: "tcp" }] })
+      })
       const port = yield* freePort
       const server =
         `require("http").createServer((q, s) => s.end("echo " + q.method + " " + q.url)).listen(${port}, "127.0.0.1")`

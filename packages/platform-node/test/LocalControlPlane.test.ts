@@ -1,8 +1,3 @@
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
-import * as Url from "node:url"
 import { ControlPlane, type ControlPlaneShape } from "@effect-koyeb/core/ControlPlane"
 import type { ExecutorClientShape } from "@effect-koyeb/core/ExecutorClient"
 import * as LocalControlPlane from "@effect-koyeb/platform-node/LocalControlPlane"
@@ -14,6 +9,11 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Url from "node:url"
 import { alive, processesOf } from "./utils/hostProcesses.js"
 
 const isolations = ["none", "bubblewrap"] as const
@@ -21,7 +21,6 @@ type Isolation = (typeof isolations)[number]
 
 // ---------------------------------------------------------------------------------------------
 // Host-side process inspection (Linux /proc)
-
 
 const psCommands = (): string => ChildProcess.execFileSync("ps", ["-e", "-o", "pid=,args="], { encoding: "utf8" })
 
@@ -143,8 +142,7 @@ describe("LocalControlPlane", () => {
             assert.strictEqual(missing._tag, "SandboxNotFound")
             // idempotent
             yield* cp.delete(info)
-          })
-        ))
+          })))
 
       it.scopedLive("closing the scope by interruption leaves nothing", () =>
         Effect.gen(function*() {
@@ -174,15 +172,15 @@ describe("LocalControlPlane", () => {
             assert.isTrue(yield* eventually(Effect.map(cp.list, (list) => list.length === 0)))
             assert.isTrue(yield* allGone(pids))
             assert.isTrue(yield* eventually(Effect.sync(() => !Fs.existsSync(dir))))
-          })
-        ))
+          })))
 
       it.scopedLive("exposes the bound port through the executor's proxy", () =>
         withPlane(isolation, (cp) =>
           Effect.gen(function*() {
             const { endpoint, info } = yield* cp.create({ enableTcpProxy: true })
             const client = yield* cp.connect(endpoint)
-            const server = `require("http").createServer((q, s) => s.end("hello from " + q.url)).listen(0, "127.0.0.1", function () { require("fs").writeFileSync("port.txt", String(this.address().port)) })`
+            const server =
+              `require("http").createServer((q, s) => s.end("hello from " + q.url)).listen(0, "127.0.0.1", function () { require("fs").writeFileSync("port.txt", String(this.address().port)) })`
             yield* client.startProcess({ cmd: `node -e '${server}'` })
             const port = yield* client.readFile(`${(yield* sh(client, "pwd")).stdout.trim()}/port.txt`).pipe(
               Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 200 })
@@ -193,8 +191,7 @@ describe("LocalControlPlane", () => {
             assert.strictEqual(body, "hello from /path")
             const tcp = yield* cp.tcpProxy(info.id)
             assert.deepStrictEqual(tcp, Option.some({ host: "127.0.0.1", port: Number(new URL(url).port) }))
-          })
-        ))
+          })))
 
       it.scopedLive("a SIGKILLed parent leaves no sandbox process, and its directory is swept later", () =>
         Effect.gen(function*() {
@@ -213,15 +210,17 @@ describe("LocalControlPlane", () => {
     it.scopedLive("idleTimeout + deleteAfterInactivityDelay delete an idle sandbox, never a busy one", () =>
       withPlane("none", (cp) =>
         Effect.gen(function*() {
-          const { endpoint, info } = yield* cp.create({ idleTimeout: "150 millis", deleteAfterInactivityDelay: "150 millis" })
+          const { endpoint, info } = yield* cp.create({
+            idleTimeout: "150 millis",
+            deleteAfterInactivityDelay: "150 millis"
+          })
           const client = yield* cp.connect(endpoint)
           // In flight for longer than the inactivity bound: the sandbox must survive it.
           const busy = yield* client.run({ cmd: "sleep 1; echo done" })
           assert.strictEqual(busy.stdout, "done\n")
           assert.deepStrictEqual((yield* cp.list).map((s) => s.id), [info.id])
           assert.isTrue(yield* eventually(Effect.map(cp.list, (list) => list.length === 0)))
-        })
-      ))
+        })))
 
     it.scopedLive("idleTimeout 0 (always on) never deletes for inactivity", () =>
       withPlane("none", (cp) =>
@@ -229,8 +228,7 @@ describe("LocalControlPlane", () => {
           const { info } = yield* cp.create({ idleTimeout: 0, deleteAfterInactivityDelay: "10 millis" })
           yield* Effect.sleep("300 millis")
           assert.deepStrictEqual((yield* cp.list).map((s) => s.id), [info.id])
-        })
-      ))
+        })))
 
     it.scopedLive("updateLifecycle sets a deletion delay; unknown ids are SandboxNotFound", () =>
       withPlane("none", (cp) =>
@@ -246,8 +244,7 @@ describe("LocalControlPlane", () => {
           assert.strictEqual(error._tag, "SandboxNotFound")
           const waited = yield* Effect.flip(cp.waitReady(info.id))
           assert.strictEqual(waited._tag, "SandboxNotFound")
-        })
-      ))
+        })))
 
     it.scopedLive("the sandbox secret is reserved", () =>
       withPlane("none", (cp, baseDir) =>
@@ -255,8 +252,7 @@ describe("LocalControlPlane", () => {
           const error = yield* Effect.flip(cp.create({ env: { SANDBOX_SECRET: "x" } }))
           assert.strictEqual(error._tag, "InvalidArgument")
           assert.deepStrictEqual(Fs.readdirSync(baseDir), [])
-        })
-      ))
+        })))
   })
 
   for (const how of ["SIGTERM", "exit"] as const) {
@@ -274,7 +270,10 @@ describe("LocalControlPlane", () => {
           const { endpoint } = yield* cp.create({})
           const client = yield* cp.connect(endpoint)
           const marker = `ekl-private-${process.pid}-${Date.now()}`
-          const written = yield* sh(client, `echo hi > /tmp/${marker} && cat /tmp/${marker} && echo "$HOME" > "$HOME/h" && cat "$HOME/h"`)
+          const written = yield* sh(
+            client,
+            `echo hi > /tmp/${marker} && cat /tmp/${marker} && echo "$HOME" > "$HOME/h" && cat "$HOME/h"`
+          )
           assert.strictEqual(written.code, 0, written.stderr)
           assert.strictEqual(written.stdout, "hi\n/home/sandbox\n")
           assert.isFalse(Fs.existsSync(`/tmp/${marker}`))
@@ -289,7 +288,6 @@ describe("LocalControlPlane", () => {
           assert.includeMembers(["bwrap", "node", "sh", "ps"], [...new Set(commands)])
           assert.isBelow(commands.length, psCommands().trim().split("\n").length)
           assert.notInclude(ps.stdout, "vitest")
-        })
-      ))
+        })))
   })
 })

@@ -151,7 +151,10 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
     Effect.gen(function*() {
       const processes = yield* Processes.Processes
       const client = yield* ExecutorClient
-      const launched = yield* Effect.forEach(["4108", "4109", "4110 & sleep 4111"], (s) => processes.launch(`sleep ${s}`))
+      const launched = yield* Effect.forEach(
+        ["4108", "4109", "4110 & sleep 4111"],
+        (s) => processes.launch(`sleep ${s}`)
+      )
       const foreign = yield* client.startProcess({ cmd: "sleep 4112" })
       yield* awaitProcesses("sleep 41", 5)
       const count = yield* processes.killAll

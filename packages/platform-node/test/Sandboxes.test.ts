@@ -64,7 +64,11 @@ describe("Sandboxes (Promise facade, local backend)", { timeout: 60_000 }, () =>
 
       const proc = await sandbox.processes.launch("echo one; echo two >&2; echo three")
       const lines = await collect(proc.logs())
-      assert.deepStrictEqual(lines.map((l) => `${l.stream}:${l.data}`).sort(), ["stderr:two", "stdout:one", "stdout:three"])
+      assert.deepStrictEqual(lines.map((l) => `${l.stream}:${l.data}`).sort(), [
+        "stderr:two",
+        "stdout:one",
+        "stdout:three"
+      ])
       assert.strictEqual((await proc.wait()).status, "completed")
 
       const sleeper = await sandbox.processes.launch("sleep 300")
@@ -96,9 +100,11 @@ describe("Sandboxes (Promise facade, local backend)", { timeout: 60_000 }, () =>
     const streamAbort = new AbortController()
     const seen: Array<string> = []
     const streamed = (async () => {
-      for await (const chunk of sandbox.stream(`echo started; sleep 300 & echo $! > spid-${token}; wait`, {
-        signal: streamAbort.signal
-      })) {
+      for await (
+        const chunk of sandbox.stream(`echo started; sleep 300 & echo $! > spid-${token}; wait`, {
+          signal: streamAbort.signal
+        })
+      ) {
         seen.push(chunk.data)
         if (chunk.data === "started") {
           await eventually(() => sandbox.files.exists(`spid-${token}`))

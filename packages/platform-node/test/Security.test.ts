@@ -3,14 +3,6 @@
  * bodies, bounded bodies, streams and tables, loopback binding) and of the SDK (the API token and the
  * sandbox secret, used as canaries, never show up in errors, logs, spans or renderings).
  */
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
-import * as Http from "node:http"
-import * as Module from "node:module"
-import * as Net from "node:net"
-import * as Path from "node:path"
-import * as Url from "node:url"
-import * as Util from "node:util"
 import { ControlPlane } from "@effect-koyeb/core/ControlPlane"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
 import * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
@@ -31,6 +23,14 @@ import type * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Http from "node:http"
+import * as Module from "node:module"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import * as Util from "node:util"
 
 const SECRET = "srv-CANARY-7f3a9c1e5b2d4086"
 
@@ -99,16 +99,17 @@ const badTokens: ReadonlyArray<string | undefined> = [
 ]
 
 /** Commands and paths whose effect is visible afterwards, to prove a refused request did nothing. */
-const sideEffects = (dir: string) => ({
-  "/run": { cmd: `touch ${dir}/run` },
-  "/run_streaming": { cmd: `touch ${dir}/run_streaming` },
-  "/write_file": { path: `${dir}/write_file`, content: "x" },
-  "/make_dir": { path: `${dir}/make_dir` },
-  "/bind_port": { port: "4242" },
-  "/start_process": { cmd: `touch ${dir}/start_process` },
-  "/delete_file": { path: `${dir}/keep` },
-  "/delete_dir": { path: `${dir}/keepdir` }
-}) as Record<string, unknown>
+const sideEffects = (dir: string) =>
+  ({
+    "/run": { cmd: `touch ${dir}/run` },
+    "/run_streaming": { cmd: `touch ${dir}/run_streaming` },
+    "/write_file": { path: `${dir}/write_file`, content: "x" },
+    "/make_dir": { path: `${dir}/make_dir` },
+    "/bind_port": { port: "4242" },
+    "/start_process": { cmd: `touch ${dir}/start_process` },
+    "/delete_file": { path: `${dir}/keep` },
+    "/delete_dir": { path: `${dir}/keepdir` }
+  }) as Record<string, unknown>
 
 const tmpDir = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync("/tmp/security-test-")),
@@ -126,7 +127,9 @@ const recordingLogger = (logs: Array<string>) =>
     Logger.replace(
       Logger.defaultLogger,
       Logger.make(({ annotations, cause, logLevel, message }) => {
-        logs.push(`${logLevel.label} ${Inspectable.format(message)} ${Cause.pretty(cause)} ${Inspectable.format(annotations)}`)
+        logs.push(
+          `${logLevel.label} ${Inspectable.format(message)} ${Cause.pretty(cause)} ${Inspectable.format(annotations)}`
+        )
       })
     ),
     Logger.minimumLogLevel(LogLevel.All)
@@ -134,7 +137,11 @@ const recordingLogger = (logs: Array<string>) =>
 
 /** Every way the value could be shown to a human or a log pipeline. */
 const renderings = (value: unknown): Array<string> => {
-  const out = [String(value), Util.inspect(value, { depth: 8, showHidden: true, getters: true }), Inspectable.format(value)]
+  const out = [
+    String(value),
+    Util.inspect(value, { depth: 8, showHidden: true, getters: true }),
+    Inspectable.format(value)
+  ]
   try {
     out.push(JSON.stringify(value) ?? "")
   } catch {
@@ -148,7 +155,9 @@ const renderings = (value: unknown): Array<string> => {
 const assertAbsent = (texts: ReadonlyArray<string>, canaries: ReadonlyArray<string>, where: string) => {
   for (const text of texts) {
     for (const canary of canaries) {
-      if (text.includes(canary)) assert.fail(`${where}: the canary ${canary.slice(0, 6)}… appears in: ${text.slice(0, 300)}`)
+      if (text.includes(canary)) {
+        assert.fail(`${where}: the canary ${canary.slice(0, 6)}… appears in: ${text.slice(0, 300)}`)
+      }
     }
   }
 }
@@ -166,7 +175,16 @@ const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
 /** The executor bin as a child process (scoped), with the secret in its environment like the stock executor. */
 const spawnBin = Effect.acquireRelease(
   Effect.async<{ readonly child: ChildProcess.ChildProcess; readonly url: string; readonly port: number }>((resume) => {
-    const child = ChildProcess.spawn(process.execPath, ["--import", tsx, bin, "executor", "--port", "0", "--proxy-port", "0"], {
+    const child = ChildProcess.spawn(process.execPath, [
+      "--import",
+      tsx,
+      bin,
+      "executor",
+      "--port",
+      "0",
+      "--proxy-port",
+      "0"
+    ], {
       env: { ...process.env, SANDBOX_SECRET: SECRET },
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -217,7 +235,10 @@ describe("ExecutorServer security", () => {
       const bind = yield* request(`${address.url}/bind_port`, { body: `{"port":"4243"}`, auth: `Bearer ${SECRET}` })
       assert.strictEqual(bind.status, 200, "no port was bound by a refused request")
       // the right token works on the same endpoints
-      const ok = yield* request(`${address.url}/koyeb-sandbox/run`, { body: `{"cmd":"echo ok"}`, auth: `Bearer ${SECRET}` })
+      const ok = yield* request(`${address.url}/koyeb-sandbox/run`, {
+        body: `{"cmd":"echo ok"}`,
+        auth: `Bearer ${SECRET}`
+      })
       assert.strictEqual(JSON.parse(ok.body).stdout, "ok\n")
     }))
 
@@ -248,7 +269,8 @@ describe("ExecutorServer security", () => {
       // also passed in the base environment, as the stock executor gets it
       const address = yield* server({ env: { ...process.env, SANDBOX_SECRET: SECRET, OTHER: "kept" } })
       const auth = `Bearer ${SECRET}`
-      const probe = `echo "[$SANDBOX_SECRET][$OTHER]"; env; set; cat /proc/self/environ | tr '\\0' '\\n'; ps -eo args 2>/dev/null; ` +
+      const probe =
+        `echo "[$SANDBOX_SECRET][$OTHER]"; env; set; cat /proc/self/environ | tr '\\0' '\\n'; ps -eo args 2>/dev/null; ` +
         `for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr '\\0' ' '; echo; done`
       const run = yield* request(`${address.url}/run`, { body: JSON.stringify({ cmd: probe }), auth })
       assert.include(JSON.parse(run.body).stdout, "[][kept]")
@@ -417,12 +439,16 @@ describe("ExecutorServer security", () => {
       const auth = `Bearer ${SECRET}`
       const ids: Array<string> = []
       for (let i = 0; i < 10; i++) {
-        const started = yield* request(`${address.url}/start_process`, { body: JSON.stringify({ cmd: `echo ${i}` }), auth })
+        const started = yield* request(`${address.url}/start_process`, {
+          body: JSON.stringify({ cmd: `echo ${i}` }),
+          auth
+        })
         ids.push(JSON.parse(started.body).id)
       }
       let processes: Array<{ id: string; status: string }> = []
       for (let i = 0; i < 100; i++) {
-        processes = JSON.parse((yield* request(`${address.url}/list_processes`, { method: "GET", auth })).body).processes
+        processes =
+          JSON.parse((yield* request(`${address.url}/list_processes`, { method: "GET", auth })).body).processes
         if (processes.every((p) => p.status !== "running")) break
         yield* Effect.sleep("50 millis")
       }
@@ -517,10 +543,19 @@ layer(Emulator, { excludeTestServices: true, timeout: "120 seconds" })("SDK secr
           if (Exit.isFailure(exit)) seen.push(...Cause.failures(exit.cause), ...Cause.defects(exit.cause))
         })
       const controlPlane = (token: string) =>
-        KoyebControlPlane.layer({ token: Redacted.make(token), host: emulator.url, retry: { times: 1, baseDelay: "10 millis" } })
+        KoyebControlPlane.layer({
+          token: Redacted.make(token),
+          host: emulator.url,
+          retry: { times: 1, baseDelay: "10 millis" }
+        })
 
       const sandboxSecret = yield* Effect.gen(function*() {
-        const sandbox = yield* Sandbox.make({ name: "canary", pollInterval: "50 millis", timeout: "60 seconds", env: { APP: "1" } })
+        const sandbox = yield* Sandbox.make({
+          name: "canary",
+          pollInterval: "50 millis",
+          timeout: "60 seconds",
+          env: { APP: "1" }
+        })
         const secret = Redacted.value(sandbox.client.options.secret)
         assert.isAbove(secret.length, 8)
         seen.push(sandbox, sandbox.info, sandbox.client.options, sandbox.client)
@@ -553,7 +588,10 @@ layer(Emulator, { excludeTestServices: true, timeout: "120 seconds" })("SDK secr
         })
         yield* failed(wrongSecret.run({ cmd: "true" }))
         yield* failed(Stream.runDrain(wrongSecret.runStreaming({ cmd: "true" })))
-        const unreachable = yield* ExecutorClient.make({ url: "http://127.0.0.1:1", secret: sandbox.client.options.secret })
+        const unreachable = yield* ExecutorClient.make({
+          url: "http://127.0.0.1:1",
+          secret: sandbox.client.options.secret
+        })
         yield* failed(unreachable.run({ cmd: "true" }))
         yield* failed(unreachable.writeFile("/x", "y"))
         return secret
@@ -563,7 +601,10 @@ layer(Emulator, { excludeTestServices: true, timeout: "120 seconds" })("SDK secr
         Effect.flatMap(ControlPlane, (cp) => cp.list).pipe(Effect.provide(controlPlane(`${TOKEN}-wrong`)))
       )
       yield* failed(
-        Sandbox.make({ name: "refused", waitReady: false }).pipe(Effect.scoped, Effect.provide(controlPlane(`${TOKEN}-wrong`)))
+        Sandbox.make({ name: "refused", waitReady: false }).pipe(
+          Effect.scoped,
+          Effect.provide(controlPlane(`${TOKEN}-wrong`))
+        )
       )
       return { sandboxSecret, seen }
     }).pipe(

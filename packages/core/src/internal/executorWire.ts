@@ -89,6 +89,7 @@ const plainOutput = (text: string): RunStreamEvent | undefined => {
 }
 
 // A native scan: several times faster than a loop over char codes on long lines.
+// eslint-disable-next-line no-control-regex -- matching the control characters JSON escapes is the point
 const needsUnescape = /["\\\u0000-\u001f]/
 
 /** Parses the `data` of an `output` event (`{"data":"…","stream":"stdout"}`) without Schema overhead (hot path). */

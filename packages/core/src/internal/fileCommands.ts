@@ -5,12 +5,12 @@
  *
  * @internal
  */
+import type * as PlatformError from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import type * as PlatformError from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
 import type { FileHandle, FilesystemShape } from "../Filesystem.js"
 import { FileExists, FileNotFound, FilesystemError, InvalidArgument } from "../SandboxError.js"
 import type { FilesystemFailure } from "../SandboxError.js"
@@ -168,6 +168,7 @@ const octal = (byte: number): string => `\\${byte.toString(8).padStart(3, "0")}`
 
 // printf's format language: `\` and `%` are special; control bytes travel as octal escapes so the
 // command stays plain text (NUL cannot be in a command at all)
+// eslint-disable-next-line no-control-regex -- matching control bytes is the point
 const textEscapes = /[\\%\x00-\x08\x0b-\x1f]/g
 const escapeTextChar = (c: string): string => (c === "\\" ? "\\\\" : c === "%" ? "%%" : octal(c.charCodeAt(0)))
 
@@ -267,7 +268,11 @@ export const writeFailure = (
     case WriteFailure.ParentMissing:
       return new FileNotFound({ path, detail: `parent directory ${parentOf(path)} does not exist` })
     case WriteFailure.ParentNotADirectory:
-      return new FilesystemError({ path, reason: "NotADirectory", detail: `parent ${parentOf(path)} is not a directory` })
+      return new FilesystemError({
+        path,
+        reason: "NotADirectory",
+        detail: `parent ${parentOf(path)} is not a directory`
+      })
     default:
       return classifyStderr(path, code, detail)
   }

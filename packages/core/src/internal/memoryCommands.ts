@@ -86,7 +86,10 @@ export const makeRunner = (options: {
       if (line.includes("\0")) {
         return yield* new InvalidArgument({ argument: "command", detail: "the command contains a NUL character" })
       }
-      if (request.cwd !== undefined && !(yield* options.filesystem.isDir(request.cwd).pipe(Effect.orElseSucceed(() => false)))) {
+      if (
+        request.cwd !== undefined &&
+        !(yield* options.filesystem.isDir(request.cwd).pipe(Effect.orElseSucceed(() => false)))
+      ) {
         return yield* new InvalidArgument({ argument: "cwd", detail: `Invalid working directory: ${request.cwd}` })
       }
     })
@@ -271,7 +274,12 @@ export const makeProcessTable = (runner: CommandRunner, scope: Scope.Scope): Eff
         yield* runner.check(line, options ?? {})
         counter += 1
         const process: MemoryProcess = {
-          info: new ProcessInfo({ id: `memory-process-${counter}`, pid: 1000 + counter, status: "running", command: line }),
+          info: new ProcessInfo({
+            id: `memory-process-${counter}`,
+            pid: 1000 + counter,
+            status: "running",
+            command: line
+          }),
           output: yield* Deferred.make<ReadonlyArray<ProcessLogLine>>(),
           done: yield* Deferred.make<ProcessInfo>(),
           fiber: undefined,
@@ -311,11 +319,13 @@ export const makeProcessTable = (runner: CommandRunner, scope: Scope.Scope): Eff
       get: (id) => Effect.map(lookup(id), (p) => p.info),
       kill,
       logs: (id) =>
-        Stream.unwrap(Effect.map(lookup(id), (process) =>
-          Stream.fromIterableEffect(Deferred.await(process.output)).pipe(
-            // the stream ends when the process has exited, as the real one does
-            Stream.concat(Stream.execute(Deferred.await(process.done)))
-          ))),
+        Stream.unwrap(
+          Effect.map(lookup(id), (process) =>
+            Stream.fromIterableEffect(Deferred.await(process.output)).pipe(
+              // the stream ends when the process has exited, as the real one does
+              Stream.concat(Stream.execute(Deferred.await(process.done)))
+            ))
+        ),
       wait: (id) => Effect.flatMap(lookup(id), (process) => Deferred.await(process.done)),
       listening
     } satisfies ProcessTable

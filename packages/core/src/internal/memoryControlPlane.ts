@@ -21,11 +21,16 @@ interface Entry {
   readonly tcpPort: number | undefined
 }
 
-const configText = (file: string | { readonly content: string }): string => typeof file === "string" ? file : file.content
+const configText = (file: string | { readonly content: string }): string =>
+  typeof file === "string" ? file : file.content
 
 export const make = (
   options: MemoryControlPlaneOptions
-): Effect.Effect<{ readonly controlPlane: ControlPlaneShape; readonly inspect: MemoryControlPlaneShape }, never, Scope.Scope> =>
+): Effect.Effect<
+  { readonly controlPlane: ControlPlaneShape; readonly inspect: MemoryControlPlaneShape },
+  never,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const sandboxes = new Map<string, Entry>()
@@ -36,7 +41,9 @@ export const make = (
     const live = (id: string) =>
       Effect.suspend(() => {
         const entry = sandboxes.get(id)
-        return entry === undefined || deleted.includes(id) ? Effect.fail(new SandboxNotFound({ id })) : Effect.succeed(entry)
+        return entry === undefined || deleted.includes(id)
+          ? Effect.fail(new SandboxNotFound({ id }))
+          : Effect.succeed(entry)
       })
 
     const byEndpoint = (endpoint: SandboxEndpoint) =>
@@ -90,7 +97,9 @@ export const make = (
           endpoint: provisioned.endpoint
         })),
       list: Effect.sync(() =>
-        Array.from(sandboxes.values()).filter((e) => !deleted.includes(e.provisioned.info.id)).map((e) => e.provisioned.info)
+        Array.from(sandboxes.values()).filter((e) => !deleted.includes(e.provisioned.info.id)).map((e) =>
+          e.provisioned.info
+        )
       ),
       delete: (info) =>
         Effect.suspend(() => {
@@ -103,14 +112,17 @@ export const make = (
       tcpProxy: (id) =>
         Effect.map(live(id), (entry) =>
           entry.tcpPort === undefined ? Option.none() : Option.some({ host: "tcp.sandbox.test", port: entry.tcpPort })),
-      connect: (endpoint) => Effect.map(byEndpoint(endpoint), (entry) => entry.backend.client),
+      connect: (endpoint) =>
+        Effect.map(byEndpoint(endpoint), (entry) =>
+          entry.backend.client),
       services: (endpoint) =>
         Effect.map(byEndpoint(endpoint), ({ backend }) => ({
           executor: backend.executor,
           filesystem: backend.filesystem,
           processes: backend.processes
         })),
-      updateLifecycle: (id, update) => Effect.flatMap(live(id), (entry) => entry.backend.sandbox.updateLifecycle(update))
+      updateLifecycle: (id, update) =>
+        Effect.flatMap(live(id), (entry) => entry.backend.sandbox.updateLifecycle(update))
     }
 
     const inspect: MemoryControlPlaneShape = {

@@ -4,20 +4,13 @@
  *
  * @internal
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
-import * as FileSystem from "@effect/platform/FileSystem"
-import type {
-  FilesystemShape,
-  FileToWrite,
-  MkdirOptions,
-  MoveOptions,
-  RmOptions,
-  WriteOptions
-} from "../Filesystem.js"
+import type { FilesystemShape, FileToWrite, MkdirOptions, MoveOptions, RmOptions, WriteOptions } from "../Filesystem.js"
 import { FileExists, FileNotFound, FilesystemError } from "../SandboxError.js"
 import type { FilesystemFailure } from "../SandboxError.js"
 import { FileEntry } from "../SandboxSchema.js"
@@ -91,7 +84,8 @@ export const fail = (error: Failure): never => {
   throw new Abort(error)
 }
 
-const notFound = (path: string, detail?: string) => fail(new FileNotFound(detail === undefined ? { path } : { path, detail }))
+const notFound = (path: string, detail?: string) =>
+  fail(new FileNotFound(detail === undefined ? { path } : { path, detail }))
 const reason = (path: string, why: FilesystemError["reason"], detail: string) =>
   fail(new FilesystemError({ path, reason: why, detail }))
 
@@ -167,14 +161,16 @@ export const fileBytes = (tree: Tree, path: string): Uint8Array => {
 export const listNames = (tree: Tree, path: string): Array<string> => {
   const key = resolve(path)
   const node = existing(tree, key, path)
-  return node.type === "directory" ? childNames(tree, key) : reason(path, "NotADirectory", "the path is not a directory")
+  return node.type === "directory"
+    ? childNames(tree, key)
+    : reason(path, "NotADirectory", "the path is not a directory")
 }
 
 /** Creates `path` and its missing parents; a file in the way is `NotADirectory`. */
 export const makeDirAll = (tree: Map<string, Node>, now: number, path: string): void => {
   const key = resolve(path)
   const missing: Array<string> = []
-  for (let at = key; ; at = parentKey(at)) {
+  for (let at = key;; at = parentKey(at)) {
     const node = tree.get(at)
     if (node?.type === "directory") break
     if (node !== undefined) reason(path, "NotADirectory", `${at} is a file`)
@@ -396,7 +392,11 @@ export const makeFilesystem = (memory: MemoryTree): FilesystemShape => {
       const local = localFileError(localPath)
       const info = yield* fs.stat(localPath).pipe(Effect.mapError(local))
       if (info.type === "Directory") {
-        return yield* new FilesystemError({ path: localPath, reason: "IsADirectory", detail: "local path is a directory" })
+        return yield* new FilesystemError({
+          path: localPath,
+          reason: "IsADirectory",
+          detail: "local path is a directory"
+        })
       }
       const bytes = yield* fs.readFile(localPath).pipe(Effect.mapError(local))
       yield* writeFile(remotePath, bytes, options)

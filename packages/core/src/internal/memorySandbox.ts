@@ -111,7 +111,10 @@ export const make = (options: {
     const exposePort = (value: number) =>
       Effect.gen(function*() {
         if (!Number.isInteger(value) || value < 1 || value > 65535) {
-          return yield* new InvalidArgument({ argument: "port", detail: `must be an integer from 1 to 65535, got ${value}` })
+          return yield* new InvalidArgument({
+            argument: "port",
+            detail: `must be an integer from 1 to 65535, got ${value}`
+          })
         }
         yield* alive("/bind_port")
         port = new ExposedPort({ port: value, url: exposedUrl(info.id) })
@@ -121,12 +124,17 @@ export const make = (options: {
     const sandbox: SandboxShape = {
       info,
       exposePort,
-      unexposePort: Effect.zipRight(alive("/unbind_port"), Effect.sync(() => {
-        port = undefined
-      })),
+      unexposePort: Effect.zipRight(
+        alive("/unbind_port"),
+        Effect.sync(() => {
+          port = undefined
+        })
+      ),
       domain: Effect.succeed(Option.some(domainOf(info.id))),
       tcpProxy: Effect.succeed(Option.none()),
-      isHealthy: Effect.sync(() => !deleted),
+      isHealthy: Effect.sync(() =>
+        !deleted
+      ),
       waitReady: () => Effect.void,
       updateLifecycle: (update) =>
         Effect.sync(() => {
@@ -149,8 +157,11 @@ export const make = (options: {
       Stream.unwrap(
         alive("/run_streaming").pipe(
           Effect.zipRight(runner.respond(request.cmd, request, "run")),
-          Effect.catchTag("Timeout", (error) =>
-            Effect.fail(new ExecutorError({ reason: "Transport", endpoint: "/run_streaming", detail: error.message }))),
+          Effect.catchTag(
+            "Timeout",
+            (error) =>
+              Effect.fail(new ExecutorError({ reason: "Transport", endpoint: "/run_streaming", detail: error.message }))
+          ),
           Effect.map((reply) => {
             const output: Array<RunStreamEvent> = [
               ...splitLines(reply.stdout).map((data) => ({ _tag: "Output", stream: "stdout", data }) as const),
@@ -173,19 +184,25 @@ export const make = (options: {
       run: (request) =>
         alive("/run").pipe(
           Effect.zipRight(runner.respond(request.cmd, request, "run")),
-          Effect.flatMap((reply) =>
-            reply.keepRunning === true ? Effect.never : Effect.succeed(replyToRun(reply))
-          ),
-          Effect.catchTag("Timeout", (error) =>
-            Effect.fail(new ExecutorError({ reason: "Transport", endpoint: "/run", detail: error.message })))
+          Effect.flatMap((reply) => reply.keepRunning === true ? Effect.never : Effect.succeed(replyToRun(reply))),
+          Effect.catchTag(
+            "Timeout",
+            (error) => Effect.fail(new ExecutorError({ reason: "Transport", endpoint: "/run", detail: error.message }))
+          )
         ),
       runStreaming,
       runStreamingCollect: (request) => Effect.map(Stream.runCollect(runStreaming(request)), Chunk.toReadonlyArray),
       writeFile: (path, content) =>
-        fileEndpoint("/write_file", tree.transact((draft, now) => writeNode(draft, now, path, toBytes(content), "truncate"))),
+        fileEndpoint(
+          "/write_file",
+          tree.transact((draft, now) => writeNode(draft, now, path, toBytes(content), "truncate"))
+        ),
       readFile: (path) => fileEndpoint("/read_file", tree.read((current) => decodeText(fileBytes(current, path)))),
       writeFileBytes: (path, content) =>
-        fileEndpoint("/write_file_bytes", tree.transact((draft, now) => writeNode(draft, now, path, content, "truncate"))),
+        fileEndpoint(
+          "/write_file_bytes",
+          tree.transact((draft, now) => writeNode(draft, now, path, content, "truncate"))
+        ),
       readFileBytes: (path) =>
         Stream.fromEffect(fileEndpoint("/read_file_bytes", tree.read((current) => fileBytes(current, path)))),
       deleteFile: (path) =>
@@ -195,7 +212,13 @@ export const make = (options: {
             const key = resolve(path)
             // the stock endpoint removes a file or an empty directory
             if (existing(draft, key, path).type === "directory" && childNames(draft, key).length > 0) {
-              fail(new FilesystemError({ path, reason: "DirectoryNotEmpty", detail: `remove ${path}: directory not empty` }))
+              fail(
+                new FilesystemError({
+                  path,
+                  reason: "DirectoryNotEmpty",
+                  detail: `remove ${path}: directory not empty`
+                })
+              )
             }
             draft.delete(key)
           })
@@ -234,7 +257,9 @@ export const make = (options: {
       info,
       files: Effect.map(Ref.get(tree.ref), (current) =>
         new Map(
-          Array.from(current).flatMap(([path, node]) => (node.type === "file" ? [[path, node.bytes.slice()] as const] : []))
+          Array.from(current).flatMap((
+            [path, node]
+          ) => (node.type === "file" ? [[path, node.bytes.slice()] as const] : []))
             .sort(([a], [b]) => (a < b ? -1 : 1))
         )),
       fileText: (path) =>
@@ -242,8 +267,10 @@ export const make = (options: {
           const node = current.get(resolve(path))
           return node?.type === "file" ? Option.some(decodeText(node.bytes)) : Option.none()
         }),
-      directories: Effect.map(Ref.get(tree.ref), (current) =>
-        Array.from(current).flatMap(([path, node]) => (node.type === "directory" ? [path] : [])).sort()),
+      directories: Effect.map(
+        Ref.get(tree.ref),
+        (current) => Array.from(current).flatMap(([path, node]) => (node.type === "directory" ? [path] : [])).sort()
+      ),
       commands: Effect.sync(() => runner.recorded()),
       processes: table.list,
       exposedPort: Effect.sync(() => Option.fromNullable(port)),

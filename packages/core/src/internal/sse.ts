@@ -9,9 +9,9 @@
  *
  * @internal
  */
+import type * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
-import type * as Cause from "effect/Cause"
 
 /** Returned by a handler to stop decoding: the stream ends after the outputs emitted so far. */
 export const End: unique symbol = Symbol.for("@effect-koyeb/core/internal/sse/End")

@@ -4,9 +4,9 @@
  *
  * @internal
  */
+import type { ExecutorClientShape } from "@effect-koyeb/core/ExecutorClient"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import type { ExecutorClientShape } from "@effect-koyeb/core/ExecutorClient"
 
 /** Mutable traffic counters of one sandbox. */
 export interface Activity {
@@ -18,8 +18,7 @@ export interface Activity {
 export const makeActivity = (): Activity => ({ lastActivity: Date.now(), inFlight: 0 })
 
 /** Milliseconds since the last call ended, or 0 while a call is in flight. */
-export const idleMillis = (activity: Activity): number =>
-  activity.inFlight > 0 ? 0 : Date.now() - activity.lastActivity
+export const idleMillis = (activity: Activity): number => activity.inFlight > 0 ? 0 : Date.now() - activity.lastActivity
 
 const begin = (activity: Activity) =>
   Effect.sync(() => {
@@ -51,7 +50,10 @@ export const trackClient = (client: ExecutorClientShape, activity: Activity): Ex
     Object.entries(client).map(([key, value]) => {
       if (key === "options") return [key, value]
       if (typeof value === "function") {
-        return [key, (...args: Array<unknown>) => track(activity, (value as (...a: Array<unknown>) => unknown)(...args))]
+        return [
+          key,
+          (...args: Array<unknown>) => track(activity, (value as (...a: Array<unknown>) => unknown)(...args))
+        ]
       }
       return [key, track(activity, value)]
     })

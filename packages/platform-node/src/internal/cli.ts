@@ -6,6 +6,11 @@
  *
  * @internal
  */
+import type * as CoreCommand from "@effect-koyeb/core/Command"
+import { ControlPlane, type CreateOptions, SandboxInfo } from "@effect-koyeb/core/ControlPlane"
+import * as Sandbox from "@effect-koyeb/core/Sandbox"
+import { InvalidArgument } from "@effect-koyeb/core/SandboxError"
+import type { SandboxError } from "@effect-koyeb/core/SandboxError"
 import * as Args from "@effect/cli/Args"
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
@@ -14,11 +19,6 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as CoreCommand from "@effect-koyeb/core/Command"
-import { ControlPlane, type CreateOptions, SandboxInfo } from "@effect-koyeb/core/ControlPlane"
-import * as Sandbox from "@effect-koyeb/core/Sandbox"
-import { InvalidArgument } from "@effect-koyeb/core/SandboxError"
-import type { SandboxError } from "@effect-koyeb/core/SandboxError"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
@@ -57,13 +57,14 @@ const describeFailure = (failure: CliFailure): { readonly _tag: string; readonly
   ConfigError.isConfigError(failure) ? { _tag: "ConfigError", message: String(failure) } : failure
 
 /** Reports a typed failure on stderr (as JSON with `--json`) and sets exit code 1. */
-const reportFailures = (asJson: boolean) => <A, R>(effect: Effect.Effect<A, CliFailure, R>): Effect.Effect<void, never, R> =>
-  Effect.catchAll(effect, (failure) => {
-    const described = describeFailure(failure)
-    return err(asJson ? `${JSON.stringify(errorJson(described))}\n` : `effect-koyeb: ${described.message}\n`).pipe(
-      Effect.zipRight(Effect.sync(() => void (process.exitCode = 1)))
-    )
-  }).pipe(Effect.asVoid)
+const reportFailures =
+  (asJson: boolean) => <A, R>(effect: Effect.Effect<A, CliFailure, R>): Effect.Effect<void, never, R> =>
+    Effect.catchAll(effect, (failure) => {
+      const described = describeFailure(failure)
+      return err(asJson ? `${JSON.stringify(errorJson(described))}\n` : `effect-koyeb: ${described.message}\n`).pipe(
+        Effect.zipRight(Effect.sync(() => void (process.exitCode = 1)))
+      )
+    }).pipe(Effect.asVoid)
 
 // ---------------------------------------------------------------------------------------------
 // backends
@@ -141,7 +142,12 @@ const executor = Command.make(
   {
     host: hostOption,
     port: portOption("port", "PORT", 3030, "HTTP API port (default $PORT, else 3030; 0: any free port)."),
-    proxyPort: portOption("proxy-port", "PROXY_PORT", 3031, "TCP proxy port (default $PROXY_PORT, else 3031; 0: any free port).")
+    proxyPort: portOption(
+      "proxy-port",
+      "PROXY_PORT",
+      3031,
+      "TCP proxy port (default $PROXY_PORT, else 3031; 0: any free port)."
+    )
   },
   ({ host, port, proxyPort }) =>
     runExecutor({ host, port, proxyPort }).pipe(
@@ -187,8 +193,10 @@ const emulator = Command.make(
       Effect.tap((emu) => printJson({ event: "listening", url: emu.url, ...(generated ? { token: apiToken } : {}) })),
       Effect.zipRight(Effect.never),
       Effect.scoped,
-      Effect.catchTag("KoyebEmulatorError", (e) =>
-        err(`${e.message}\n`).pipe(Effect.zipRight(Effect.sync(() => void (process.exitCode = 1)))))
+      Effect.catchTag(
+        "KoyebEmulatorError",
+        (e) => err(`${e.message}\n`).pipe(Effect.zipRight(Effect.sync(() => void (process.exitCode = 1))))
+      )
     )
   }
 ).pipe(Command.withDescription(
@@ -208,16 +216,27 @@ const create = Command.make(
   "create",
   {
     name: Options.text("name").pipe(Options.withDescription("Service name."), Options.optional),
-    image: Options.text("image").pipe(Options.withDescription("Docker image (default koyeb/sandbox)."), Options.optional),
-    instanceType: Options.text("instance-type").pipe(Options.withDescription("Instance type (default micro)."), Options.optional),
-    region: Options.text("region").pipe(Options.withDescription("Region (default $KOYEB_REGION, else na)."), Options.optional),
+    image: Options.text("image").pipe(
+      Options.withDescription("Docker image (default koyeb/sandbox)."),
+      Options.optional
+    ),
+    instanceType: Options.text("instance-type").pipe(
+      Options.withDescription("Instance type (default micro)."),
+      Options.optional
+    ),
+    region: Options.text("region").pipe(
+      Options.withDescription("Region (default $KOYEB_REGION, else na)."),
+      Options.optional
+    ),
     env: envOption,
     tcpProxy: Options.boolean("tcp-proxy").pipe(Options.withDescription("Publish the proxy port as raw TCP.")),
     idleTimeout: durationOption("idle-timeout", "Sleep after this much inactivity (0: never)."),
     deleteAfter: durationOption("delete-after", "Delete the sandbox this long after creation."),
     deleteAfterInactivity: durationOption("delete-after-inactivity", "Delete the sandbox after sleeping this long."),
     timeout: durationOption("timeout", "Bound on readiness (default 5 minutes)."),
-    noWait: Options.boolean("no-wait").pipe(Options.withDescription("Return without waiting until the sandbox is ready.")),
+    noWait: Options.boolean("no-wait").pipe(
+      Options.withDescription("Return without waiting until the sandbox is ready.")
+    ),
     local: Options.boolean("local").pipe(Options.withDescription(
       "Create the sandbox on this machine. It lives as long as this command: it keeps running, and " +
         "deletes the sandbox on Ctrl-C / SIGTERM."
@@ -272,7 +291,10 @@ const list = Command.make("list", { json }, ({ json: asJson }) =>
   Effect.gen(function*() {
     const all = yield* (yield* ControlPlane).list
     if (asJson) return yield* printJson(all.map(infoJson))
-    const rows = [["ID", "NAME", "REGION", "TYPE", "CREATED"], ...all.map((i) => [i.id, i.name, i.region, i.instanceType, i.createdAt.toISOString()])]
+    const rows = [
+      ["ID", "NAME", "REGION", "TYPE", "CREATED"],
+      ...all.map((i) => [i.id, i.name, i.region, i.instanceType, i.createdAt.toISOString()])
+    ]
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
     yield* out(rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd() + "\n").join(""))
   }).pipe(Effect.provide(remote), reportFailures(asJson))).pipe(Command.withDescription("List the sandboxes."))
@@ -285,7 +307,9 @@ const exec = Command.make(
   {
     id: sandboxId,
     command: Args.text({ name: "command" }).pipe(
-      Args.withDescription("The command, after `--`: one word is a shell command line (`-- 'ls | wc -l'`), several are an argv."),
+      Args.withDescription(
+        "The command, after `--`: one word is a shell command line (`-- 'ls | wc -l'`), several are an argv."
+      ),
       Args.atLeast(1)
     ),
     cwd: Options.text("cwd").pipe(Options.withDescription("Working directory in the sandbox."), Options.optional),
@@ -375,7 +399,9 @@ const logs = Command.make(
           Stream.runForEach((line) =>
             o.json
               ? printJson({ timestamp: line.timestamp, stream: line.stream, data: line.data })
-              : line.stream === "stdout" ? out(`${line.data}\n`) : err(`${line.data}\n`)
+              : line.stream === "stdout"
+              ? out(`${line.data}\n`)
+              : err(`${line.data}\n`)
           )
         )
       ),
@@ -396,7 +422,9 @@ const expose = Command.make(
   (o) =>
     Sandbox.fromId(o.id).pipe(
       Effect.flatMap((sandbox) => sandbox.exposePort(o.port)),
-      Effect.flatMap((exposed) => o.json ? printJson({ port: exposed.port, url: exposed.url }) : out(`${exposed.url}\n`)),
+      Effect.flatMap((exposed) =>
+        o.json ? printJson({ port: exposed.port, url: exposed.url }) : out(`${exposed.url}\n`)
+      ),
       Effect.provide(remote),
       reportFailures(o.json)
     )
@@ -424,12 +452,10 @@ const root = Command.make("effect-koyeb").pipe(
   Command.withSubcommands([create, list, exec, cp, logs, expose, del, executor, emulator])
 )
 
-const cli = Command.run(root, { name: "effect-koyeb", version: "0.1.0" })
-
 /** Runs the command line `argv` (as `process.argv`) and exits: 2 on a usage error, 130 when interrupted. */
-export const main = (argv: ReadonlyArray<string>): void =>
+export const main = (argv: ReadonlyArray<string>, version: string): void =>
   NodeRuntime.runMain(
-    cli(argv).pipe(
+    Command.run(root, { name: "effect-koyeb", version })(argv).pipe(
       Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 2))),
       Effect.provide(Layer.mergeAll(NodeContext.layer, CliConfig.layer({ showBuiltIns: false })))
     ),
@@ -437,7 +463,9 @@ export const main = (argv: ReadonlyArray<string>): void =>
       teardown: (exit, onExit) => {
         const code = Exit.isSuccess(exit)
           ? Number(process.exitCode ?? 0)
-          : Cause.isInterruptedOnly(exit.cause) ? 130 : 1
+          : Cause.isInterruptedOnly(exit.cause)
+          ? 130
+          : 1
         onExit(code)
         // Pools and sockets of the HTTP client must not keep a finished command alive.
         process.exit(code)

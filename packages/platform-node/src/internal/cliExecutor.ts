@@ -4,9 +4,9 @@
  *
  * @internal
  */
-import * as Fs from "node:fs"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Fs from "node:fs"
 import * as ExecutorServer from "../ExecutorServer.js"
 
 /** The flags of `effect-koyeb executor`. */

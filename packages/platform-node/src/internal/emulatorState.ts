@@ -6,8 +6,8 @@
  */
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-import type { LocalExecutorProcess } from "./localRuntime.js"
 import type { FieldViolation, ParsedDefinition, ParsedLifeCycle } from "./emulatorValidation.js"
+import type { LocalExecutorProcess } from "./localRuntime.js"
 
 /** A Koyeb app. */
 export interface AppRecord {

@@ -182,7 +182,10 @@ export const validateDefinition = (u: unknown, fields: Array<FieldViolation>): P
         return
       }
       if (e.secret !== undefined && e.secret !== null && e.secret !== "") {
-        fields.push({ field: at(`.env[${i}].secret`), description: "secret references are not supported by the emulator" })
+        fields.push({
+          field: at(`.env[${i}].secret`),
+          description: "secret references are not supported by the emulator"
+        })
         return
       }
       if (e.value !== undefined && e.value !== null && typeof e.value !== "string") {
@@ -212,7 +215,9 @@ export const validateDefinition = (u: unknown, fields: Array<FieldViolation>): P
   }
   if (Array.isArray(u.regions)) {
     u.regions.forEach((r: unknown, i) => {
-      if (typeof r !== "string" || r === "") fields.push({ field: at(`.regions[${i}]`), description: "must be a region" })
+      if (typeof r !== "string" || r === "") {
+        fields.push({ field: at(`.regions[${i}]`), description: "must be a region" })
+      }
     })
   }
   if (Array.isArray(u.scalings)) {
@@ -233,7 +238,9 @@ export const validateDefinition = (u: unknown, fields: Array<FieldViolation>): P
 /** Validates a `CreateService` body. */
 export const validateCreateService = (
   body: unknown
-): Validated<{ readonly appId: string; readonly definition: ParsedDefinition; readonly lifeCycle: ParsedLifeCycle }> => {
+): Validated<
+  { readonly appId: string; readonly definition: ParsedDefinition; readonly lifeCycle: ParsedLifeCycle }
+> => {
   if (!isRecord(body)) return { _tag: "Invalid", fields: [{ field: "body", description: "must be a JSON object" }] }
   const fields: Array<FieldViolation> = []
   if (typeof body.app_id !== "string" || body.app_id === "") {

@@ -4,20 +4,20 @@
  *
  * @internal
  */
-import * as Crypto from "node:crypto"
-import * as Fs from "node:fs/promises"
-import type * as Http from "node:http"
-import * as Path from "node:path"
-import { finished, Readable } from "node:stream"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs/promises"
+import type * as Http from "node:http"
+import * as Path from "node:path"
+import { finished, Readable } from "node:stream"
 import type * as GoFiles from "./goFiles.js"
 import * as GoJson from "./goJson.js"
 import * as LineSplitter from "./lineSplitter.js"
@@ -281,33 +281,40 @@ const commandBody = (ctx: AppContext, spawned: Spawned, response: Http.ServerRes
 const startFailedFrame = frame("error", `{"error": "Failed to start command"}`)
 
 const runStreaming = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
-  withBody(ctx, request, commandFields, (body) =>
-    Effect.flatMap(commandSpec(ctx, body), (spec) =>
-      Effect.match(ctx.groups.spawn(spec), {
-        onFailure: () => sse(Stream.make(startFailedFrame)),
-        onSuccess: (spawned) =>
-          HttpServerResponse.raw(commandBody(ctx, spawned, NodeHttpServerRequest.toServerResponse(request)), {
-            contentType: "text/event-stream",
-            headers: sseHeaders
-          })
-      })).pipe(Effect.merge))
+  withBody(
+    ctx,
+    request,
+    commandFields,
+    (body) =>
+      Effect.flatMap(commandSpec(ctx, body), (spec) =>
+        Effect.match(ctx.groups.spawn(spec), {
+          onFailure: () => sse(Stream.make(startFailedFrame)),
+          onSuccess: (spawned) =>
+            HttpServerResponse.raw(commandBody(ctx, spawned, NodeHttpServerRequest.toServerResponse(request)), {
+              contentType: "text/event-stream",
+              headers: sseHeaders
+            })
+        })).pipe(Effect.merge)
+  )
 
 // ---------------------------------------------------------------------------------------------
 // background processes
 
 const startProcess = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
-  request.method !== "POST" ? Effect.succeed(methodNotAllowed) : withBody(ctx, request, commandFields, (body) =>
-    Effect.gen(function*() {
-      if (body.cmd === "") return plain(400, "Command is required")
-      const spec = yield* commandSpec(ctx, body)
-      return yield* ctx.processes.start(spec).pipe(
-        Effect.match({
-          onFailure: (error) =>
-            json(500, `{"id":"","pid":0,"status":"","error":${GoJson.string(`failed to start command: ${error}`)}}`),
-          onSuccess: (record) => json(201, `{"id":"${record.id}","pid":${record.pid},"status":"running"}`)
-        })
-      )
-    }).pipe(Effect.merge))
+  request.method !== "POST" ?
+    Effect.succeed(methodNotAllowed) :
+    withBody(ctx, request, commandFields, (body) =>
+      Effect.gen(function*() {
+        if (body.cmd === "") return plain(400, "Command is required")
+        const spec = yield* commandSpec(ctx, body)
+        return yield* ctx.processes.start(spec).pipe(
+          Effect.match({
+            onFailure: (error) =>
+              json(500, `{"id":"","pid":0,"status":"","error":${GoJson.string(`failed to start command: ${error}`)}}`),
+            onSuccess: (record) => json(201, `{"id":"${record.id}","pid":${record.pid},"status":"running"}`)
+          })
+        )
+      }).pipe(Effect.merge))
 
 /** A `/list_processes` entry: the stock's sorted keys plus `completed_at`, `exit_code`, `started_at` (fields the Python SDK's `ProcessInfo` already has). */
 const processJson = (p: ProcessRecord): string =>
@@ -323,30 +330,34 @@ const listProcesses = (ctx: AppContext, request: HttpServerRequest.HttpServerReq
   )
 
 const killProcess = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
-  request.method !== "POST" ? Effect.succeed(methodNotAllowed) : withBody(ctx, request, { id: "string" }, (body) =>
-    body.id === ""
-      ? Effect.succeed(plain(400, "Process ID is required"))
-      : ctx.processes.kill(body.id).pipe(
-        Effect.match({
-          onFailure: (refusal) =>
-            json(
-              400,
-              `{"success":false,"error":${
-                GoJson.string(
-                  refusal._tag === "NotFound"
-                    ? `process not found: ${body.id}`
-                    : `process is not running (status: ${refusal.status})`
-                )
-              }}`
-            ),
-          onSuccess: () => json(200, `{"success":true,"message":"Process killed successfully"}`)
-        })
-      ))
+  request.method !== "POST" ?
+    Effect.succeed(methodNotAllowed) :
+    withBody(ctx, request, { id: "string" }, (body) =>
+      body.id === ""
+        ? Effect.succeed(plain(400, "Process ID is required"))
+        : ctx.processes.kill(body.id).pipe(
+          Effect.match({
+            onFailure: (refusal) =>
+              json(
+                400,
+                `{"success":false,"error":${
+                  GoJson.string(
+                    refusal._tag === "NotFound"
+                      ? `process not found: ${body.id}`
+                      : `process is not running (status: ${refusal.status})`
+                  )
+                }}`
+              ),
+            onSuccess: () => json(200, `{"success":true,"message":"Process killed successfully"}`)
+          })
+        ))
 
 const logFrames = (entries: ReadonlyArray<LogEntry>): Uint8Array => {
   let text = ""
   for (const e of entries) {
-    text += `event: log\ndata: {"timestamp":"${e.timestamp}","stream":"${e.stream}","data":${JSON.stringify(e.data)}}\n\n`
+    text += `event: log\ndata: {"timestamp":"${e.timestamp}","stream":"${e.stream}","data":${
+      JSON.stringify(e.data)
+    }}\n\n`
   }
   return Buffer.from(GoJson.escapeHtml(text), "utf8")
 }
@@ -390,19 +401,34 @@ const processLogs = (ctx: AppContext, request: HttpServerRequest.HttpServerReque
 // files
 
 const fileReply = <A>(outcome: GoFiles.Outcome<A>, success: (value: A) => string): Response =>
-  json(200, outcome._tag === "Err" ? `{"error":${GoJson.string(outcome.error)},"success":false}` : success(outcome.value))
+  json(
+    200,
+    outcome._tag === "Err" ? `{"error":${GoJson.string(outcome.error)},"success":false}` : success(outcome.value)
+  )
 
 const pathOp = (
   ctx: AppContext,
   request: HttpServerRequest.HttpServerRequest,
   op: (path: string) => Effect.Effect<GoFiles.Outcome<void>>
 ) =>
-  withBody(ctx, request, { path: "string" }, (body) =>
-    Effect.map(op(body.path), (outcome) => fileReply(outcome, () => `{"success":true}`)))
+  withBody(
+    ctx,
+    request,
+    { path: "string" },
+    (body) => Effect.map(op(body.path), (outcome) => fileReply(outcome, () => `{"success":true}`))
+  )
 
 const writeFile = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
-  withBody(ctx, request, { path: "string", content: "string" }, (body) =>
-    Effect.map(ctx.files.writeFile(body.path, body.content), (outcome) => fileReply(outcome, () => `{"success":true}`)))
+  withBody(
+    ctx,
+    request,
+    { path: "string", content: "string" },
+    (body) =>
+      Effect.map(
+        ctx.files.writeFile(body.path, body.content),
+        (outcome) => fileReply(outcome, () => `{"success":true}`)
+      )
+  )
 
 const readFile = (ctx: AppContext, request: HttpServerRequest.HttpServerRequest) =>
   withBody(ctx, request, { path: "string" }, (body) =>
@@ -482,7 +508,10 @@ const bindPort = (ctx: AppContext, binding: PortBinding, request: HttpServerRequ
     Effect.sync(() => {
       if (body.port === "") return plain(400, "Port is required")
       if (binding.current !== undefined) {
-        return json(409, `{"current_port":${GoJson.string(binding.current)},"error":"Port already bound","success":false}`)
+        return json(
+          409,
+          `{"current_port":${GoJson.string(binding.current)},"error":"Port already bound","success":false}`
+        )
       }
       binding.current = body.port
       return json(200, `{"message":"Port binding configured","port":${GoJson.string(body.port)},"success":true}`)

@@ -1,9 +1,11 @@
 /**
  * A V8 code cache for the executor bundle. Most of an executor's start-up CPU went into parsing
  * and compiling the ~0.7 MB bundle; a tiny CommonJS loader compiles it with `vm.Script` and the
- * `cachedData` recorded by one warm-up run at bundle time (outside bubblewrap, where the cache
- * directory is read-only), so that functions compiled while starting and serving the first
- * requests are deserialized instead. A missing or rejected cache only costs the compilation.
+ * `cachedData` recorded by one warm-up run (outside bubblewrap, where the cache directory is
+ * read-only), so that functions compiled while starting and serving the first requests are
+ * deserialized instead. The loader and the cache live in a per-user cache directory, never next to
+ * the installed package (which may be read-only); a missing or rejected cache only costs the
+ * compilation.
  *
  * @internal
  */
@@ -13,28 +15,33 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 
-// `node <loader> <bundle.cjs> executor …`: the bundle sees `process.argv` as if run directly.
-// Written verbatim into the cache directory; `//` keeps the bundle's line numbers in place of its `#!`.
-const loaderSource = `"use strict"
+/**
+ * `node <loader> <bundle.cjs> <cache file> …`: runs the bundle as if it were started directly (it sees
+ * `process.argv` without the loader's two arguments) and, when the cache was missing or rejected,
+ * records it at exit. An empty cache file name runs without a cache. The bin of the package is this
+ * loader too, after a prelude that puts the command line's bundle and cache file in `process.argv`.
+ */
+export const loaderSource = `"use strict"
 const Fs = require("node:fs")
 const Module = require("node:module")
 const Path = require("node:path")
 const Vm = require("node:vm")
 const bundle = process.argv[2]
-process.argv.splice(1, 2, bundle)
-const cacheFile = bundle.replace(/\\.cjs$/, ".v8cache")
+const cacheFile = process.argv[3]
+process.argv.splice(1, 3, bundle)
 let cachedData
 try {
-  cachedData = Fs.readFileSync(cacheFile)
+  if (cacheFile) cachedData = Fs.readFileSync(cacheFile)
 } catch {}
 const source = Fs.readFileSync(bundle, "utf8")
 const script = new Vm.Script(Module.wrap(source.startsWith("#!") ? "//" + source.slice(2) : source), { filename: bundle, cachedData })
-if (process.env.EFFECT_KOYEB_WRITE_CODE_CACHE === "1") {
-  delete process.env.EFFECT_KOYEB_WRITE_CODE_CACHE
+if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
   process.once("exit", () => {
-    const temp = cacheFile + "." + process.pid
-    Fs.writeFileSync(temp, script.createCachedData())
-    Fs.renameSync(temp, cacheFile)
+    try {
+      const temp = cacheFile + "." + process.pid
+      Fs.writeFileSync(temp, script.createCachedData())
+      Fs.renameSync(temp, cacheFile)
+    } catch {}
   })
 }
 const module_ = { exports: {}, filename: bundle, id: ".", loaded: false }
@@ -54,8 +61,40 @@ export const writeLoader = (dir: string): string => {
   return loader
 }
 
-/** Where the loader looks for the code cache of `bundle`. */
-export const cacheFileOf = (bundle: string): string => bundle.replace(/\.cjs$/, ".v8cache")
+/** `$XDG_CACHE_HOME/effect-koyeb` or `~/.cache/effect-koyeb` when it can be written, else undefined (no code cache). */
+export const cacheDirectory = (): string | undefined => {
+  const base = process.env.XDG_CACHE_HOME || Path.join(Os.homedir(), ".cache")
+  const dir = Path.join(base, "effect-koyeb")
+  try {
+    Fs.mkdirSync(dir, { recursive: true })
+    Fs.accessSync(dir, Fs.constants.W_OK)
+    return dir
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The code cache of `bundle` in `dir`, named after the bundle's path, size and time and the node
+ * version (V8 rejects a cache made for other sources or another V8). Caches unused for a day go.
+ */
+export const codeCacheFile = (dir: string, bundle: string): string => {
+  const stat = Fs.statSync(bundle)
+  const key = Crypto.createHash("sha256").update(
+    `${loaderName}\0${process.version}\0${bundle}\0${stat.size}\0${stat.mtimeMs}`
+  )
+    .digest("hex").slice(0, 16)
+  const dayAgo = Date.now() - 86_400_000
+  for (const name of Fs.readdirSync(dir)) {
+    if (!name.endsWith(".v8cache") || name.includes(key)) continue
+    try {
+      if (Fs.statSync(Path.join(dir, name)).atimeMs < dayAgo) Fs.rmSync(Path.join(dir, name), { force: true })
+    } catch {
+      // removed concurrently
+    }
+  }
+  return Path.join(dir, `executor-${key}.v8cache`)
+}
 
 const request = (url: string, secret: string, path: string, body?: unknown): Promise<unknown> =>
   fetch(`${url}${path}`, {
@@ -66,17 +105,17 @@ const request = (url: string, secret: string, path: string, body?: unknown): Pro
   }).then((response) => response.arrayBuffer())
 
 /**
- * Runs the executor once through the loader in cache-writing mode: it starts, serves a command and
- * a file round trip, and records its code cache when it exits. Best effort: any failure leaves no cache.
+ * Runs the executor once through the loader: it starts, serves a command and a file round trip,
+ * and the loader records its code cache when it exits. Best effort: any failure leaves no cache.
  */
-export const warmUp = (loader: string, bundle: string): Promise<void> =>
+export const warmUp = (loader: string, bundle: string, cacheFile: string): Promise<void> =>
   new Promise<void>((resolve) => {
     const home = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-koyeb-warmup-"))
     const secret = Crypto.randomBytes(16).toString("hex")
     // The same flags as a real executor (no NODE_OPTIONS), or V8 would reject the cache.
     const child = ChildProcess.spawn(
       process.execPath,
-      [loader, bundle, "executor", "--host", "127.0.0.1", "--port", "0", "--proxy-port", "0"],
+      [loader, bundle, cacheFile, "executor", "--host", "127.0.0.1", "--port", "0", "--proxy-port", "0"],
       {
         cwd: home,
         env: {
@@ -84,8 +123,7 @@ export const warmUp = (loader: string, bundle: string): Promise<void> =>
           HOME: home,
           TMPDIR: home,
           SANDBOX_SECRET_STDIN: "1",
-          EFFECT_KOYEB_PARENT_PID: String(process.pid),
-          EFFECT_KOYEB_WRITE_CODE_CACHE: "1"
+          EFFECT_KOYEB_PARENT_PID: String(process.pid)
         },
         stdio: ["pipe", "pipe", "ignore"]
       }

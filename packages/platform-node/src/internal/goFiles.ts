@@ -6,10 +6,10 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import type { Readable } from "node:stream"
-import * as Effect from "effect/Effect"
 
 // Go's syscall error strings (zerrors_linux), which are lower-cased libc texts
 const errnoTexts: Record<string, string> = {

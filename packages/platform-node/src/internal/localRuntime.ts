@@ -7,16 +7,16 @@
  *
  * @internal
  */
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
+import { DeploymentFailed } from "@effect-koyeb/core/SandboxError"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { DeploymentFailed } from "@effect-koyeb/core/SandboxError"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { executorCommand } from "./executorCommand.js"
 
 /** How a local sandbox is isolated from the host. */
@@ -132,7 +132,10 @@ const processesIn = (dir: string): Array<number> => {
       const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
       if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue
       const cwd = Fs.readlinkSync(`/proc/${entry}/cwd`)
-      if (cwd === dir || cwd.startsWith(`${dir}/`) || `\0${Fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`.includes(tmpdir)) {
+      if (
+        cwd === dir || cwd.startsWith(`${dir}/`) ||
+        `\0${Fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`.includes(tmpdir)
+      ) {
         out.push(pid)
       }
     } catch {
@@ -176,10 +179,12 @@ const killAllSync = (): void => {
 
 const onSignal = (sig: NodeJS.Signals) => {
   const handler = (): void => {
+    // Another listener (e.g. NodeRuntime.runMain) owns the shutdown: let it run finalizers, which
+    // stop each sandbox gracefully; the exit hook still catches whatever is left. This handler
+    // runs first (prepended), while that listener is still registered: runMain removes its own
+    // listeners as soon as it handles a signal, so a second signal during the shutdown ends up here.
+    if (process.listeners(sig).some((listener) => listener !== handler)) return
     process.removeListener(sig, handler)
-    // Another listener (e.g. NodeRuntime.runMain) owns the shutdown: let it run finalizers;
-    // the exit hook still catches whatever is left.
-    if (process.listenerCount(sig) > 0) return
     killAllSync()
     process.kill(process.pid, sig)
   }
@@ -190,8 +195,8 @@ const installHooks = (): void => {
   if (hooksInstalled) return
   hooksInstalled = true
   process.on("exit", killAllSync)
-  process.on("SIGINT", onSignal("SIGINT"))
-  process.on("SIGTERM", onSignal("SIGTERM"))
+  process.prependListener("SIGINT", onSignal("SIGINT"))
+  process.prependListener("SIGTERM", onSignal("SIGTERM"))
 }
 
 // A parent killed by SIGKILL cannot remove its directories: the next program using the same
@@ -236,15 +241,14 @@ const sweepOrphans = (baseDir: string): void => {
 let bwrapProbe: Promise<boolean> | undefined
 let warnedNoIsolation = false
 
-const bwrapWorks = (): Promise<boolean> =>
-  (bwrapProbe ??= new Promise((resolve) => {
-    ChildProcess.execFile(
-      "bwrap",
-      ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent", "true"],
-      { timeout: 5_000 },
-      (error) => resolve(error === null)
-    )
-  }))
+const bwrapWorks = (): Promise<boolean> => (bwrapProbe ??= new Promise((resolve) => {
+  ChildProcess.execFile(
+    "bwrap",
+    ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent", "true"],
+    { timeout: 5_000 },
+    (error) => resolve(error === null)
+  )
+}))
 
 /** Resolves `"auto"` (probing bubblewrap once per process) and checks an explicit `"bubblewrap"`. */
 export const resolveIsolation = (option: IsolationOption): Effect.Effect<Isolation, DeploymentFailed> =>
@@ -253,7 +257,11 @@ export const resolveIsolation = (option: IsolationOption): Effect.Effect<Isolati
       if (works) return Effect.succeed("bubblewrap")
       if (option === "bubblewrap") {
         return Effect.fail(
-          new DeploymentFailed({ sandbox: "local", status: "ERROR", detail: "bubblewrap (bwrap) is not available or does not work here" })
+          new DeploymentFailed({
+            sandbox: "local",
+            status: "ERROR",
+            detail: "bubblewrap (bwrap) is not available or does not work here"
+          })
         )
       }
       if (warnedNoIsolation) return Effect.succeed("none")
@@ -372,7 +380,10 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
         const event = JSON.parse(line)
         if (event?.event === "listening" && typeof event.port === "number" && typeof event.proxyPort === "number") {
           ready = true
-          Deferred.unsafeDone(listening, Effect.succeed({ url: String(event.url), port: event.port, proxyPort: event.proxyPort }))
+          Deferred.unsafeDone(
+            listening,
+            Effect.succeed({ url: String(event.url), port: event.port, proxyPort: event.proxyPort })
+          )
           return
         }
       } catch {
@@ -390,7 +401,9 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     children.delete(pid)
     Deferred.unsafeDone(
       listening,
-      Effect.fail(failed(options.id, `executor exited (${sig ?? code}) before listening${stderr ? `: ${tail(stderr)}` : ""}`))
+      Effect.fail(
+        failed(options.id, `executor exited (${sig ?? code}) before listening${stderr ? `: ${tail(stderr)}` : ""}`)
+      )
     )
     Deferred.unsafeDone(exited, Effect.void)
   })

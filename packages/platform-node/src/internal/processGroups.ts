@@ -4,9 +4,10 @@
  *
  * @internal
  */
-import * as ChildProcess from "node:child_process"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 
 /** A command as the executor receives it, after validation. */
 export interface CommandSpec {
@@ -53,6 +54,48 @@ const isGroupAlive = (pgid: number): boolean => {
   }
 }
 
+/**
+ * The groups among `pgids` that still have a live member. `kill(-pgid, 0)` also succeeds while only
+ * zombies are left: a member orphaned by the group's leader is reparented to init and stays a
+ * zombie until init reaps it, which some inits do late and a plain PID 1 (a container's own
+ * program) never does. On Linux, /proc tells them apart; elsewhere a zombie counts as alive.
+ */
+const liveGroups = (pgids: ReadonlyArray<number>): Array<number> => {
+  const existing = pgids.filter(isGroupAlive)
+  if (existing.length === 0) return existing
+  let entries: Array<string>
+  try {
+    entries = Fs.readdirSync("/proc")
+  } catch {
+    return existing
+  }
+  const wanted = new Set(existing)
+  const live = new Set<number>()
+  for (const entry of entries) {
+    if (!/^[0-9]+$/.test(entry)) continue
+    let stat: string
+    try {
+      stat = Fs.readFileSync(`/proc/${entry}/stat`, "latin1")
+    } catch {
+      continue // exited meanwhile, or not ours to read
+    }
+    // The command name may contain spaces and parentheses: fields follow the last ")" (state, ppid, pgrp, …).
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 3)
+    if (state !== "Z" && state !== "X" && wanted.has(Number(pgrp))) live.add(Number(pgrp))
+  }
+  // A group only this process cannot signal (EPERM) may have members /proc hides: keep it.
+  return existing.filter((pgid) => live.has(pgid) || !isSignalable(pgid))
+}
+
+const isSignalable = (pgid: number): boolean => {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 const signalGroup = (pgid: number, signal: NodeJS.Signals): void => {
   try {
     process.kill(-pgid, signal)
@@ -85,13 +128,14 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
     Effect.gen(function*() {
       for (const pgid of pgids) signalGroup(pgid, "SIGTERM")
       const deadline = Date.now() + Duration.toMillis(gracePeriod)
-      let alive = pgids.filter(isGroupAlive)
+      let alive = liveGroups(pgids)
       while (alive.length > 0 && Date.now() < deadline) {
         yield* Effect.sleep(pollInterval)
-        alive = alive.filter(isGroupAlive)
+        alive = liveGroups(alive)
       }
       for (const pgid of alive) signalGroup(pgid, "SIGKILL")
-      for (const pgid of pgids) if (!isGroupAlive(pgid)) groups.delete(pgid)
+      const left = new Set(liveGroups(pgids))
+      for (const pgid of pgids) if (!left.has(pgid)) groups.delete(pgid)
     }).pipe(Effect.uninterruptible)
 
   return {
@@ -129,7 +173,9 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
 export const awaitExit = (child: ChildProcess.ChildProcess): Effect.Effect<CommandExit> =>
   Effect.async<CommandExit>((resume) => {
     const done = (code: number | null, signal: NodeJS.Signals | null) =>
-      resume(Effect.succeed(signal !== null || code === null ? { code: -1, signaled: true } : { code, signaled: false }))
+      resume(
+        Effect.succeed(signal !== null || code === null ? { code: -1, signaled: true } : { code, signaled: false })
+      )
     if (child.exitCode !== null || child.signalCode !== null) {
       done(child.exitCode, child.signalCode)
       return

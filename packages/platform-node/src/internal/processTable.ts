@@ -7,10 +7,10 @@
  *
  * @internal
  */
-import * as Crypto from "node:crypto"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
 import * as LineSplitter from "./lineSplitter.js"
 import type { CommandSpec, ProcessGroups } from "./processGroups.js"
 
@@ -45,7 +45,9 @@ export const timestamp = (ns: bigint = wallBase + (process.hrtime.bigint() - mon
   const date = new Date(Number(ns / 1_000_000n))
   const offset = -date.getTimezoneOffset()
   const fraction = String(ns % 1_000_000_000n).padStart(9, "0").replace(/0+$/, "")
-  const zone = offset === 0 ? "Z" : `${offset > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`
+  const zone = offset === 0
+    ? "Z"
+    : `${offset > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${
     pad(date.getMinutes())
   }:${pad(date.getSeconds())}${fraction === "" ? "" : `.${fraction}`}${zone}`
@@ -166,7 +168,10 @@ export interface ProcessRecord {
 }
 
 /** Why a kill was refused. */
-export type KillRefusal = { readonly _tag: "NotFound" } | { readonly _tag: "NotRunning"; readonly status: ProcessStatus }
+export type KillRefusal = { readonly _tag: "NotFound" } | {
+  readonly _tag: "NotRunning"
+  readonly status: ProcessStatus
+}
 
 /** The process table of one server. */
 export interface ProcessTable {

@@ -5,9 +5,9 @@
  *
  * @internal
  */
-import * as Net from "node:net"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
 
 const holdWithoutTargetMillis = 100
 

@@ -2,7 +2,6 @@
  * The executor that integration tests talk to: the stock Go executor when `EXECUTOR_URL` and
  * `EXECUTOR_SECRET` are set, else an in-process `ExecutorServer` on 127.0.0.1 with a random secret.
  */
-import * as Crypto from "node:crypto"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
 import * as ExecutorServer from "@effect-koyeb/platform-node/ExecutorServer"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -11,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
 
 /** Where the test executor is; `stock` is true for the real Go executor (skip tests of our extensions). */
 export class TestExecutorEndpoint extends Context.Tag("test/TestExecutorEndpoint")<TestExecutorEndpoint, {
@@ -48,7 +48,9 @@ export const layerClient: Layer.Layer<
 )
 
 /** `client` as Koyeb's Go executor presents itself: `/health` lists no capabilities, so services take the stock protocol. */
-export const withoutCapabilities = (client: ExecutorClient.ExecutorClientShape): ExecutorClient.ExecutorClientShape => ({
+export const withoutCapabilities = (
+  client: ExecutorClient.ExecutorClientShape
+): ExecutorClient.ExecutorClientShape => ({
   ...client,
   health: Effect.map(client.health, ({ status }) => ({ status }))
 })

@@ -3,11 +3,11 @@
  * misbehaves at will (resets, truncated replies, malformed SSE, silence), plus SSE frame helpers
  * and a way to crash a real executor process with its whole tree, as a dead machine would.
  */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import type * as Net from "node:net"
-import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
 
 /** Handles one request; the request body is already drained. */
 export type Handler = (request: Http.IncomingMessage, response: Http.ServerResponse) => void
@@ -39,7 +39,8 @@ export const sseHead = (response: Http.ServerResponse): void => {
 export const frame = (event: string, data: string): string => `event: ${event}\ndata: ${data}\n\n`
 
 /** An `output` frame of `/run_streaming`. */
-export const output = (stream: "stdout" | "stderr", data: string): string => frame("output", JSON.stringify({ data, stream }))
+export const output = (stream: "stdout" | "stderr", data: string): string =>
+  frame("output", JSON.stringify({ data, stream }))
 
 /** The `complete` frame of `/run_streaming`. */
 export const complete = (code: number): string => frame("complete", JSON.stringify({ code, error: code !== 0 }))
