@@ -231,8 +231,9 @@ export const spawnAnnounced = (
 // Resolved here: `--import tsx` would be resolved from the child's working directory.
 const tsxLoader = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
 
-/** The node arguments that run a TypeScript file of this repository through tsx. */
+/** The node arguments that run a TypeScript file of this repository through tsx, on the workspace packages' sources. */
 export const tsxArgs = (file: string, ...args: ReadonlyArray<string>): Array<string> => [
+  "--conditions=@effect-koyeb/source",
   "--import",
   tsxLoader,
   Path.resolve(root, file),

@@ -504,7 +504,8 @@ const stockFilesystem = Effect.flatMap(
   (client) =>
     Effect.provideService(Filesystem.make, ExecutorClient.ExecutorClient, {
       ...client,
-      health: Effect.map(client.health, ({ status }) => ({ status }))
+      health: Effect.map(client.health, ({ status }) => ({ status })),
+      capabilities: Effect.succeed(new Set<string>())
     })
 )
 

@@ -5,9 +5,9 @@
  * - `exec` returns the `CommandResult` whatever the exit code;
  * - the `sh` template quotes every interpolated value, so user input is never interpreted by the shell.
  */
-import { sh } from "@effect-koyeb/core/Command"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
+import { sh } from "@effect-koyeb/core/ShellCommand"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"

@@ -10,13 +10,13 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import type { ExecutorShape } from "./Executor.js"
 import type { ExecutorClientShape } from "./ExecutorClient.js"
 import type { FilesystemShape } from "./Filesystem.js"
 import type { ProcessesShape } from "./Processes.js"
 import type {
   ApiError,
+  ControlPlaneError,
   ControlPlaneFailure,
   DeploymentFailed,
   InvalidArgument,
@@ -24,6 +24,18 @@ import type {
   Timeout,
   Unauthorized
 } from "./SandboxError.js"
+import type { SandboxInfo } from "./SandboxSchema.js"
+
+export {
+  /**
+   * What is known about a sandbox. `id` is the Koyeb service id.
+   *
+   * @deprecated Use `SandboxSchema.SandboxInfo` (the same class).
+   * @since 0.1.0
+   * @category schemas
+   */
+  SandboxInfo
+} from "./SandboxSchema.js"
 
 /**
  * How to reach a sandbox's executor. The secret never leaves `Redacted`.
@@ -38,24 +50,6 @@ export interface SandboxEndpoint {
   /** `X-Routing-Key` header value when the sandbox is reached through Koyeb's shared gateway. */
   readonly routingKey?: string | undefined
 }
-
-/**
- * What is known about a sandbox. `id` is the Koyeb service id.
- *
- * @since 0.1.0
- * @category schemas
- */
-export class SandboxInfo extends Schema.Class<SandboxInfo>("@effect-koyeb/core/SandboxInfo")({
-  id: Schema.String,
-  appId: Schema.String,
-  name: Schema.String,
-  region: Schema.String,
-  instanceType: Schema.String,
-  image: Schema.String,
-  createdAt: Schema.DateFromSelf,
-  /** True when the SDK created the app for this sandbox (then delete removes the app, else only the service). */
-  ownsApp: Schema.Boolean
-}) {}
 
 /**
  * A file written into the sandbox at start (Koyeb `config_files`).
@@ -162,7 +156,7 @@ export interface ProvisionedSandbox {
 export type CreateError = ControlPlaneFailure | InvalidArgument | Timeout | DeploymentFailed
 
 /**
- * The per-sandbox services a provider may supply itself (see `ControlPlaneShape.services`).
+ * The command, file and process services of one sandbox.
  *
  * @since 0.1.0
  * @category models
@@ -187,7 +181,7 @@ export interface ControlPlaneShape {
   /** Lists the sandboxes visible to the credentials. */
   readonly list: Effect.Effect<ReadonlyArray<SandboxInfo>, ControlPlaneFailure>
   /** Deletes the app when `info.ownsApp`, else only the service. Succeeds if it is already gone. */
-  readonly delete: (info: SandboxInfo) => Effect.Effect<void, ApiError | Unauthorized | RateLimited>
+  readonly delete: (info: SandboxInfo) => Effect.Effect<void, ApiError | ControlPlaneError | Unauthorized | RateLimited>
   /** Polls the deployment until HEALTHY and the executor answers `/health`; terminal statuses fail fast. */
   readonly waitReady: (
     id: string,
@@ -203,11 +197,6 @@ export interface ControlPlaneShape {
   ) => Effect.Effect<Option.Option<{ readonly host: string; readonly port: number }>, ControlPlaneFailure>
   /** A client for the sandbox's executor, using the control plane's own HTTP stack (so no HttpClient leaks into `Sandbox`'s requirements). */
   readonly connect: (endpoint: SandboxEndpoint) => Effect.Effect<ExecutorClientShape>
-  /**
-   * The sandbox's command, file and process services, for providers that supply them without the
-   * executor wire protocol (`Testing.layerControlPlaneMemory`); when absent, `Sandbox` builds them over `connect`.
-   */
-  readonly services?: ((endpoint: SandboxEndpoint) => Effect.Effect<SandboxServices>) | undefined
   /** Changes the deletion delays, keeping the unspecified ones. */
   readonly updateLifecycle: (
     id: string,

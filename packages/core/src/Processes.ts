@@ -2,8 +2,8 @@
  * Background processes in a sandbox: launch (also scoped), list, kill (the whole process tree),
  * stream logs, wait for exit, for a log line or for a listening port.
  *
- * How it works on the stock executor (whose process features are thin and partly broken,
- * `koyeb-wire.md` §2.6, §6.1):
+ * How it works on the stock executor (whose process features are thin and partly broken: its log
+ * replay can crash it or lose a short process's output, and its kill stops only the shell):
  *
  * - `launch` wraps the command: the process appends its stdout and stderr to
  *   `/tmp/.effect-koyeb/proc/<nonce>.out|.err` in the sandbox and runs as its own process group
@@ -25,27 +25,17 @@
  *
  * @since 0.1.0
  */
-import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import type * as Command from "./Command.js"
-import { toLine } from "./Command.js"
-import { ExecutorClient } from "./ExecutorClient.js"
-import type { RunStreamEvent } from "./ExecutorClient.js"
-import { withTimeout } from "./internal/bounded.js"
-import { launchCommand, listeningCommand, logsCommand, logsMarker, parseLaunched } from "./internal/processes.js"
-import { byteLength, checkCommand, checkEnv, killGroup, maxArgBytes, randomToken } from "./internal/shell.js"
-import type { ExecutorFailure, Timeout } from "./SandboxError.js"
-import { InvalidArgument, ProcessNotFound, ProcessNotRunning } from "./SandboxError.js"
-import { ProcessInfo, ProcessLogLine } from "./SandboxSchema.js"
+import type * as Stream from "effect/Stream"
+import type { ExecutorClient } from "./ExecutorClient.js"
+import * as internal from "./internal/processes.js"
+import type { ExecutorFailure, InvalidArgument, ProcessNotFound, ProcessNotRunning, Timeout } from "./SandboxError.js"
+import type { ProcessInfo, ProcessLogLine } from "./SandboxSchema.js"
+import type * as ShellCommand from "./ShellCommand.js"
 
 /**
  * Options of `launch` and `launchScoped`.
@@ -161,12 +151,12 @@ export interface ProcessHandle {
 export interface ProcessesShape {
   /** Starts `command` in the background (`sh -c`, output captured to log files in the sandbox). */
   readonly launch: (
-    command: Command.Input,
+    command: ShellCommand.Input,
     options?: LaunchOptions
   ) => Effect.Effect<ProcessHandle, InvalidArgument | ExecutorFailure>
   /** Like `launch`, and kills the process and its descendants when the scope closes (if still running). */
   readonly launchScoped: (
-    command: Command.Input,
+    command: ShellCommand.Input,
     options?: LaunchOptions
   ) => Effect.Effect<ProcessHandle, InvalidArgument | ExecutorFailure, Scope.Scope>
   /** Every process the executor knows (it never forgets finished ones), in no particular order. */
@@ -215,204 +205,13 @@ export interface ProcessesShape {
  */
 export class Processes extends Context.Tag("@effect-koyeb/core/Processes")<Processes, ProcessesShape>() {}
 
-const defaultGrace: Duration.DurationInput = "1 second"
-
-/** Repeats `check` until `done` holds for its result: fast at first, backing off to at most `max` apart. */
-const pollUntil = <A, E, R>(check: Effect.Effect<A, E, R>, done: (a: A) => boolean, max: Duration.DurationInput) =>
-  Effect.repeat(check, {
-    schedule: Schedule.zipLeft(
-      Schedule.identity<A>(),
-      Schedule.exponential("25 millis", 1.5).pipe(Schedule.union(Schedule.spaced(max)))
-    ),
-    until: done
-  })
-
-/** Shows the caller's command for processes started by `launch`. */
-const present = (info: ProcessInfo): ProcessInfo => {
-  const launched = parseLaunched(info.command)
-  return launched === undefined ? info : new ProcessInfo({ ...info, command: launched.line })
-}
-
 /**
  * Builds the service from the sandbox's executor client.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<ProcessesShape, never, ExecutorClient> = Effect.gen(function*() {
-  const client = yield* ExecutorClient
-
-  const rawGet = Effect.fnUntraced(function*(id: string) {
-    const all = yield* client.listProcesses
-    const found = all.find((info) => info.id === id)
-    return found === undefined ? yield* new ProcessNotFound({ id }) : found
-  })
-
-  const list = client.listProcesses.pipe(
-    Effect.map((all) => all.map(present)),
-    Effect.withSpan("Processes.list")
-  )
-
-  const get = Effect.fn("Processes.get")(function*(id: string) {
-    return present(yield* rawGet(id))
-  })
-
-  const awaitExit = (id: string, pollInterval: Duration.DurationInput) =>
-    pollUntil(get(id), (info) => !info.isRunning, pollInterval)
-
-  const wait = Effect.fn("Processes.wait")(function*(id: string, options?: WaitOptions) {
-    return yield* withTimeout(awaitExit(id, options?.pollInterval ?? "1 second"), "Processes.wait", options?.timeout)
-  })
-
-  const kill = Effect.fn("Processes.kill")(function*(id: string, options?: KillOptions) {
-    const info = yield* rawGet(id)
-    if (!info.isRunning) return yield* new ProcessNotRunning({ id, status: info.status })
-    if (parseLaunched(info.command) === undefined) {
-      // Not ours: the executor's kill is all there is (SIGKILL of its shell).
-      yield* client.killProcess(id)
-    } else {
-      yield* client.run({ cmd: killGroup(info.pid, Duration.toMillis(options?.grace ?? defaultGrace)) }).pipe(
-        Effect.catchTag("InvalidArgument", Effect.die)
-      )
-    }
-    // The executor records the end asynchronously; if the group somehow survived, fall back to its kill.
-    yield* awaitExit(id, "200 millis").pipe(
-      Effect.timeout("5 seconds"),
-      Effect.catchTag("TimeoutException", () =>
-        client.killProcess(id).pipe(
-          Effect.catchTag("ProcessNotRunning", () => Effect.void),
-          Effect.zipRight(awaitExit(id, "200 millis"))
-        ))
-    )
-  })
-
-  const killAll = Effect.gen(function*() {
-    const running = (yield* client.listProcesses).filter((info) => info.isRunning)
-    const killed = yield* Effect.forEach(running, (info) =>
-      kill(info.id).pipe(
-        Effect.as(1),
-        Effect.catchTags({ ProcessNotFound: () => Effect.succeed(0), ProcessNotRunning: () => Effect.succeed(0) })
-      ), { concurrency: 8 })
-    return killed.reduce((a, b) => a + b, 0)
-  }).pipe(Effect.withSpan("Processes.killAll"))
-
-  /** Reads the log files of a launched process through `/run_streaming`, stopping the readers if cut short. */
-  const readLogs = (nonce: string, followPid: number | undefined): Stream.Stream<ProcessLogLine, ExecutorFailure> =>
-    Stream.unwrapScoped(Effect.gen(function*() {
-      const readers = yield* Ref.make<Option.Option<number>>(Option.none())
-      const completed = yield* Ref.make(false)
-      yield* Effect.addFinalizer(() =>
-        Effect.all([Ref.get(completed), Ref.get(readers)]).pipe(
-          Effect.flatMap(([done, pid]) =>
-            done || Option.isNone(pid)
-              ? Effect.void
-              : client.run({ cmd: killGroup(pid.value, 200) }).pipe(Effect.ignore)
-          )
-        )
-      )
-      const toLines = (events: Chunk.Chunk<RunStreamEvent>) =>
-        Effect.gen(function*() {
-          const timestamp = new Date(yield* Clock.currentTimeMillis).toISOString()
-          const lines: Array<ProcessLogLine> = []
-          for (const event of events) {
-            if (event._tag === "Complete") {
-              yield* Ref.set(completed, true)
-            } else if (event.stream === "stderr" && Option.isNone(yield* Ref.get(readers))) {
-              // The first stderr line is the readers' group marker, not process output.
-              const pid = Number(event.data.slice(logsMarker.length))
-              yield* Ref.set(readers, Option.some(pid))
-            } else {
-              lines.push(new ProcessLogLine({ timestamp, stream: event.stream, data: event.data }))
-            }
-          }
-          return Chunk.unsafeFromArray(lines)
-        })
-      return client.runStreaming({ cmd: logsCommand(nonce, followPid) }).pipe(
-        Stream.catchTag("InvalidArgument", (error) => Stream.die(error)),
-        Stream.mapChunksEffect(toLines)
-      )
-    }))
-
-  const logs = (id: string): Stream.Stream<ProcessLogLine, LogsError> =>
-    Stream.unwrap(Effect.gen(function*() {
-      const info = yield* rawGet(id)
-      const launched = parseLaunched(info.command)
-      if (launched === undefined) {
-        return yield* new InvalidArgument({
-          argument: "id",
-          detail: `process ${id} was not started by Processes.launch: its logs are only in the executor's ` +
-            "replay buffer, whose replay can crash the stock executor"
-        })
-      }
-      return readLogs(launched.nonce, info.isRunning ? info.pid : undefined)
-    })).pipe(Stream.withSpan("Processes.logs", { attributes: { id } }))
-
-  const waitForLog = Effect.fn("Processes.waitForLog")(
-    function*(id: string, pattern: string | RegExp, options?: WaitForLogOptions) {
-      const matches = (line: ProcessLogLine) =>
-        typeof pattern === "string" ? line.data.includes(pattern) : line.data.search(pattern) !== -1
-      const found = yield* withTimeout(
-        logs(id).pipe(Stream.filter(matches), Stream.runHead),
-        "Processes.waitForLog",
-        options?.timeout
-      )
-      if (Option.isSome(found)) return found.value
-      const final = yield* rawGet(id)
-      return yield* new ProcessNotRunning({ id, status: final.status })
-    }
-  )
-
-  const waitForPort = Effect.fn("Processes.waitForPort")(function*(port: number, options?: WaitForPortOptions) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      return yield* new InvalidArgument({ argument: "port", detail: `${port} is not a TCP port (1-65535)` })
-    }
-    const probe = client.run({ cmd: listeningCommand(port) }).pipe(Effect.map((reply) => reply.code === 0))
-    yield* withTimeout(
-      pollUntil(probe, (listening) => listening, options?.pollInterval ?? "500 millis"),
-      "Processes.waitForPort",
-      options?.timeout
-    )
-  })
-
-  const handle = (started: { readonly id: string; readonly pid: number }, command: string): ProcessHandle => ({
-    id: started.id,
-    pid: started.pid,
-    command,
-    info: get(started.id),
-    kill: (options) => kill(started.id, options),
-    logs: logs(started.id),
-    wait: (options) => wait(started.id, options),
-    waitForLog: (pattern, options) => waitForLog(started.id, pattern, options)
-  })
-
-  const launch = Effect.fn("Processes.launch")(function*(command: Command.Input, options?: LaunchOptions) {
-    const line = toLine(command)
-    const invalid = checkCommand(line) ?? checkEnv(options?.env)
-    if (invalid !== undefined) return yield* invalid
-    const cmd = launchCommand(randomToken(), line)
-    if (byteLength(cmd) > maxArgBytes) {
-      return yield* new InvalidArgument({
-        argument: "command",
-        detail: `the command is too long for the sandbox's shell (${byteLength(line)} bytes)`
-      })
-    }
-    const started = yield* client.startProcess({ cmd, cwd: options?.cwd, env: options?.env })
-    yield* Effect.annotateCurrentSpan({ id: started.id, pid: started.pid })
-    return handle(started, line)
-  })
-
-  const launchScoped = (command: Command.Input, options?: LaunchOptions) =>
-    Effect.acquireRelease(
-      launch(command, options),
-      (process) =>
-        kill(process.id).pipe(
-          Effect.catchTags({ ProcessNotFound: () => Effect.void, ProcessNotRunning: () => Effect.void }),
-          Effect.ignoreLogged
-        )
-    ).pipe(Effect.withSpan("Processes.launchScoped"))
-
-  return { launch, launchScoped, list, get, kill, killAll, logs, wait, waitForLog, waitForPort }
-})
+export const make: Effect.Effect<ProcessesShape, never, ExecutorClient> = internal.make
 
 /**
  * The `Processes` layer over the sandbox's `ExecutorClient`.

@@ -7,37 +7,29 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import {
-  ControlPlane,
-  type ControlPlaneShape,
-  type CreateError,
-  type CreateOptions,
-  type LifecycleOptions,
-  type SandboxEndpoint,
-  type SandboxInfo,
-  type WaitReadyOptions
-} from "./ControlPlane.js"
+import type { ControlPlane, CreateError, CreateOptions, LifecycleOptions, WaitReadyOptions } from "./ControlPlane.js"
 import * as Executor from "./Executor.js"
-import { ExecutorClient, type ExecutorClientShape } from "./ExecutorClient.js"
+import type { ExecutorClientShape } from "./ExecutorClient.js"
 import * as Filesystem from "./Filesystem.js"
+import * as internal from "./internal/sandbox.js"
 import * as Processes from "./Processes.js"
-import {
-  type ApiError,
-  type ControlPlaneFailure,
-  type DeploymentFailed,
-  type ExecutorFailure,
+import type {
+  ApiError,
+  ControlPlaneError,
+  ControlPlaneFailure,
+  DeploymentFailed,
+  ExecutorFailure,
   InvalidArgument,
-  type PortAlreadyBound,
-  type RateLimited,
-  type Timeout,
-  type Unauthorized
+  PortAlreadyBound,
+  RateLimited,
+  Timeout,
+  Unauthorized
 } from "./SandboxError.js"
-import { ExposedPort } from "./SandboxSchema.js"
+import type { ExposedPort, SandboxInfo } from "./SandboxSchema.js"
 
 /**
  * The operations of one live sandbox.
@@ -67,7 +59,7 @@ export interface SandboxShape {
   /** Changes the deletion delays; unspecified ones keep their current value. */
   readonly updateLifecycle: (options: LifecycleOptions) => Effect.Effect<void, ControlPlaneFailure | InvalidArgument>
   /** Deletes the sandbox now (its app too when the SDK created it). Succeeds if it is already gone. */
-  readonly delete: Effect.Effect<void, ApiError | Unauthorized | RateLimited>
+  readonly delete: Effect.Effect<void, ApiError | ControlPlaneError | Unauthorized | RateLimited>
 }
 
 /**
@@ -91,63 +83,6 @@ export interface SandboxHandle extends SandboxShape {
   /** The executor wire client, for endpoints the services do not cover. */
   readonly client: ExecutorClientShape
 }
-
-const HEALTH_TIMEOUT = Duration.seconds(5)
-const HEALTHY_REPLIES = new Set(["ok", "healthy", "ready"])
-
-const handleOf = (
-  controlPlane: ControlPlaneShape,
-  info: SandboxInfo,
-  endpoint: SandboxEndpoint
-): Effect.Effect<SandboxHandle> =>
-  Effect.gen(function*() {
-    const client = yield* controlPlane.connect(endpoint)
-    const { executor, filesystem, processes } = controlPlane.services === undefined
-      ? yield* Effect.all({ executor: Executor.make, filesystem: Filesystem.make, processes: Processes.make }).pipe(
-        Effect.provideService(ExecutorClient, client)
-      )
-      : yield* controlPlane.services(endpoint)
-    const attributes = { "sandbox.id": info.id }
-    const span = (name: string) => Effect.withSpan(`Sandbox.${name}`, { attributes })
-
-    const exposePort = (port: number) =>
-      Effect.gen(function*() {
-        if (!Number.isInteger(port) || port < 1 || port > 65535) {
-          return yield* new InvalidArgument({
-            argument: "port",
-            detail: `must be an integer from 1 to 65535, got ${port}`
-          })
-        }
-        // The executor refuses a bind while another port is bound (409): release it first.
-        yield* client.unbindPort
-        yield* client.bindPort(String(port))
-        const url = yield* controlPlane.exposedUrl(info.id)
-        return new ExposedPort({ port, url })
-      }).pipe(Effect.withSpan("Sandbox.exposePort", { attributes: { ...attributes, "sandbox.port": port } }))
-
-    return {
-      info,
-      exposePort,
-      unexposePort: client.unbindPort.pipe(span("unexposePort")),
-      domain: controlPlane.domain(info.id).pipe(span("domain")),
-      tcpProxy: controlPlane.tcpProxy(info.id).pipe(span("tcpProxy")),
-      isHealthy: client.health.pipe(
-        Effect.timeout(HEALTH_TIMEOUT),
-        Effect.map((h) => HEALTHY_REPLIES.has(h.status.toLowerCase())),
-        Effect.orElseSucceed(() => false),
-        span("isHealthy")
-      ),
-      waitReady: (options?: WaitReadyOptions) =>
-        controlPlane.waitReady(info.id, options).pipe(Effect.asVoid, span("waitReady")),
-      updateLifecycle: (options: LifecycleOptions) =>
-        controlPlane.updateLifecycle(info.id, options).pipe(span("updateLifecycle")),
-      delete: controlPlane.delete(info).pipe(span("delete")),
-      executor,
-      filesystem,
-      processes,
-      client
-    } satisfies SandboxHandle
-  })
 
 /**
  * Creates a sandbox for the current scope and, unless `waitReady: false`, waits until it is
@@ -176,38 +111,9 @@ const handleOf = (
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: CreateOptions = {}
-): Effect.Effect<SandboxHandle, CreateError, ControlPlane | Scope.Scope> =>
-  Effect.gen(function*() {
-    const controlPlane = yield* ControlPlane
-    // create stays interruptible (it cleans up after itself); once it returns, the finalizer is
-    // registered before an interruption can be observed.
-    const { provisioned, remove } = yield* Effect.uninterruptibleMask((restore) =>
-      restore(controlPlane.create(options)).pipe(
-        Effect.flatMap((provisioned) =>
-          // Runs once, whichever comes first: a readiness failure or the scope's end.
-          Effect.cached(
-            controlPlane.delete(provisioned.info).pipe(
-              Effect.catchAllCause((cause) =>
-                Effect.logWarning(`Sandbox ${provisioned.info.id}: delete failed`, cause)
-              ),
-              Effect.withSpan("Sandbox.release", { attributes: { "sandbox.id": provisioned.info.id } })
-            )
-          ).pipe(Effect.map((remove) => ({ provisioned, remove })))
-        ),
-        Effect.tap(({ remove }) => Effect.addFinalizer(() => remove))
-      )
-    )
-    const { info } = provisioned
-    yield* Effect.annotateCurrentSpan("sandbox.id", info.id)
-    const endpoint = options.waitReady === false
-      ? provisioned.endpoint
-      : yield* controlPlane.waitReady(info.id, { timeout: options.timeout, pollInterval: options.pollInterval }).pipe(
-        Effect.onError(() => remove)
-      )
-    return yield* handleOf(controlPlane, info, endpoint)
-  }).pipe(Effect.withSpan("Sandbox.make"))
+export const make: (
+  options?: CreateOptions
+) => Effect.Effect<SandboxHandle, CreateError, ControlPlane | Scope.Scope> = internal.make
 
 /**
  * Attaches to an existing sandbox by id. It is never deleted implicitly (only by an explicit `delete`).
@@ -215,12 +121,7 @@ export const make = (
  * @since 0.1.0
  * @category constructors
  */
-export const fromId = (id: string): Effect.Effect<SandboxHandle, ControlPlaneFailure, ControlPlane> =>
-  Effect.gen(function*() {
-    const controlPlane = yield* ControlPlane
-    const { endpoint, info } = yield* controlPlane.get(id)
-    return yield* handleOf(controlPlane, info, endpoint)
-  }).pipe(Effect.withSpan("Sandbox.fromId", { attributes: { "sandbox.id": id } }))
+export const fromId: (id: string) => Effect.Effect<SandboxHandle, ControlPlaneFailure, ControlPlane> = internal.fromId
 
 const contextOf = (handle: SandboxHandle) =>
   Context.make(Sandbox, handle).pipe(

@@ -3,7 +3,32 @@
  *
  * @since 0.1.0
  */
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+
+/**
+ * Brand carried by every error of effect-koyeb (see `isSandboxError`).
+ *
+ * @since 0.2.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("@effect-koyeb/core/SandboxError")
+
+/**
+ * The type of `TypeId`.
+ *
+ * @since 0.2.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * True for any error of effect-koyeb (any member of `SandboxError`).
+ *
+ * @since 0.2.0
+ * @category refinements
+ */
+export const isSandboxError = (u: unknown): u is SandboxError => Predicate.hasProperty(u, TypeId)
 
 const id = (name: string) => `@effect-koyeb/core/${name}`
 
@@ -17,6 +42,13 @@ export class FileNotFound extends Schema.TaggedError<FileNotFound>(id("FileNotFo
   path: Schema.String,
   detail: Schema.optional(Schema.String)
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `File not found: ${this.path}${this.detail ? ` (${this.detail})` : ""}`
   }
@@ -31,6 +63,13 @@ export class FileNotFound extends Schema.TaggedError<FileNotFound>(id("FileNotFo
 export class FileExists extends Schema.TaggedError<FileExists>(id("FileExists"))("FileExists", {
   path: Schema.String
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `File already exists: ${this.path}`
   }
@@ -68,6 +107,13 @@ export class FilesystemError extends Schema.TaggedError<FilesystemError>(id("Fil
   reason: FilesystemErrorReason,
   detail: Schema.String
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Filesystem error (${this.reason}) on ${this.path}: ${this.detail}`
   }
@@ -83,6 +129,13 @@ export class Timeout extends Schema.TaggedError<Timeout>(id("Timeout"))("Timeout
   operation: Schema.String,
   timeoutMillis: Schema.Number
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `${this.operation} timed out after ${this.timeoutMillis} ms`
   }
@@ -100,6 +153,13 @@ export class CommandError extends Schema.TaggedError<CommandError>(id("CommandEr
   stdout: Schema.String,
   stderr: Schema.String
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     const tail = this.stderr.length > 500 ? `…${this.stderr.slice(-500)}` : this.stderr
     return `Command exited with code ${this.exitCode}: ${this.command}${tail ? `\n${tail}` : ""}`
@@ -133,6 +193,13 @@ export class ExecutorError extends Schema.TaggedError<ExecutorError>(id("Executo
   detail: Schema.String,
   cause: Schema.optional(Schema.Defect)
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Executor ${this.endpoint}: ${this.reason}${
       this.status === undefined ? "" : ` ${this.status}`
@@ -149,6 +216,13 @@ export class ExecutorError extends Schema.TaggedError<ExecutorError>(id("Executo
 export class Unauthorized extends Schema.TaggedError<Unauthorized>(id("Unauthorized"))("Unauthorized", {
   detail: Schema.String
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Unauthorized: ${this.detail}`
   }
@@ -164,6 +238,13 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>(id("Inv
   argument: Schema.String,
   detail: Schema.String
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Invalid ${this.argument}: ${this.detail}`
   }
@@ -179,6 +260,13 @@ export class PortAlreadyBound extends Schema.TaggedError<PortAlreadyBound>(id("P
   "PortAlreadyBound",
   { port: Schema.String, currentPort: Schema.String }
 ) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Cannot bind port ${this.port}: port ${this.currentPort} is already bound`
   }
@@ -193,6 +281,13 @@ export class PortAlreadyBound extends Schema.TaggedError<PortAlreadyBound>(id("P
 export class ProcessNotFound extends Schema.TaggedError<ProcessNotFound>(id("ProcessNotFound"))("ProcessNotFound", {
   id: Schema.String
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Process not found: ${this.id}`
   }
@@ -208,6 +303,13 @@ export class ProcessNotRunning extends Schema.TaggedError<ProcessNotRunning>(id(
   "ProcessNotRunning",
   { id: Schema.String, status: Schema.String }
 ) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Process ${this.id} is not running (status: ${this.status})`
   }
@@ -222,6 +324,13 @@ export class ProcessNotRunning extends Schema.TaggedError<ProcessNotRunning>(id(
 export class SandboxNotFound extends Schema.TaggedError<SandboxNotFound>(id("SandboxNotFound"))("SandboxNotFound", {
   id: Schema.String
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Sandbox not found: ${this.id}`
   }
@@ -237,6 +346,13 @@ export class DeploymentFailed extends Schema.TaggedError<DeploymentFailed>(id("D
   "DeploymentFailed",
   { sandbox: Schema.String, status: Schema.String, detail: Schema.optional(Schema.String) }
 ) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Deployment of sandbox ${this.sandbox} reached status ${this.status}${this.detail ? `: ${this.detail}` : ""}`
   }
@@ -253,6 +369,13 @@ export class RateLimited extends Schema.TaggedError<RateLimited>(id("RateLimited
   method: Schema.String,
   url: Schema.String
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Rate limited on ${this.method} ${this.url}${
       this.retryAfterMillis === undefined ? "" : `, retry after ${this.retryAfterMillis} ms`
@@ -261,7 +384,8 @@ export class RateLimited extends Schema.TaggedError<RateLimited>(id("RateLimited
 }
 
 /**
- * The Koyeb API answered with an error, or could not be reached (status 0). The token is never included.
+ * The Koyeb API answered with an error status, or with a success whose body does not decode (code
+ * `Decode`). Failures without such a reply are `ControlPlaneError`s. The token is never included.
  *
  * @since 0.1.0
  * @category errors
@@ -274,10 +398,77 @@ export class ApiError extends Schema.TaggedError<ApiError>(id("ApiError"))("ApiE
   url: Schema.String,
   cause: Schema.optional(Schema.Defect)
 }) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
   get message(): string {
     return `Koyeb API ${this.method} ${this.url} failed (${this.status}${
       this.code ? ` ${this.code}` : ""
     }): ${this.detail}`
+  }
+}
+
+/**
+ * Why a control-plane call failed without an HTTP error reply:
+ * - `Transport`: the API could not be reached, or the connection broke;
+ * - `Timeout`: no complete reply within the per-request timeout;
+ * - `InvalidRequest`: the request could not be built (a malformed host URL, a body that does not encode);
+ * - `NoEndpoint`: the sandbox has no public address yet (no gateway, no app domain);
+ * - `NoDeployment`: the sandbox's service has no deployment;
+ * - `NoSecret`: the sandbox's deployment carries no executor secret;
+ * - `Runtime`: a local backend could not start the sandbox.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ControlPlaneErrorReason = Schema.Literal(
+  "Transport",
+  "Timeout",
+  "InvalidRequest",
+  "NoEndpoint",
+  "NoDeployment",
+  "NoSecret",
+  "Runtime"
+)
+/**
+ * @see ControlPlaneErrorReason
+ * @since 0.2.0
+ * @category models
+ */
+export type ControlPlaneErrorReason = typeof ControlPlaneErrorReason.Type
+
+/**
+ * A control-plane call failed without an HTTP error reply to show for it (see
+ * `ControlPlaneErrorReason`); `method` and `url` name the request involved, when there is one.
+ * The token is never included.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ControlPlaneError extends Schema.TaggedError<ControlPlaneError>(id("ControlPlaneError"))(
+  "ControlPlaneError",
+  {
+    reason: ControlPlaneErrorReason,
+    detail: Schema.String,
+    method: Schema.optional(Schema.String),
+    url: Schema.optional(Schema.String),
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  get message(): string {
+    const request = this.method === undefined || this.url === undefined ? "" : ` ${this.method} ${this.url}`
+    return `Control plane${request}: ${this.reason}: ${this.detail}`
   }
 }
 
@@ -303,7 +494,7 @@ export type FilesystemFailure = FileNotFound | FileExists | FilesystemError | In
  * @since 0.1.0
  * @category errors
  */
-export type ControlPlaneFailure = ApiError | Unauthorized | RateLimited | SandboxNotFound
+export type ControlPlaneFailure = ApiError | ControlPlaneError | Unauthorized | RateLimited | SandboxNotFound
 
 /**
  * Every error effect-koyeb can fail with.
@@ -327,3 +518,4 @@ export type SandboxError =
   | DeploymentFailed
   | RateLimited
   | ApiError
+  | ControlPlaneError

@@ -1,5 +1,5 @@
 /**
- * The public data of effect-koyeb: command results, output chunks, processes, ports and files.
+ * The public data of effect-koyeb: sandbox info, command results, output chunks, processes, ports and files.
  *
  * @since 0.1.0
  */
@@ -163,4 +163,22 @@ export class FileEntry extends Schema.Class<FileEntry>("@effect-koyeb/core/FileE
   size: Schema.Number,
   mode: Schema.Number,
   modifiedAt: Schema.DateFromSelf
+}) {}
+
+/**
+ * What is known about a sandbox. `id` is the Koyeb service id.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class SandboxInfo extends Schema.Class<SandboxInfo>("@effect-koyeb/core/SandboxInfo")({
+  id: Schema.String,
+  appId: Schema.String,
+  name: Schema.String,
+  region: Schema.String,
+  instanceType: Schema.String,
+  image: Schema.String,
+  createdAt: Schema.DateFromSelf,
+  /** True when the SDK created the app for this sandbox (then delete removes the app, else only the service). */
+  ownsApp: Schema.Boolean
 }) {}

@@ -33,15 +33,16 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
-import { ControlPlane, type LifecycleOptions, type SandboxInfo } from "./ControlPlane.js"
+import { ControlPlane, type LifecycleOptions } from "./ControlPlane.js"
 import { type ExecFailure, Executor } from "./Executor.js"
 import { Filesystem, type FilesystemShape } from "./Filesystem.js"
 import * as MemoryControlPlaneInternal from "./internal/memoryControlPlane.js"
 import * as MemorySandboxInternal from "./internal/memorySandbox.js"
+import { SuppliedServices } from "./internal/sandboxServices.js"
 import { Processes } from "./Processes.js"
 import { Sandbox } from "./Sandbox.js"
 import type { FilesystemFailure, SandboxNotFound } from "./SandboxError.js"
-import type { ExposedPort, ProcessInfo } from "./SandboxSchema.js"
+import type { ExposedPort, ProcessInfo, SandboxInfo } from "./SandboxSchema.js"
 
 /**
  * What a command handler answers: output (split into lines) and exit code (default 0).
@@ -258,6 +259,10 @@ export const layerControlPlaneMemory = (
   options: MemoryControlPlaneOptions = {}
 ): Layer.Layer<ControlPlane | MemoryControlPlane> =>
   Layer.scopedContext(
-    Effect.map(MemoryControlPlaneInternal.make(options), ({ controlPlane, inspect }) =>
-      Context.make(ControlPlane, controlPlane).pipe(Context.add(MemoryControlPlane, inspect)))
+    Effect.map(MemoryControlPlaneInternal.make(options), ({ controlPlane, inspect, services }) =>
+      Context.make(ControlPlane, controlPlane).pipe(
+        Context.add(MemoryControlPlane, inspect),
+        // Not in the layer's type: how `Sandbox` gets the memory sandboxes' own services.
+        Context.add(SuppliedServices, services)
+      ))
   )

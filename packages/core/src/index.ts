@@ -19,6 +19,13 @@ export * as ControlPlane from "./ControlPlane.js"
  */
 export * as ExecutorClient from "./ExecutorClient.js"
 /**
+ * The executor's wire protocol: the schemas of the JSON request bodies its endpoints accept.
+ *
+ * @since 0.2.0
+ * @category exports
+ */
+export * as ExecutorWire from "./ExecutorWire.js"
+/**
  * Background processes: launch, kill (whole tree), logs, wait.
  *
  * @since 0.1.0
@@ -60,6 +67,14 @@ export * as Executor from "./Executor.js"
  * @category exports
  */
 export * as KoyebControlPlane from "./KoyebControlPlane.js"
+/**
+ * The Koyeb REST API on the wire: reply schemas of apps, services and deployments, and the
+ * constants of a sandbox service.
+ *
+ * @since 0.2.0
+ * @category exports
+ */
+export * as KoyebWire from "./KoyebWire.js"
 /**
  * One live sandbox: `Sandbox.make` / `layer` (deleted with their scope) and `fromId` (attached).
  *

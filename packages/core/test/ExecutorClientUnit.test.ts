@@ -413,7 +413,7 @@ describe("ExecutorClient (in-memory executor)", () => {
   })
 
   describe("file endpoints", () => {
-    // every Go error text of koyeb-wire §2.7, with the tag/reason it must map to
+    // every Go error text the stock file endpoints return, with the tag/reason it must map to
     const cases: ReadonlyArray<readonly [string, "FileNotFound" | FilesystemErrorReason]> = [
       ["open /a/b: no such file or directory", "FileNotFound"],
       ["read /tmp: is a directory", "IsADirectory"],
@@ -612,6 +612,92 @@ describe("ExecutorClient (in-memory executor)", () => {
         assert.deepStrictEqual(yield* stock.health, { status: "ok" })
         const ours = yield* makeClient(() => json({ status: "ok", capabilities: ["base64"] }))
         assert.deepStrictEqual(yield* ours.health, { status: "ok", capabilities: ["base64"] })
+      }))
+  })
+
+  describe("capabilities and isHealthy", () => {
+    // A client whose `/health` replies are produced by `reply` (which may wait), counting them.
+    const probed = (reply: () => Effect.Effect<Response>) => {
+      const counter = { probes: 0 }
+      const client = ExecutorClient.make({ url: "http://executor.test", secret: Redacted.make("s") }).pipe(
+        Effect.provideService(
+          HttpClient.HttpClient,
+          HttpClient.make((request) =>
+            Effect.map(
+              Effect.suspend(() => {
+                counter.probes++
+                return reply()
+              }),
+              (response) => HttpClientResponse.fromWeb(request, response)
+            )
+          )
+        )
+      )
+      return Effect.map(client, (client) => ({ client, counter }))
+    }
+
+    it.effect("capabilities: asked once, when first needed, and shared by every caller", () =>
+      Effect.gen(function*() {
+        const { client, counter } = yield* probed(() =>
+          Effect.succeed(json({ status: "ok", capabilities: ["binary-files", "process-group-kill"] }))
+        )
+        assert.strictEqual(counter.probes, 0)
+        const all = yield* Effect.all([client.capabilities, client.capabilities, client.capabilities], {
+          concurrency: "unbounded"
+        })
+        for (const capabilities of all) {
+          assert.deepStrictEqual([...capabilities].sort(), ["binary-files", "process-group-kill"])
+        }
+        yield* client.capabilities
+        assert.strictEqual(counter.probes, 1)
+      }))
+
+    it.effect("capabilities: none from a stock executor, a failed probe or one slower than 2 seconds", () =>
+      Effect.gen(function*() {
+        const stock = yield* probed(() => Effect.succeed(text(`{"status":"ok"}`, 200)))
+        assert.strictEqual((yield* stock.client.capabilities).size, 0)
+        const failing = yield* probed(() => Effect.succeed(text("boom", 500)))
+        assert.strictEqual((yield* failing.client.capabilities).size, 0)
+        const slow = yield* probed(() =>
+          Effect.as(Effect.sleep("3 seconds"), json({ status: "ok", capabilities: ["binary-files"] }))
+        )
+        const fiber = yield* Effect.fork(slow.client.capabilities)
+        yield* TestClock.adjust("2 seconds")
+        assert.strictEqual((yield* Fiber.join(fiber)).size, 0)
+        // the answer is kept: no second probe
+        yield* TestClock.adjust("2 seconds")
+        assert.strictEqual((yield* slow.client.capabilities).size, 0)
+        assert.strictEqual(slow.counter.probes, 1)
+      }))
+
+    it.effect("capabilities: interrupting the first caller neither cancels nor repeats the probe", () =>
+      Effect.gen(function*() {
+        const { client, counter } = yield* probed(() =>
+          Effect.as(Effect.sleep("1 second"), json({ status: "ok", capabilities: ["binary-files"] }))
+        )
+        const first = yield* Effect.fork(client.capabilities)
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(first)
+        const second = yield* Effect.fork(client.capabilities)
+        yield* TestClock.adjust("1 second")
+        assert.deepStrictEqual([...(yield* Fiber.join(second))], ["binary-files"])
+        assert.strictEqual(counter.probes, 1)
+      }))
+
+    it.effect("isHealthy: a healthy status within 5 seconds, never a failure", () =>
+      Effect.gen(function*() {
+        for (const status of ["ok", "healthy", "READY"]) {
+          const { client } = yield* probed(() => Effect.succeed(json({ status })))
+          assert.isTrue(yield* client.isHealthy, status)
+        }
+        const starting = yield* probed(() => Effect.succeed(json({ status: "starting" })))
+        assert.isFalse(yield* starting.client.isHealthy)
+        const failing = yield* probed(() => Effect.succeed(text("boom", 503)))
+        assert.isFalse(yield* failing.client.isHealthy)
+        const slow = yield* probed(() => Effect.as(Effect.sleep("6 seconds"), json({ status: "ok" })))
+        const fiber = yield* Effect.fork(slow.client.isHealthy)
+        yield* TestClock.adjust("5 seconds")
+        assert.isFalse(yield* Fiber.join(fiber))
       }))
   })
 })

@@ -1,5 +1,7 @@
 import { ControlPlane, type CreateOptions, SandboxInfo } from "@effect-koyeb/core/ControlPlane"
 import * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
+import * as SandboxError from "@effect-koyeb/core/SandboxError"
+import * as SandboxSchema from "@effect-koyeb/core/SandboxSchema"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -461,8 +463,8 @@ describe("KoyebControlPlane", () => {
         const fiber = yield* Effect.fork(Effect.flip(create({ name: "late" })))
         yield* TestClock.adjust("1 minute")
         const error = yield* Fiber.join(fiber)
-        assert.strictEqual(error._tag === "ApiError" && error.code, "Timeout")
-        assert.strictEqual(error._tag === "ApiError" && error.status, 0)
+        assert.strictEqual(error._tag, "ControlPlaneError")
+        assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "Timeout")
         assert.strictEqual(lookups, 3)
         assert.strictEqual(fake.apps.size, 0)
       }).pipe(Effect.provide(layer))
@@ -493,7 +495,8 @@ describe("KoyebControlPlane", () => {
       return Effect.gen(function*() {
         const error = yield* Effect.flip(create({ appId: "mine" }))
         // Neither a gateway nor an app domain: the service we made is removed, the app is not.
-        assert.strictEqual(error._tag === "ApiError" && error.code, "NoEndpoint")
+        assert.strictEqual(error._tag, "ControlPlaneError")
+        assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "NoEndpoint")
         assert.strictEqual(fake.api("POST", "/v1/apps").length, 0)
         assert.strictEqual(serviceBody(fake).app_id, "mine")
         assert.strictEqual(fake.api("DELETE", "/v1/services/svc-1").length, 1)
@@ -613,8 +616,8 @@ describe("KoyebControlPlane", () => {
         const fiber = yield* Effect.fork(Effect.flip(getService))
         yield* TestClock.adjust("2 seconds")
         const error = yield* Fiber.join(fiber)
-        assert.strictEqual(error._tag === "ApiError" && error.code, "Timeout")
-        assert.strictEqual(error._tag === "ApiError" && error.status, 0)
+        assert.strictEqual(error._tag, "ControlPlaneError")
+        assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "Timeout")
       }).pipe(Effect.provide(layer))
     })
 
@@ -665,6 +668,110 @@ describe("KoyebControlPlane", () => {
         assert.strictEqual(error._tag === "ApiError" && error.code, "Decode")
         for (const text of renderings(error)) assert.notInclude(text, "leak-CANARY")
       }).pipe(Effect.provide(fake.layer()))
+    })
+  })
+
+  describe("errors without a reply", () => {
+    const getService = Effect.flatMap(ControlPlane, (cp) => cp.get("svc-1"))
+
+    it.effect("a 503 with Retry-After is retried after that delay, not the backoff", () => {
+      let calls = 0
+      const fake = fakeKoyeb((r) =>
+        r.url.pathname === "/v1/services/svc-1" && calls++ === 0
+          ? new Response("busy", { status: 503, headers: { "retry-after": "2" } })
+          : undefined
+      )
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(getService)
+        yield* TestClock.adjust("1999 millis")
+        assert.strictEqual(fake.api("GET", "/v1/services/svc-1").length, 1)
+        yield* TestClock.adjust("1 millis")
+        yield* Fiber.join(fiber)
+        assert.strictEqual(fake.api("GET", "/v1/services/svc-1").length, 2)
+      }).pipe(Effect.provide(fake.layer({ retry: { baseDelay: "1 minute" } })))
+    })
+
+    it.effect("the request timeout bounds the reply's body too, and such a timeout is retried", () => {
+      const stalled = () =>
+        new Response(new ReadableStream({ start: (controller) => controller.enqueue(new TextEncoder().encode("{")) }), {
+          status: 200,
+          headers: { "content-type": "application/json" }
+        })
+      const fake = fakeKoyeb((r) => r.url.pathname === "/v1/services/svc-1" ? stalled() : undefined)
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Effect.flip(getService))
+        yield* TestClock.adjust("2 seconds")
+        assert.strictEqual(fake.api("GET", "/v1/services/svc-1").length, 1)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(fake.api("GET", "/v1/services/svc-1").length, 2)
+        yield* TestClock.adjust("2 seconds")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "ControlPlaneError")
+        assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "Timeout")
+        assert.strictEqual(fake.api("GET", "/v1/services/svc-1").length, 2)
+      }).pipe(Effect.provide(fake.layer({ requestTimeout: "2 seconds", retry: { times: 1 } })))
+    })
+
+    it.effect("a request that cannot be built is a ControlPlaneError InvalidRequest, never sent nor retried", () => {
+      const fake = fakeKoyeb()
+      return Effect.gen(function*() {
+        const error = yield* Effect.flip(getService)
+        assert.strictEqual(error._tag, "ControlPlaneError")
+        assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "InvalidRequest")
+        assert.strictEqual(error._tag === "ControlPlaneError" && error.method, "GET")
+        assert.strictEqual(fake.requests.length, 0)
+      }).pipe(Effect.provide(fake.layer({ host: "not a url" })))
+    })
+
+    it.effect("transport failures end in ControlPlaneError Transport, naming the request, never the token", () => {
+      const fake = fakeKoyeb(() => "transport")
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Effect.flip(getService))
+        yield* TestClock.adjust("1 minute")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "ControlPlaneError")
+        if (error._tag !== "ControlPlaneError") return
+        assert.strictEqual(error.reason, "Transport")
+        assert.strictEqual(error.method, "GET")
+        assert.strictEqual(error.url, `${HOST}/v1/services/svc-1`)
+        assert.strictEqual(error.message, `Control plane GET ${HOST}/v1/services/svc-1: Transport: ${error.detail}`)
+        assert.strictEqual(fake.requests.length, 5)
+        assert.isTrue(SandboxError.isSandboxError(error))
+        for (const text of renderings(error)) assert.notInclude(text, TOKEN)
+      }).pipe(Effect.provide(fake.layer()))
+    })
+
+    it("every error carries the TypeId; isSandboxError recognises them and nothing else", () => {
+      const errors: ReadonlyArray<SandboxError.SandboxError> = [
+        new SandboxError.FileNotFound({ path: "/x" }),
+        new SandboxError.FileExists({ path: "/x" }),
+        new SandboxError.FilesystemError({ path: "/x", reason: "Unknown", detail: "d" }),
+        new SandboxError.Timeout({ operation: "op", timeoutMillis: 1 }),
+        new SandboxError.CommandError({ command: "c", exitCode: 1, stdout: "", stderr: "" }),
+        new SandboxError.ExecutorError({ reason: "Transport", endpoint: "/run", detail: "d" }),
+        new SandboxError.Unauthorized({ detail: "d" }),
+        new SandboxError.InvalidArgument({ argument: "a", detail: "d" }),
+        new SandboxError.PortAlreadyBound({ port: "1", currentPort: "2" }),
+        new SandboxError.ProcessNotFound({ id: "p" }),
+        new SandboxError.ProcessNotRunning({ id: "p", status: "killed" }),
+        new SandboxError.SandboxNotFound({ id: "s" }),
+        new SandboxError.DeploymentFailed({ sandbox: "s", status: "ERROR" }),
+        new SandboxError.RateLimited({ method: "GET", url: "u" }),
+        new SandboxError.ApiError({ status: 500, code: "", detail: "d", method: "GET", url: "u" }),
+        new SandboxError.ControlPlaneError({ reason: "Runtime", detail: "could not start" })
+      ]
+      for (const error of errors) {
+        assert.strictEqual(error[SandboxError.TypeId], SandboxError.TypeId, error._tag)
+        assert.isTrue(SandboxError.isSandboxError(error), error._tag)
+      }
+      assert.strictEqual(errors[15]!.message, "Control plane: Runtime: could not start")
+      for (const other of [new Error("x"), { _tag: "ApiError" }, null, "ApiError"]) {
+        assert.isFalse(SandboxError.isSandboxError(other))
+      }
+    })
+
+    it("SandboxInfo of ControlPlane is SandboxSchema's", () => {
+      assert.strictEqual(SandboxInfo, SandboxSchema.SandboxInfo)
     })
   })
 
@@ -770,7 +877,8 @@ describe("KoyebControlPlane", () => {
         )
         fake.state.secret = undefined
         const error = yield* Effect.flip(cp.get("svc-1"))
-        assert.strictEqual(error._tag === "ApiError" && error.code, "NoSandboxSecret")
+        assert.strictEqual(error._tag, "ControlPlaneError")
+        assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "NoSecret")
       }).pipe(Effect.provide(fake.layer()))
     })
 

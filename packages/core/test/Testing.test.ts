@@ -281,4 +281,25 @@ describe("Testing.layerControlPlaneMemory", () => {
       }).pipe(Effect.provide(Sandbox.layer({ name: "in-layer" })))
       assert.deepStrictEqual(yield* memory.deleted, [id])
     }).pipe(Effect.provide(Testing.layerControlPlaneMemory())))
+
+  it.effect("the ControlPlane it provides is the plain provider interface, also when wrapped", () =>
+    Effect.gen(function*() {
+      const controlPlane = yield* ControlPlane.ControlPlane
+      assert.isFalse("services" in controlPlane)
+      // Re-provided (here as a copy), it still hands out the memory sandboxes' own services: file
+      // operations run no command (services built over the executor client would run some).
+      yield* Effect.scoped(Effect.gen(function*() {
+        const sandbox = yield* Sandbox.make().pipe(
+          Effect.provideService(ControlPlane.ControlPlane, { ...controlPlane })
+        )
+        assert.deepStrictEqual(
+          (yield* sandbox.filesystem.listDetailed("/")).map((entry) => entry.name).sort(),
+          ["tmp"]
+        )
+        assert.deepStrictEqual(
+          yield* (yield* (yield* Testing.MemoryControlPlane).sandbox(sandbox.info.id)).commands,
+          []
+        )
+      }))
+    }).pipe(Effect.provide(Testing.layerControlPlaneMemory())))
 })

@@ -7,23 +7,16 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Config from "effect/Config"
-import * as Console from "effect/Console"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Http from "node:http"
-import * as ExecutorApp from "./internal/executorApp.js"
-import * as GoFiles from "./internal/goFiles.js"
-import * as ProcessGroups from "./internal/processGroups.js"
-import * as ProcessTable from "./internal/processTable.js"
-import * as TcpProxy from "./internal/tcpProxy.js"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/executor/server.js"
 
 /**
  * Options of the executor server; every field is optional.
@@ -97,80 +90,15 @@ export class ExecutorServerError extends Schema.TaggedError<ExecutorServerError>
   }
 }
 
-/** Variables of the server's own configuration that commands must not see. */
-const hiddenVariables = ["SANDBOX_SECRET", "SANDBOX_SECRET_STDIN", "EFFECT_KOYEB_PARENT_PID"]
-
-const commandEnv = (env: Readonly<Record<string, string | undefined>>): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(env)) {
-    if (value !== undefined && !hiddenVariables.includes(key)) out[key] = value
-  }
-  return out
-}
-
-const urlHost = (host: string): string =>
-  host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host
-
 /**
  * Starts the executor server; both listeners close and every process group it started is killed when the scope closes.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fn("ExecutorServer.make")(function*(options: ExecutorServerOptions = {}) {
-  const secret = options.secret ??
-    Option.getOrUndefined(
-      yield* Config.option(Config.redacted("SANDBOX_SECRET")).pipe(Effect.orElseSucceed(Option.none))
-    )
-  if (secret === undefined || Redacted.value(secret) === "") {
-    return yield* new ExecutorServerError({
-      reason: "MissingSecret",
-      detail: "SANDBOX_SECRET environment variable not set"
-    })
-  }
-  const host = options.host ?? "127.0.0.1"
-  const cwd = options.cwd ?? process.cwd()
-  const grace = Duration.decode(options.killGracePeriod ?? Duration.seconds(2))
-  const scope = yield* Effect.scope
-
-  const groups = ProcessGroups.make(grace)
-  const processes = ProcessTable.make({
-    groups,
-    scope,
-    linesPerStream: options.logLinesPerStream ?? 10_000,
-    maxFinished: options.maxFinishedProcesses ?? 1000
-  })
-  const binding: ExecutorApp.PortBinding = { current: undefined }
-  const app = ExecutorApp.make({
-    secret: Redacted.value(secret),
-    cwd,
-    baseEnv: commandEnv(options.env ?? process.env),
-    maxBodyBytes: options.maxBodyBytes ?? 64 * 1024 * 1024,
-    groups,
-    processes,
-    files: GoFiles.make(cwd)
-  }, binding)
-
-  // No whole-request deadline: a file upload or download may take longer than Node's 5 minutes.
-  const httpServer = Http.createServer({ requestTimeout: 0 })
-  const server = yield* NodeHttpServer.make(() => httpServer, { host, port: options.port ?? 0 }).pipe(
-    Effect.mapError((e) => new ExecutorServerError({ reason: "Listen", detail: String(e.cause), cause: e.cause }))
-  )
-  // runs before the platform's close: stop accepting, kill every group, then drop open streams
-  yield* Effect.addFinalizer(() =>
-    Effect.gen(function*() {
-      httpServer.close()
-      yield* groups.killAll
-      httpServer.closeAllConnections()
-    })
-  )
-  yield* server.serve(app)
-  const proxy = yield* TcpProxy.make({ host, port: options.proxyPort ?? 0, target: () => binding.current }).pipe(
-    Effect.mapError((cause) => new ExecutorServerError({ reason: "Listen", detail: String(cause), cause }))
-  )
-  const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-  return { url: `http://${urlHost(host)}:${port}`, port, proxyPort: proxy.port } satisfies ExecutorServerAddressShape
-})
+export const make: (
+  options?: ExecutorServerOptions
+) => Effect.Effect<ExecutorServerAddressShape, ExecutorServerError, Scope.Scope> = internal.make
 
 /**
  * The executor server as a layer providing its address.
@@ -181,15 +109,17 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
 export const layer = (options: ExecutorServerOptions = {}): Layer.Layer<ExecutorServerAddress, ExecutorServerError> =>
   Layer.scoped(ExecutorServerAddress, make(options))
 
-/** Whether process `pid` exists (EPERM: it exists but belongs to someone else). */
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+/**
+ * The executor server as a layer whose options are read from `Config`: each option a `Config`,
+ * or one `Config` of all of them.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<ExecutorServerOptions>
+): Layer.Layer<ExecutorServerAddress, ExecutorServerError | ConfigError.ConfigError> =>
+  Layer.scoped(ExecutorServerAddress, Effect.flatMap(Config.unwrap(options), make))
 
 /**
  * Runs the server until interrupted, or until the process `parentPid` is gone (polled every
@@ -199,16 +129,6 @@ const isAlive = (pid: number): boolean => {
  * @since 0.1.0
  * @category running
  */
-export const run = (
-  options: ExecutorServerOptions & { readonly parentPid?: number | undefined } = {}
-): Effect.Effect<void, ExecutorServerError> =>
-  Effect.scoped(Effect.gen(function*() {
-    const address = yield* make(options)
-    yield* Console.log(JSON.stringify({ event: "listening", ...address }))
-    const parentPid = options.parentPid
-    if (parentPid === undefined) return yield* Effect.never
-    yield* Effect.repeat(Effect.sync(() => isAlive(parentPid)), {
-      schedule: Schedule.spaced(Duration.millis(500)),
-      while: (alive) => alive
-    })
-  }))
+export const run: (
+  options?: ExecutorServerOptions & { readonly parentPid?: number | undefined }
+) => Effect.Effect<void, ExecutorServerError> = internal.run

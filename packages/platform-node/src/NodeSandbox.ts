@@ -58,7 +58,7 @@ export const layerConfig = (
  * @since 0.1.0
  * @category layers
  */
-export const layerLocal = (options: LocalControlPlane.Options = {}): Layer.Layer<ControlPlane> =>
+export const layerLocal = (options: LocalControlPlane.LocalControlPlaneOptions = {}): Layer.Layer<ControlPlane> =>
   LocalControlPlane.layer(options)
 
 /**

@@ -24,7 +24,6 @@
  *
  * @since 0.1.0
  */
-import type * as CoreCommand from "@effect-koyeb/core/Command"
 import {
   ControlPlane,
   type CreateOptions,
@@ -47,6 +46,7 @@ import type {
   ProcessInfo,
   ProcessLogLine
 } from "@effect-koyeb/core/SandboxSchema"
+import type * as ShellCommand from "@effect-koyeb/core/ShellCommand"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
@@ -137,7 +137,7 @@ export interface BackendOptions {
   /** Options of the Koyeb backend; the token defaults to `KOYEB_API_TOKEN`. */
   readonly koyeb?: Partial<KoyebControlPlane.KoyebControlPlaneOptions> | undefined
   /** Options of the local backend. */
-  readonly local?: LocalControlPlane.Options | undefined
+  readonly local?: LocalControlPlane.LocalControlPlaneOptions | undefined
 }
 
 type Services = ControlPlane | FileSystem.FileSystem
@@ -248,7 +248,7 @@ export interface PromiseProcess {
  */
 export interface PromiseProcesses {
   /** Starts a command in the background. */
-  launch(command: CoreCommand.Input, options?: Processes.LaunchOptions & CallOptions): Promise<PromiseProcess>
+  launch(command: ShellCommand.Input, options?: Processes.LaunchOptions & CallOptions): Promise<PromiseProcess>
   /** Every process the executor knows. */
   list(options?: CallOptions): Promise<ReadonlyArray<ProcessInfo>>
   /** The current info of one process. */
@@ -432,7 +432,7 @@ export class PromiseSandbox implements AsyncDisposable {
    *
    * @since 0.1.0
    */
-  run(command: CoreCommand.Input, options?: CommandOptions): Promise<CommandResult> {
+  run(command: ShellCommand.Input, options?: CommandOptions): Promise<CommandResult> {
     const [rest, signal] = split(options)
     return this.#call(this.#handle.executor.run(command, rest), signal)
   }
@@ -442,7 +442,7 @@ export class PromiseSandbox implements AsyncDisposable {
    *
    * @since 0.1.0
    */
-  exec(command: CoreCommand.Input, options?: CommandOptions): Promise<CommandResult> {
+  exec(command: ShellCommand.Input, options?: CommandOptions): Promise<CommandResult> {
     const [rest, signal] = split(options)
     return this.#call(this.#handle.executor.exec(command, rest), signal)
   }
@@ -452,7 +452,7 @@ export class PromiseSandbox implements AsyncDisposable {
    *
    * @since 0.1.0
    */
-  stream(command: CoreCommand.Input, options?: CommandOptions): AsyncIterable<OutputChunk> {
+  stream(command: ShellCommand.Input, options?: CommandOptions): AsyncIterable<OutputChunk> {
     const [rest, signal] = split(options)
     return iterate(this.#runtime, this.#handle.executor.stream(command, rest), signal)
   }
@@ -462,7 +462,7 @@ export class PromiseSandbox implements AsyncDisposable {
    *
    * @since 0.1.0
    */
-  streamEvents(command: CoreCommand.Input, options?: CommandOptions): AsyncIterable<ExecEvent> {
+  streamEvents(command: ShellCommand.Input, options?: CommandOptions): AsyncIterable<ExecEvent> {
     const [rest, signal] = split(options)
     return iterate(this.#runtime, this.#handle.executor.streamEvents(command, rest), signal)
   }

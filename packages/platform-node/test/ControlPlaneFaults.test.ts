@@ -28,7 +28,7 @@ const fast = { pollInterval: "50 millis", timeout: "60 seconds" } as const
 const GUARD = "40 seconds"
 
 /** An emulator (own base directory) with undici, and a Koyeb control plane over it. */
-const environment = (baseDir: string, options: Partial<KoyebEmulator.Options>) => {
+const environment = (baseDir: string, options: Partial<KoyebEmulator.KoyebEmulatorOptions>) => {
   const emulator = KoyebEmulator.layer({ token: TOKEN, isolation: "none", baseDir, ...options })
   const controlPlane = Layer.unwrapEffect(
     Effect.map(
@@ -42,7 +42,7 @@ const environment = (baseDir: string, options: Partial<KoyebEmulator.Options>) =
 type Env = ControlPlane | KoyebEmulator.KoyebEmulator | HttpClient.HttpClient
 
 /** Runs `effect` against a fresh emulator; once it has stopped, no sandbox directory may remain. */
-const run = <A, E>(effect: Effect.Effect<A, E, Env>, options: Partial<KoyebEmulator.Options> = {}) =>
+const run = <A, E>(effect: Effect.Effect<A, E, Env>, options: Partial<KoyebEmulator.KoyebEmulatorOptions> = {}) =>
   Effect.suspend(() => {
     const baseDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cp-faults-"))
     return effect.pipe(
@@ -222,7 +222,7 @@ describe("ControlPlane faults (emulator)", () => {
       assert.strictEqual((yield* e.state).apps.length, 0)
     })))
 
-  it.live("an unreachable host ends in ApiError status 0 within the retry budget", () =>
+  it.live("an unreachable host ends in ControlPlaneError Transport within the retry budget", () =>
     run(Effect.gen(function*() {
       const port = yield* closedPort
       const cp = yield* koyeb({ host: `http://127.0.0.1:${port}`, retry: { times: 2, baseDelay: "10 millis" } })
@@ -233,36 +233,36 @@ describe("ControlPlane faults (emulator)", () => {
       ]
       for (const attempt of attempts) {
         const error = yield* Effect.flip(attempt)
-        assert.strictEqual(error._tag, "ApiError")
-        assert.strictEqual(error._tag === "ApiError" && error.status, 0)
-        assert.strictEqual(error._tag === "ApiError" && error.code, "Transport")
+        assert.strictEqual(error._tag, "ControlPlaneError")
+        assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "Transport")
+        assert.isTrue(error._tag === "ControlPlaneError" && error.url?.startsWith(`http://127.0.0.1:${port}/v1/`))
       }
       // Readiness treats transport failures as "not yet": it ends at its own bound.
       const waited = yield* Effect.flip(cp.waitReady("abc", { timeout: "500 millis", pollInterval: "50 millis" }))
       assert.strictEqual(waited._tag === "Timeout" && waited.timeoutMillis, 500)
       const created = yield* Effect.flip(cp.create({ name: "nohost" }))
-      assert.strictEqual(created._tag === "ApiError" && created.status, 0)
-      assert.strictEqual(created._tag === "ApiError" && created.method, "POST")
+      assert.strictEqual(created._tag === "ControlPlaneError" && created.reason, "Transport")
+      assert.strictEqual(created._tag === "ControlPlaneError" && created.method, "POST")
       const made = yield* Effect.flip(
         Effect.scoped(Sandbox.make({ name: "nohost" })).pipe(
           Effect.provideService(ControlPlane, cp)
         )
       )
-      assert.strictEqual(made._tag === "ApiError" && made.status, 0)
+      assert.strictEqual(made._tag === "ControlPlaneError" && made.reason, "Transport")
     })))
 
-  it.live("a host that never answers ends in ApiError Timeout after the per-request bound", () =>
+  it.live("a host that never answers ends in ControlPlaneError Timeout after the per-request bound", () =>
     run(Effect.gen(function*() {
       const e = yield* emulator
       const cp = yield* koyeb({ requestTimeout: "200 millis", retry: { times: 1, baseDelay: "10 millis" } })
       yield* e.delay({ method: "GET", path: "/v1/services", duration: "3 seconds", times: 2 })
       const error = yield* Effect.flip(cp.list)
-      assert.strictEqual(error._tag === "ApiError" && error.code, "Timeout")
-      assert.strictEqual(error._tag === "ApiError" && error.status, 0)
+      assert.strictEqual(error._tag, "ControlPlaneError")
+      assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "Timeout")
       assert.strictEqual(yield* count("GET", "/v1/services"), 2)
       yield* e.delay({ method: "POST", path: "/v1/apps", duration: "3 seconds", times: 1 })
       const post = yield* Effect.flip(cp.create({ name: "silent" }))
-      assert.strictEqual(post._tag === "ApiError" && post.code, "Timeout")
+      assert.strictEqual(post._tag === "ControlPlaneError" && post.reason, "Timeout")
       assert.strictEqual(yield* count("POST", "/v1/apps"), 1)
       yield* e.clearFaults
     })))
@@ -274,8 +274,8 @@ describe("ControlPlane faults (emulator)", () => {
       // The delay runs before the handler: the app is created after the client has given up.
       yield* e.delay({ method: "POST", path: "/v1/apps", duration: "700 millis", times: 1 })
       const error = yield* Effect.flip(cp.create({ name: "lost-reply" }))
-      assert.strictEqual(error._tag === "ApiError" && error.code, "Timeout")
-      assert.strictEqual(error._tag === "ApiError" && error.status, 0)
+      assert.strictEqual(error._tag, "ControlPlaneError")
+      assert.strictEqual(error._tag === "ControlPlaneError" && error.reason, "Timeout")
       const lookups = (yield* e.requests).filter((r) => r.method === "GET" && r.path === "/v1/apps")
       assert.isAbove(lookups.length, 0)
       assert.match(String(lookups[0]!.query.name), /^sandbox-app-lost-reply-\d+-[0-9a-f]{8}$/)

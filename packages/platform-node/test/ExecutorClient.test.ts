@@ -273,7 +273,7 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
       for (const line of lines) assert.include(["out", "err"], line.data)
     }))
 
-  // The stock executor sometimes loses the whole output of a short-lived process (koyeb-wire §6.1.3).
+  // The stock executor sometimes loses the whole output of a short-lived process.
   it.effect.skipIf(stock)(
     "processes: logs replay every line of both streams, then live lines",
     () =>
@@ -322,7 +322,7 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
       assert.strictEqual((yield* client.run({ cmd: "echo hi" })).stdout, "hi\n")
     }))
 
-  // The stock executor serves only `/x`; Koyeb's edge strips `/koyeb-sandbox` before it (koyeb-wire §1).
+  // The stock executor serves only `/x`; Koyeb's edge strips `/koyeb-sandbox` before it.
   it.effect.skipIf(stock)("the /koyeb-sandbox prefix routes to the same endpoints", () =>
     Effect.gen(function*() {
       const endpoint = yield* TestExecutor.TestExecutorEndpoint

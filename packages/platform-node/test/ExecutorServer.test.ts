@@ -1,10 +1,14 @@
+import * as ExecutorWire from "@effect-koyeb/core/ExecutorWire"
 import * as ExecutorServer from "@effect-koyeb/platform-node/ExecutorServer"
 import { assert, describe, it, layer } from "@effect/vitest"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
@@ -211,6 +215,50 @@ layer(serverLayer, { excludeTestServices: true })("ExecutorServer wire", (it) =>
       // unknown fields ignored, trailing garbage ignored, case-insensitive keys, null accepted
       const reply = yield* call("/run", `{"CMD":"echo $A","extra":[1],"env":{"A":"x"},"cwd":null} trailing`)
       assert.strictEqual(reply.text, `{"stdout":"x\\n","stderr":"","code":0}\n`)
+    }))
+
+  it.effect("Go decoding: zero values, null, repeated keys, lone surrogates", () =>
+    Effect.gen(function*() {
+      for (
+        const [path, body] of [
+          ["/run", `{"env":[]}`],
+          ["/run", `{"env":{"A":{}}}`],
+          ["/run", `"true"`],
+          // Go reports a type mismatch even when a later key sets the field again
+          ["/run", `{"cmd":1,"CMD":"true"}`],
+          ["/kill_process", `{"id":["x"]}`],
+          ["/write_file", `{"path":"x","content":{}}`]
+        ] as const
+      ) {
+        const reply = yield* call(path, body)
+        assert.strictEqual(reply.status, 400, `${path} ${body}`)
+        assert.strictEqual(reply.text, "Invalid request\n")
+      }
+      // a top-level null is the zero struct: an empty command
+      assert.strictEqual((yield* call("/run", "null")).text, `{"stdout":"","stderr":"","code":0}\n`)
+      // a null field changes nothing; a null map value is the empty string; the last key wins
+      const kept = yield* call("/run", `{"cmd":"echo \\"[$A]\\"","CMD":null,"env":{"A":null}}`)
+      assert.strictEqual(kept.text, `{"stdout":"[]\\n","stderr":"","code":0}\n`)
+      const last = yield* call("/run", `{"Cmd":"echo first","cmd":"echo second"}`)
+      assert.strictEqual(JSON.parse(last.text).stdout, "second\n")
+      // lone surrogates decode as U+FFFD
+      const surrogate = yield* call("/run", `{"cmd":"printf %s \\"\\ud800\\""}`)
+      assert.strictEqual(JSON.parse(surrogate.text).stdout, "\ufffd")
+      // a missing field is the zero value: /bind_port without a port is "Port is required"
+      const bind = yield* call("/bind_port", `{}`)
+      assert.strictEqual(bind.status, 400)
+      assert.strictEqual(bind.text, "Port is required\n")
+    }))
+
+  it.effect("the request schemas of ExecutorWire encode what the server decodes", () =>
+    Effect.sync(() => {
+      const request = Schema.decodeUnknownSync(ExecutorWire.CommandRequest)({ cmd: "true", env: { A: null } })
+      assert.deepStrictEqual(request, { cmd: "true", cwd: "", env: { A: "" } })
+      assert.deepStrictEqual(Schema.encodeSync(ExecutorWire.CommandRequest)(request), request)
+      assert.deepStrictEqual(Schema.decodeUnknownSync(ExecutorWire.WriteFileRequest)({ path: "a", content: null }), {
+        path: "a",
+        content: ""
+      })
     }))
 
   it.effect("/run: buffered result, error only on non-zero, -1 for signal death, HTML escaping", () =>
@@ -552,6 +600,8 @@ describe("ExecutorServer options and lifecycle", () => {
   it.scopedLive("log buffers keep the last logLinesPerStream lines", () =>
     Effect.gen(function*() {
       const started = yield* startProcess("seq 1 12000")
+      // read once it has ended: a reader following the live output would see every line
+      assert.isTrue(yield* eventually(Effect.map(statusOf(started.id), (p) => p?.status === "completed")))
       const lines = (yield* logs(started.id)).filter((e) => e.event === "log").map((e) => JSON.parse(e.data).data)
       assert.strictEqual(lines.length, 10000)
       assert.isTrue(lines.every((d, i) => d === String(i + 2001)))
@@ -580,6 +630,24 @@ describe("ExecutorServer options and lifecycle", () => {
       const result = yield* Effect.flip(Effect.scoped(ExecutorServer.make({ secret: Redacted.make("") })))
       assert.strictEqual(result._tag, "ExecutorServerError")
       assert.strictEqual(result.reason, "MissingSecret")
+    }))
+
+  it.scopedLive("layerConfig reads the options from Config", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.realpathSync(Fs.mkdtempSync(Path.join(Os.tmpdir(), "executor-config-")))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const layer = ExecutorServer.layerConfig({
+        secret: Config.redacted("TEST_SECRET"),
+        cwd: Config.string("TEST_CWD")
+      })
+      const context = yield* Layer.build(layer).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["TEST_SECRET", secret], ["TEST_CWD", dir]])))
+      )
+      const address = Context.get(context, ExecutorServer.ExecutorServerAddress)
+      const reply = yield* request(`${address.url}/run`, { body: JSON.stringify({ cmd: "pwd" }) })
+      assert.strictEqual(JSON.parse(reply.text).stdout, `${dir}\n`)
     }))
 
   it.live("bin: prints the listening line, serves, and exits when its parent is gone", () =>

@@ -10,9 +10,11 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -578,6 +580,34 @@ for (const stockProtocol of [false, true]) {
           ])
           const noLocalDir = yield* Effect.flip(fs.download(`${dir}/up-1000`, `${localDir}/no/dir/out`))
           assert.strictEqual(noLocalDir._tag, "FileNotFound")
+        }))
+
+      it.scoped("upload and download take the host file system from the caller, else from where the service was built", () =>
+        Effect.gen(function*() {
+          const client = yield* ExecutorClient.ExecutorClient
+          const local = yield* FileSystem.FileSystem
+          const dir = yield* tempDir
+          const localDir = yield* localTempDir
+          yield* local.writeFileString(`${localDir}/in`, "captured")
+          const withoutContext = <A, E>(effect: Effect.Effect<A, E>) =>
+            Effect.mapInputContext(effect, (_: Context.Context<never>) => Context.empty())
+          // built where the host file system is, called where it is not
+          const built = yield* Filesystem.make.pipe(Effect.provideService(ExecutorClient.ExecutorClient, client))
+          yield* withoutContext(built.upload(`${localDir}/in`, `${dir}/up`))
+          yield* withoutContext(built.download(`${dir}/up`, `${localDir}/out`))
+          assert.strictEqual(yield* local.readFileString(`${localDir}/out`), "captured")
+          // built without it: the caller's serves, and without one either the call dies
+          const bare = yield* Filesystem.make.pipe(
+            Effect.mapInputContext((_: Context.Context<never>) => Context.make(ExecutorClient.ExecutorClient, client))
+          )
+          yield* bare.download(`${dir}/up`, `${localDir}/again`)
+          assert.strictEqual(yield* local.readFileString(`${localDir}/again`), "captured")
+          for (const call of [bare.upload(`${localDir}/in`, `${dir}/x`), bare.download(`${dir}/up`, `${localDir}/x`)]) {
+            const exit = yield* Effect.exit(withoutContext(call))
+            assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+            assert.include(String(Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)), "host's file system")
+          }
+          assert.isFalse(yield* local.exists(`${localDir}/x`))
         }))
 
       it.scoped("open: read, readString, write, append", () =>

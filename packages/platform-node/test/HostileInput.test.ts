@@ -5,11 +5,11 @@
  * oversized, `..`, 255/256-byte names, missing env values, unwritable destinations) that must give
  * a typed failure, never a defect and never a success for a partial write.
  */
-import * as Command from "@effect-koyeb/core/Command"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Processes from "@effect-koyeb/core/Processes"
+import * as ShellCommand from "@effect-koyeb/core/ShellCommand"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -106,7 +106,7 @@ const tempDir = Effect.acquireRelease(
   (dir) =>
     Effect.flatMap(
       ExecutorClient.ExecutorClient,
-      (client) => Effect.ignore(client.run({ cmd: Command.argv(["rm", "-rf", dir]).line }))
+      (client) => Effect.ignore(client.run({ cmd: ShellCommand.argv(["rm", "-rf", dir]).line }))
     )
 )
 
@@ -129,16 +129,20 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
       Effect.gen(function*() {
         const executor = yield* Executor.Executor
         const expected = oneLine(b64(a + b))
-        const viaTemplate = yield* executor.run(Command.sh`printf '%s' ${a} ${Command.raw("")}${b} | base64 -w0`)
+        const viaTemplate = yield* executor.run(
+          ShellCommand.sh`printf '%s' ${a} ${ShellCommand.raw("")}${b} | base64 -w0`
+        )
         assert.strictEqual(viaTemplate.stdout, expected)
-        const viaArgv = yield* executor.run(Command.sh`${Command.argv(["printf", "%s%s", a, b])} | base64 -w0`)
+        const viaArgv = yield* executor.run(
+          ShellCommand.sh`${ShellCommand.argv(["printf", "%s%s", a, b])} | base64 -w0`
+        )
         assert.strictEqual(viaArgv.stdout, expected)
         const viaEnv = yield* executor.run(`printf '%s%s' "$HOSTILE_A" "$HOSTILE_B" | base64 -w0`, {
           env: { HOSTILE_A: a, HOSTILE_B: b }
         })
         assert.strictEqual(viaEnv.stdout, expected)
         // as one argument of a program that parses options: a leading dash is still data after `--`
-        const words = yield* executor.run(Command.sh`set -- ${[a, b]}; echo $#`)
+        const words = yield* executor.run(ShellCommand.sh`set -- ${[a, b]}; echo $#`)
         assert.strictEqual(words.stdout, "2\n")
       }),
     { fastCheck: { numRuns: 60 } }
@@ -156,7 +160,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
         yield* fs.writeFile(path, bytes)
         assert.deepStrictEqual(yield* fs.list(dir), [name])
         assert.deepStrictEqual(yield* fs.readFile(path), bytes)
-        const viaSh = yield* executor.run(Command.sh`cat -- ${path} | base64 -w0`)
+        const viaSh = yield* executor.run(ShellCommand.sh`cat -- ${path} | base64 -w0`)
         assert.strictEqual(viaSh.stdout, oneLine(b64(bytes)))
         const entry = yield* fs.stat(path)
         assert.strictEqual(entry.name, name)
@@ -166,7 +170,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
         // the stock text endpoint, and the name relative to a cwd ("./": cat reads stdin for "-")
         yield* fs.writeFile(path, `text ${name}`)
         assert.strictEqual(yield* fs.readFileString(path), `text ${name}`)
-        const viaCwd = yield* executor.run(Command.sh`cat -- ./${name} | base64 -w0`, { cwd: dir })
+        const viaCwd = yield* executor.run(ShellCommand.sh`cat -- ./${name} | base64 -w0`, { cwd: dir })
         assert.strictEqual(viaCwd.stdout, oneLine(b64(`text ${name}`)))
         if (utf8Bytes(name) <= 253) {
           yield* fs.mkdir(`${path}.d`)
@@ -253,7 +257,7 @@ layer(Live, { excludeTestServices: true, timeout: "120 seconds" })("hostile inpu
         yield* fs.writeFile(`${dir}/out`, bytes)
         // the reference: split on \n, trailing CRs trimmed, each line decoded alone
         const expected = splitReference(bytes)
-        const streamed = yield* Stream.runCollect(executor.stream(Command.sh`cat -- ${dir}/out`))
+        const streamed = yield* Stream.runCollect(executor.stream(ShellCommand.sh`cat -- ${dir}/out`))
         assert.deepStrictEqual(Chunk.toReadonlyArray(streamed).map((c) => c.data), expected)
       }).pipe(Effect.scoped),
     { fastCheck: { numRuns: 30 } }

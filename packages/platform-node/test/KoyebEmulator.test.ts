@@ -4,17 +4,20 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as EmulatorServer from "../src/internal/emulator/server.js"
+import * as FakeExecutors from "./utils/fakeExecutor.js"
 
 const TOKEN = "test-token"
 const SECRET = "sandbox-secret-0123456789"
 
-const start = (options?: Partial<KoyebEmulator.Options>) =>
+const start = (options?: Partial<KoyebEmulator.KoyebEmulatorOptions>) =>
   KoyebEmulator.make({ token: Redacted.make(TOKEN), stepDelay: "5 millis", isolation: "none", ...options })
 
 interface Reply {
@@ -46,7 +49,7 @@ const request = (
     return { status: response.status, headers: response.headers, body, text }
   })
 
-const api = (emu: KoyebEmulator.KoyebEmulatorHandle, method: string, path: string, body?: unknown, token = TOKEN) =>
+const api = (emu: KoyebEmulator.KoyebEmulatorShape, method: string, path: string, body?: unknown, token = TOKEN) =>
   request(`${emu.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -68,7 +71,7 @@ const definition = (overrides: Record<string, unknown> = {}) => ({
 
 /** POST /v1/apps then POST /v1/services; returns the ids. */
 const createSandbox = (
-  emu: KoyebEmulator.KoyebEmulatorHandle,
+  emu: KoyebEmulator.KoyebEmulatorShape,
   options: { deleteWhenEmpty?: boolean; definition?: Record<string, unknown>; lifeCycle?: unknown } = {}
 ) =>
   Effect.gen(function*() {
@@ -87,7 +90,7 @@ const createSandbox = (
   })
 
 /** Polls the deployment until it reaches `target` (or a terminal status); returns every distinct status seen. */
-const watchDeployment = (emu: KoyebEmulator.KoyebEmulatorHandle, deploymentId: string, target = "HEALTHY") =>
+const watchDeployment = (emu: KoyebEmulator.KoyebEmulatorShape, deploymentId: string, target = "HEALTHY") =>
   Effect.gen(function*() {
     const seen: Array<string> = []
     for (let i = 0; i < 6000; i++) {
@@ -102,10 +105,10 @@ const watchDeployment = (emu: KoyebEmulator.KoyebEmulatorHandle, deploymentId: s
     return assert.fail(`deployment ${deploymentId} never reached ${target}; saw ${seen.join(" → ")}`)
   })
 
-const latestDeployment = (emu: KoyebEmulator.KoyebEmulatorHandle, serviceId: string) =>
+const latestDeployment = (emu: KoyebEmulator.KoyebEmulatorShape, serviceId: string) =>
   Effect.map(api(emu, "GET", `/v1/services/${serviceId}`), (r) => r.body.service.latest_deployment_id as string)
 
-const healthySandbox = (emu: KoyebEmulator.KoyebEmulatorHandle, options?: Parameters<typeof createSandbox>[1]) =>
+const healthySandbox = (emu: KoyebEmulator.KoyebEmulatorShape, options?: Parameters<typeof createSandbox>[1]) =>
   Effect.gen(function*() {
     const ids = yield* createSandbox(emu, options)
     const { deployment } = yield* watchDeployment(emu, yield* latestDeployment(emu, ids.serviceId))
@@ -113,7 +116,7 @@ const healthySandbox = (emu: KoyebEmulator.KoyebEmulatorHandle, options?: Parame
   })
 
 const gateway = (
-  emu: KoyebEmulator.KoyebEmulatorHandle,
+  emu: KoyebEmulator.KoyebEmulatorShape,
   routingKey: string,
   endpoint: string,
   body?: unknown,
@@ -701,4 +704,59 @@ describe("KoyebEmulator", () => {
       assert.match(emu.url, /^http:\/\/127\.0\.0\.1:\d+$/)
       assert.strictEqual((yield* api(emu, "POST", "/v1/apps", { name: "via-layer" })).status, 200)
     }).pipe(Effect.provide(KoyebEmulator.layer({ token: Redacted.make(TOKEN) }))))
+})
+
+/** Runs `effect` until `done` holds of its value (at most 100 times), letting other fibers run in between; no time passes. */
+const settled = <A>(effect: Effect.Effect<A>, done: (a: A) => boolean) =>
+  Effect.gen(function*() {
+    let value = yield* effect
+    for (let i = 0; i < 100 && !done(value); i++) {
+      yield* Effect.yieldNow()
+      value = yield* effect
+    }
+    return value
+  })
+
+describe("KoyebEmulator under a TestClock", () => {
+  it.scoped("drives a deployment PENDING → PROVISIONING → STARTING → HEALTHY, then deletes it after delete_after_create", () =>
+    Effect.gen(function*() {
+      const executors = yield* FakeExecutors.make({ gated: true })
+      const emu = yield* EmulatorServer.make({ token: Redacted.make(TOKEN), stepDelay: "10 seconds" }, executors.spawn)
+      const app = yield* api(emu, "POST", "/v1/apps", { name: "clocked", life_cycle: { delete_when_empty: true } })
+      assert.strictEqual(app.body.app.created_at, "1970-01-01T00:00:00.000Z")
+      const service = yield* api(emu, "POST", "/v1/services", {
+        app_id: app.body.app.id,
+        definition: definition(),
+        life_cycle: { delete_after_create: 60 }
+      })
+      assert.strictEqual(service.status, 200, service.text)
+      const serviceId = service.body.service.id as string
+      const deploymentId = service.body.service.latest_deployment_id as string
+      const deployment = Effect.map(api(emu, "GET", `/v1/deployments/${deploymentId}`), (r) => r.body.deployment)
+      const reaches = (status: string) => settled(deployment, (d) => d.status === status)
+
+      assert.strictEqual((yield* deployment).status, "PENDING")
+      yield* TestClock.adjust("10 seconds")
+      const provisioning = yield* reaches("PROVISIONING")
+      assert.strictEqual(provisioning.allocated_at, "1970-01-01T00:00:10.000Z")
+      yield* TestClock.adjust("10 seconds")
+      const starting = yield* reaches("STARTING")
+      assert.strictEqual(starting.started_at, "1970-01-01T00:00:20.000Z")
+      assert.isNull(starting.succeeded_at)
+      yield* executors.open
+      const healthy = yield* reaches("HEALTHY")
+      assert.strictEqual(healthy.succeeded_at, "1970-01-01T00:00:20.000Z")
+      assert.strictEqual((yield* api(emu, "GET", `/v1/services/${serviceId}`)).body.service.status, "HEALTHY")
+      assert.deepStrictEqual(yield* executors.alive, [deploymentId])
+
+      yield* TestClock.adjust("39 seconds")
+      assert.strictEqual((yield* api(emu, "GET", `/v1/services/${serviceId}`)).status, 200)
+      yield* TestClock.adjust("1 second")
+      const gone = yield* settled(api(emu, "GET", `/v1/services/${serviceId}`), (r) => r.status === 404)
+      assert.strictEqual(gone.status, 404)
+      assert.strictEqual((yield* api(emu, "GET", `/v1/apps/${app.body.app.id}`)).status, 404)
+      const state = yield* settled(emu.state, (s) => s.deployments.length === 0)
+      assert.deepStrictEqual(state, { apps: [], services: [], deployments: [], executors: [] })
+      assert.deepStrictEqual(yield* executors.alive, [])
+    }))
 })

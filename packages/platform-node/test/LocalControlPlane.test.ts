@@ -9,11 +9,14 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
+import * as LocalBackend from "../src/internal/localControlPlane.js"
+import * as FakeExecutors from "./utils/fakeExecutor.js"
 import { alive, processesOf } from "./utils/hostProcesses.js"
 
 const isolations = ["none", "bubblewrap"] as const
@@ -253,6 +256,46 @@ describe("LocalControlPlane", () => {
           assert.strictEqual(error._tag, "InvalidArgument")
           assert.deepStrictEqual(Fs.readdirSync(baseDir), [])
         })))
+  })
+
+  describe("lifecycle under a TestClock", () => {
+    /** The sandbox ids once `expected`, letting other fibers run in between (at most 100 times); no time passes. */
+    const listed = (cp: ControlPlaneShape, expected: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        let ids = (yield* cp.list).map((s) => s.id)
+        for (let i = 0; i < 100 && ids.join() !== expected.join(); i++) {
+          yield* Effect.yieldNow()
+          ids = (yield* cp.list).map((s) => s.id)
+        }
+        return ids
+      })
+
+    it.scoped("deleteAfterDelay, inactivity and updateLifecycle deletions follow the clock", () =>
+      Effect.gen(function*() {
+        const executors = yield* FakeExecutors.make()
+        const cp = yield* LocalBackend.make({}, executors.spawn)
+        const delayed = (yield* cp.create({ deleteAfterDelay: "10 minutes", idleTimeout: 0 })).info.id
+        const idle = (yield* cp.create({ idleTimeout: "1 minute", deleteAfterInactivityDelay: "1 minute" })).info.id
+        const updated = (yield* cp.create({ idleTimeout: 0 })).info.id
+        const kept = (yield* cp.create({ idleTimeout: 0, deleteAfterInactivityDelay: "1 second" })).info.id
+        assert.strictEqual((yield* cp.get(idle)).info.createdAt.getTime(), 0)
+
+        yield* TestClock.adjust("119 seconds")
+        assert.deepStrictEqual(yield* listed(cp, []), [delayed, idle, updated, kept])
+        yield* TestClock.adjust("1 second")
+        assert.deepStrictEqual(yield* listed(cp, [delayed, updated, kept]), [delayed, updated, kept])
+
+        // counted from the creation, like Koyeb's delete_after_create
+        yield* cp.updateLifecycle(updated, { deleteAfterDelay: "5 minutes" })
+        yield* TestClock.adjust("179 seconds")
+        assert.deepStrictEqual(yield* listed(cp, []), [delayed, updated, kept])
+        yield* TestClock.adjust("1 second")
+        assert.deepStrictEqual(yield* listed(cp, [delayed, kept]), [delayed, kept])
+
+        yield* TestClock.adjust("5 minutes")
+        assert.deepStrictEqual(yield* listed(cp, [kept]), [kept])
+        assert.deepStrictEqual(yield* executors.alive, [kept])
+      }))
   })
 
   for (const how of ["SIGTERM", "exit"] as const) {

@@ -1,9 +1,9 @@
-import * as Command from "@effect-koyeb/core/Command"
 import { ExecutorClient } from "@effect-koyeb/core/ExecutorClient"
 import type { ExecutorClientShape, RunStreamEvent } from "@effect-koyeb/core/ExecutorClient"
 import * as Processes from "@effect-koyeb/core/Processes"
 import type { ExecutorFailure, InvalidArgument } from "@effect-koyeb/core/SandboxError"
 import type { ProcessLogLine } from "@effect-koyeb/core/SandboxSchema"
+import * as ShellCommand from "@effect-koyeb/core/ShellCommand"
 import { assert, layer } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -89,7 +89,7 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
       const listed = (yield* processes.list).find((p) => p.id === proc.id)
       assert.strictEqual(listed?.command, "sleep 4101")
 
-      const templated = yield* processes.launch(Command.sh`sleep ${4102}`)
+      const templated = yield* processes.launch(ShellCommand.sh`sleep ${4102}`)
       assert.strictEqual((yield* templated.info).command, "sleep '4102'")
       const argv = yield* processes.launch(["sleep", "4102.5"])
       assert.strictEqual((yield* argv.info).command, "'sleep' '4102.5'")

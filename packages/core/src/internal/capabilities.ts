@@ -1,6 +1,7 @@
 /**
- * The executor extensions a service may use when `/health` advertises them (`DESIGN.md` §6: they
- * are optional and never required), probed once per service.
+ * What an `ExecutorClient` learns from `/health`: whether the executor is healthy, and which
+ * extensions it advertises. Extensions are optional: the services use them when advertised and
+ * fall back to the stock protocol otherwise, never requiring them.
  *
  * @internal
  */
@@ -9,7 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
-import type { ExecutorClientShape } from "../ExecutorClient.js"
+import type { HealthStatus } from "../ExecutorClient.js"
+import type { ExecutorFailure } from "../SandboxError.js"
 
 /** Executors that stop a command's whole process group when its stream closes. */
 export const processGroupKill = "process-group-kill"
@@ -18,30 +20,52 @@ export const binaryFiles = "binary-files"
 
 // An executor slow to answer the probe gets the stock behaviour.
 const probeTimeout = Duration.seconds(2)
+const healthTimeout = Duration.seconds(5)
+const healthyReplies: ReadonlySet<string> = new Set(["ok", "healthy", "ready"])
+const none: ReadonlySet<string> = new Set()
 
-// One probe per client, shared by the services built on it (`Executor` and `Filesystem` of one
-// sandbox ask `/health` once, which on Koyeb is a round trip through the gateway).
-const probes = new WeakMap<ExecutorClientShape, Fiber.RuntimeFiber<ReadonlyArray<string>>>()
+/** Whether `health` answers within 5 seconds with a healthy status; any failure is `false`. */
+export const isHealthy = (health: Effect.Effect<HealthStatus, ExecutorFailure>): Effect.Effect<boolean> =>
+  health.pipe(
+    Effect.timeout(healthTimeout),
+    Effect.map((reply) => healthyReplies.has(reply.status.toLowerCase())),
+    Effect.orElseSucceed(() => false)
+  )
 
 /**
- * Whether the executor advertises `capability`: `/health` is asked once per client, by the first
- * caller, on a fiber of its own, so that interrupting that caller leaves no poisoned result for
- * the others. Awaited, not joined: joining would hand the probe's fiber refs (its context, hence
- * its scope) to the caller. A failed or slow probe means no extension.
+ * The capabilities `health` advertises, probed once: by the first caller, on a fiber of its own
+ * (run by the runtime of the caller of `makeProbe`), so that interrupting that caller leaves no
+ * poisoned result for the others. Awaited, not joined: joining would hand the probe's fiber refs
+ * (its context, hence its scope) to the caller. A failed or slow probe means no extension.
  */
 export const makeProbe = (
-  client: ExecutorClientShape
-): Effect.Effect<(capability: string) => Effect.Effect<boolean>> =>
-  Effect.map(Effect.runtime<never>(), (runtime) => (capability) =>
-    Effect.suspend(() => {
-      let probe = probes.get(client)
-      if (probe === undefined) {
-        probe = Runtime.runFork(runtime)(client.health.pipe(
-          Effect.map((health) => health.capabilities ?? []),
-          Effect.timeout(probeTimeout),
-          Effect.orElseSucceed((): ReadonlyArray<string> => [])
-        ))
-        probes.set(client, probe)
-      }
-      return Effect.map(Fiber.await(probe), (exit) => Exit.isSuccess(exit) && exit.value.includes(capability))
-    }))
+  health: Effect.Effect<HealthStatus, ExecutorFailure>
+): Effect.Effect<Effect.Effect<ReadonlySet<string>>> =>
+  Effect.map(Effect.runtime<never>(), (runtime) => {
+    let probe: Fiber.RuntimeFiber<ReadonlySet<string>> | undefined
+    return Effect.suspend(() => {
+      probe ??= Runtime.runFork(runtime)(health.pipe(
+        Effect.map((reply): ReadonlySet<string> => new Set(reply.capabilities ?? [])),
+        Effect.timeout(probeTimeout),
+        Effect.orElseSucceed(() => none)
+      ))
+      return Effect.map(Fiber.await(probe), (exit) => Exit.isSuccess(exit) ? exit.value : none)
+    })
+  })
+
+/**
+ * The strategy `pick` chooses from the client's capabilities, chosen once, when first needed:
+ * later calls get the same strategy without asking again. Interrupting the first caller leaves
+ * nothing chosen, so the next caller chooses.
+ */
+export const choose = <S>(
+  capabilities: Effect.Effect<ReadonlySet<string>>,
+  pick: (capabilities: ReadonlySet<string>) => S
+): Effect.Effect<S> => {
+  let chosen: { readonly strategy: S } | undefined
+  return Effect.suspend(() =>
+    chosen !== undefined
+      ? Effect.succeed(chosen.strategy)
+      : Effect.map(capabilities, (advertised) => (chosen ??= { strategy: pick(advertised) }).strategy)
+  )
+}

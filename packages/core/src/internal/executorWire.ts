@@ -1,5 +1,5 @@
 /**
- * Wire schemas of the executor's JSON replies (`koyeb-wire.md` §2.4–2.8), and the small
+ * Decoding of the executor's replies: JSON through the schemas of `ExecutorWire`, and the small
  * hand-written validators used on the streaming hot path.
  *
  * @internal
@@ -8,59 +8,6 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { RunStreamEvent } from "../ExecutorClient.js"
-import { ProcessInfo, ProcessLogLine } from "../SandboxSchema.js"
-
-/** `/run` (200). Go always writes `stdout`, `stderr` and `code`; `error` only when code ≠ 0. */
-export const RunReply = Schema.Struct({
-  stdout: Schema.optionalWith(Schema.String, { default: () => "" }),
-  stderr: Schema.optionalWith(Schema.String, { default: () => "" }),
-  code: Schema.Number
-})
-
-/** The six file endpoints (always 200): `error` on failure; `content`/`entries` omitted when empty. */
-export const FileReply = Schema.Struct({
-  success: Schema.optional(Schema.Boolean),
-  error: Schema.optional(Schema.String),
-  content: Schema.optional(Schema.String),
-  entries: Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
-})
-
-/** A `{success, error?}` reply: `/bind_port`, `/unbind_port`, `/kill_process` (200). */
-export const SuccessReply = Schema.Struct({
-  success: Schema.optional(Schema.Boolean),
-  error: Schema.optional(Schema.String)
-})
-
-/** `/bind_port` (409). */
-export const PortConflictReply = Schema.Struct({
-  current_port: Schema.String
-})
-
-/** `/start_process` (201). */
-export const StartProcessReply = Schema.Struct({
-  id: Schema.String,
-  pid: Schema.Number,
-  status: Schema.String
-})
-
-/** A JSON body carrying an `error` text (`/start_process` 500, `/kill_process` 400). */
-export const ErrorReply = Schema.Struct({
-  error: Schema.String
-})
-
-/** `/list_processes` (200); extra fields of newer executors are ignored. */
-export const ProcessListReply = Schema.Struct({
-  processes: Schema.optional(Schema.NullOr(Schema.Array(ProcessInfo)))
-})
-
-/** `/health` (200, JSON sent as text/plain). */
-export const HealthReply = Schema.Struct({
-  status: Schema.String,
-  capabilities: Schema.optional(Schema.Array(Schema.String))
-})
-
-/** The `data` of a `/process_logs_streaming` `log` event. */
-export const LogEvent = ProcessLogLine
 
 /** Decodes a JSON text with a schema; the failure is a one-line description. */
 export const decodeJson = <A, I>(schema: Schema.Schema<A, I>) => {

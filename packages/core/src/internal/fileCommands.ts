@@ -5,16 +5,12 @@
  *
  * @internal
  */
-import type * as PlatformError from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Sink from "effect/Sink"
-import * as Stream from "effect/Stream"
 import type { FileHandle, FilesystemShape } from "../Filesystem.js"
 import { FileExists, FileNotFound, FilesystemError, InvalidArgument } from "../SandboxError.js"
 import type { FilesystemFailure } from "../SandboxError.js"
-import { quote, randomToken } from "./shell.js"
+import { FileEntry, type FileType } from "../SandboxSchema.js"
+import { quote } from "./shell.js"
 
 /** Rejects paths no command can carry: empty, or containing NUL. */
 export const validatePath = (argument: string, path: string): InvalidArgument | undefined =>
@@ -29,32 +25,6 @@ export const checkPath = (argument: string, path: string): Effect.Effect<void, I
   const invalid = validatePath(argument, path)
   return invalid === undefined ? Effect.void : Effect.fail(invalid)
 }
-
-/** Maps a local (platform) file error of upload/download to the SDK's errors, naming the local path. */
-export const localFileError = (path: string) => (error: PlatformError.PlatformError): FileNotFound | FilesystemError =>
-  error._tag === "SystemError" && error.reason === "NotFound"
-    ? new FileNotFound({ path, detail: `local: ${error.message}` })
-    : new FilesystemError({
-      path,
-      reason: error._tag === "SystemError" && error.reason === "PermissionDenied" ? "PermissionDenied" : "Unknown",
-      detail: `local: ${error.message}`
-    })
-
-/** Writes `source` to the local `localPath` through a temporary file renamed into place only once complete. */
-export const writeLocalFile = <E, R>(
-  localPath: string,
-  source: Stream.Stream<Uint8Array, E, R>
-): Effect.Effect<void, E | FileNotFound | FilesystemError, R | FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const local = localFileError(localPath)
-    const partial = `${localPath}.effect-koyeb-${randomToken()}.partial`
-    yield* source.pipe(
-      Stream.run(fs.sink(partial).pipe(Sink.mapError(local))),
-      Effect.zipRight(fs.rename(partial, localPath).pipe(Effect.mapError(local))),
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : fs.remove(partial).pipe(Effect.ignore))
-    )
-  })
 
 /** The handle `Filesystem.open` returns, over a service's own operations. */
 export const fileHandle = (
@@ -162,6 +132,33 @@ export const classifyStderr = (path: string, code: number, stderr: string): File
 }
 
 // ---------------------------------------------------------------------------------------------
+// Listing with `find -printf`
+
+const fileTypes: Record<string, FileType> = { f: "file", d: "directory", l: "symlink" }
+
+/** `find -printf` fields: type letter, size, permission bits (octal), mtime (epoch seconds), then the name. */
+export const entryFormat = "%y %s %m %T@ %f\\0"
+const entryPattern = /^(\S) (\d+) ([0-7]+) (\d+(?:\.\d+)?) ([\s\S]*)$/
+
+/** One `entryFormat` record as an entry of `dir` (or, with no `dir`, as `path` itself); undefined if malformed. */
+export const parseEntry = (record: string, dir: string | undefined, path: string): FileEntry | undefined => {
+  const match = entryPattern.exec(record)
+  if (match === null) return undefined
+  const name = dir === undefined ? baseName(path) : match[5]!
+  return new FileEntry({
+    name,
+    path: dir === undefined ? path : joinPath(dir, name),
+    type: fileTypes[match[1]!] ?? "other",
+    size: Number(match[2]),
+    mode: Number.parseInt(match[3]!, 8),
+    modifiedAt: new Date(Math.round(Number(match[4]) * 1000))
+  })
+}
+
+/** The path as a `find` argument: `./` before relative paths, since names starting with `-`, `(`, `!` or `,` are expression syntax. */
+export const findArg = (path: string): string => quote(path.startsWith("/") ? path : `./${path}`)
+
+// ---------------------------------------------------------------------------------------------
 // Writing bytes with the shell's `printf` builtin (no process per file)
 
 const octal = (byte: number): string => `\\${byte.toString(8).padStart(3, "0")}`
@@ -204,16 +201,6 @@ export const printfFormat = (content: string | Uint8Array): string => {
   }
   // a format starting with "-" would be read as an option by some printf implementations
   return format.startsWith("-") ? `\\055${format.slice(1)}` : format
-}
-
-/** UTF-8 length of a string (the unit of the kernel's 128 KiB limit on one command). */
-export const utf8Length = (s: string): number => {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c < 0xdc00 ? (i++, 4) : 3
-  }
-  return n
 }
 
 /** Exit codes of the `x` function that classifies a failed write in the sandbox. */

@@ -1,6 +1,6 @@
 /**
  * Classification of the Go `*PathError` texts that the executor's file endpoints return in a 200
- * body (`koyeb-wire.md` §2.7). The text has the shape `<op> <path>: <errno text>`; the path may
+ * body. The text has the shape `<op> <path>: <errno text>`; the path may
  * itself contain `: `, so only the operation prefix and the errno suffix are matched.
  *
  * @internal

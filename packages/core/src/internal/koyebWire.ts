@@ -1,6 +1,6 @@
 /**
- * Koyeb REST wire shapes (the subset the SDK reads) and the pure builders of the create and
- * update payloads (`koyeb-wire.md` §4).
+ * Pure functions over the Koyeb wire shapes of `KoyebWire`: what a service and its deployment say
+ * about a sandbox (info, secret, gateway, TCP proxy), and the validated create payload.
  *
  * @internal
  */
@@ -9,115 +9,18 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { CreateOptions } from "../ControlPlane.js"
+import {
+  DefinitionView,
+  type Deployment,
+  EnvKey,
+  EXECUTOR_PORT,
+  PROXY_PORT,
+  ResourceName,
+  SECRET_ENV,
+  type Service
+} from "../KoyebWire.js"
 import { InvalidArgument } from "../SandboxError.js"
-
-/** Executor API port inside the sandbox (route `/koyeb-sandbox/`). */
-export const EXECUTOR_PORT = 3030
-/** The executor's TCP forwarder (route `/`, optional TCP proxy). */
-export const PROXY_PORT = 3031
-/** The env var that carries the executor's bearer secret. */
-export const SECRET_ENV = "SANDBOX_SECRET"
-
-/** Deployment statuses after which the sandbox will never become ready. */
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["ERROR", "ERRORING", "CANCELED", "STOPPED"])
-
-// int64 fields are JSON numbers, uint64 fields numeric strings: accept both.
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
-const optionalString = Schema.optional(Schema.NullOr(Schema.String))
-
-/** Koyeb error body: `{status, code, message, fields?}` (or `google.rpc.Status`). */
-export const ErrorBody = Schema.Struct({
-  status: Schema.optional(Int),
-  code: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
-  message: Schema.optional(Schema.String),
-  fields: Schema.optional(Schema.Array(Schema.Struct({
-    field: Schema.optional(Schema.String),
-    description: Schema.optional(Schema.String)
-  })))
-})
-
-/** `ServiceLifeCycle` (seconds, 0 = disabled). */
-export const LifeCycle = Schema.Struct({
-  delete_after_create: Schema.optional(Int),
-  delete_after_sleep: Schema.optional(Int)
-})
-/** @see LifeCycle */
-export type LifeCycle = typeof LifeCycle.Type
-
-/** `App` (fields used). */
-export const App = Schema.Struct({
-  id: Schema.String,
-  name: Schema.optional(Schema.String),
-  domains: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({ name: Schema.String }))))
-})
-
-/** `{app}` reply of create / get app. */
-export const AppReply = Schema.Struct({ app: App })
-
-/** `ListAppsReply` (fields used). */
-export const AppList = Schema.Struct({ apps: Schema.optional(Schema.NullOr(Schema.Array(App))) })
-
-/** `Service` / `ServiceListItem` (fields used). */
-export const Service = Schema.Struct({
-  id: Schema.String,
-  app_id: Schema.String,
-  name: Schema.optional(Schema.String),
-  created_at: optionalString,
-  active_deployment_id: optionalString,
-  latest_deployment_id: optionalString,
-  life_cycle: Schema.optional(Schema.NullOr(LifeCycle))
-})
-/** @see Service */
-export type Service = typeof Service.Type
-
-/** `{service}` reply of create / get service. */
-export const ServiceReply = Schema.Struct({ service: Service })
-
-/** `ListServicesReply`. */
-export const ServiceList = Schema.Struct({
-  services: Schema.optional(Schema.NullOr(Schema.Array(Service))),
-  has_next: Schema.optional(Schema.Boolean)
-})
-
-/** The parts of a `DeploymentDefinition` the SDK reads back. */
-export const DefinitionView = Schema.Struct({
-  name: Schema.optional(Schema.String),
-  regions: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
-  instance_types: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({ type: Schema.String })))),
-  docker: Schema.optional(Schema.NullOr(Schema.Struct({ image: Schema.optional(Schema.String) }))),
-  env: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
-    key: Schema.optional(Schema.String),
-    value: Schema.optional(Schema.NullOr(Schema.String))
-  }))))
-})
-/** @see DefinitionView */
-export type DefinitionView = typeof DefinitionView.Type
-
-/** `Deployment` (fields used); `definition` is kept raw so an update can send it back unchanged. */
-export const Deployment = Schema.Struct({
-  id: Schema.String,
-  // Open string: new statuses must not break polling (koyeb-wire §4.4).
-  status: Schema.optional(Schema.String),
-  messages: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
-  metadata: Schema.optional(Schema.NullOr(Schema.Struct({
-    sandbox: Schema.optional(Schema.NullOr(Schema.Struct({
-      public_url: optionalString,
-      routing_key: optionalString
-    }))),
-    proxy_ports: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
-      host: optionalString,
-      public_port: Schema.optional(Schema.NullOr(Int)),
-      port: Schema.optional(Schema.NullOr(Int)),
-      protocol: optionalString
-    }))))
-  }))),
-  definition: Schema.optional(Schema.Unknown)
-})
-/** @see Deployment */
-export type Deployment = typeof Deployment.Type
-
-/** `{deployment}` reply of get deployment. */
-export const DeploymentReply = Schema.Struct({ deployment: Deployment })
+import { SandboxInfo } from "../SandboxSchema.js"
 
 /** Reads the parts of a raw definition the SDK needs (a malformed definition reads as empty). */
 export const definitionView = (raw: unknown): DefinitionView =>
@@ -128,6 +31,34 @@ export const secretOf = (definition: DefinitionView): Option.Option<string> =>
   Option.fromNullable(definition.env?.find((e) => e.key === SECRET_ENV)?.value).pipe(
     Option.filter((s) => s.length > 0)
   )
+
+/** The deployment that describes the service now: the active one, else the latest. */
+export const currentDeployment = (service: Service): Option.Option<string> =>
+  Option.fromNullable(service.active_deployment_id || service.latest_deployment_id || null)
+
+/** A timestamp of the API; absent or malformed reads as the epoch. */
+export const dateOf = (s: string | null | undefined): Date => {
+  const date = s ? new Date(s) : new Date(0)
+  return Number.isNaN(date.getTime()) ? new Date(0) : date
+}
+
+/** What the service and its deployment (when known) say about a sandbox. */
+export const infoOf = (service: Service, deployment: Option.Option<Deployment>, ownsApp: boolean): SandboxInfo => {
+  const view: DefinitionView = Option.match(deployment, {
+    onNone: () => ({}),
+    onSome: (d) => definitionView(d.definition)
+  })
+  return new SandboxInfo({
+    id: service.id,
+    appId: service.app_id,
+    name: view.name ?? service.name ?? "",
+    region: view.regions?.[0] ?? "",
+    instanceType: view.instance_types?.[0]?.type ?? "",
+    image: view.docker?.image ?? "",
+    createdAt: dateOf(service.created_at),
+    ownsApp
+  })
+}
 
 /** Gateway location of a deployment (`metadata.sandbox`), when both fields are present. */
 export const gatewayOf = (
@@ -147,8 +78,8 @@ export const tcpProxyOf = (
     deployment.metadata?.proxy_ports?.find((p) => p.port === PROXY_PORT && p.host && p.public_port)
   ).pipe(Option.map((p) => ({ host: p.host!, port: p.public_port! })))
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
+const isResourceName = Schema.is(ResourceName)
+const isEnvKey = Schema.is(EnvKey)
 const PERMISSIONS = /^[0-7]{3,4}$/
 
 const invalid = (argument: string, detail: string) => new InvalidArgument({ argument, detail })
@@ -184,14 +115,14 @@ export interface ResolvedCreate {
   readonly serviceBody: (appId: string, secret: string) => unknown
 }
 
-/** Validates `options` and prepares the service payload (koyeb-wire §4.3); fails with the first invalid option. */
+/** Validates `options` and prepares the service payload; fails with the first invalid option. */
 export const resolveCreate = (
   options: CreateOptions,
   defaultRegion: string
 ): Either.Either<ResolvedCreate, InvalidArgument> =>
   Either.gen(function*() {
     const name = options.name ?? "quick-sandbox"
-    if (!NAME.test(name)) {
+    if (!isResourceName(name)) {
       return yield* Either.left(
         invalid("name", `${JSON.stringify(name)}: use 1-63 lowercase letters, digits and inner dashes`)
       )
@@ -214,7 +145,7 @@ export const resolveCreate = (
       if (key === SECRET_ENV) {
         return yield* Either.left(invalid("env", `${SECRET_ENV} is reserved: the SDK generates the sandbox secret`))
       }
-      if (!ENV_KEY.test(key)) return yield* Either.left(invalid("env", `bad variable name ${JSON.stringify(key)}`))
+      if (!isEnvKey(key)) return yield* Either.left(invalid("env", `bad variable name ${JSON.stringify(key)}`))
       if (typeof value !== "string") return yield* Either.left(invalid("env", `value of ${key} must be a string`))
     }
     const configFiles: Array<{ path: string; content: string; permissions: string }> = []
@@ -281,14 +212,3 @@ export const resolveCreate = (
       })
     }
   })
-
-/**
- * Parses `Retry-After` (delay in seconds, or an HTTP date relative to `now`) into milliseconds.
- */
-export const parseRetryAfter = (header: string | undefined, now: number): number | undefined => {
-  if (header === undefined || header.trim() === "") return undefined
-  const trimmed = header.trim()
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000)
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}

@@ -15,7 +15,6 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import * as Command from "../Command.js"
 import type { ExecFailure, ExecutorShape, RunFailure, RunOptions } from "../Executor.js"
 import type { FilesystemShape } from "../Filesystem.js"
 import type {
@@ -31,8 +30,10 @@ import { CommandError, InvalidArgument, ProcessNotFound, ProcessNotRunning, Time
 import type { FileExists, FileNotFound, FilesystemError } from "../SandboxError.js"
 import { CommandExit, CommandResult, OutputChunk, ProcessInfo, ProcessLogLine } from "../SandboxSchema.js"
 import type { ExecEvent, StreamName } from "../SandboxSchema.js"
+import * as ShellCommand from "../ShellCommand.js"
 import type { CommandContext, CommandHandler, CommandReply, RecordedCommand } from "../Testing.js"
 import { withTimeout } from "./bounded.js"
+import { firstMatch, processHandle } from "./processes.js"
 
 /** The output lines of a text, as the executor reports them (no trailing empty line). */
 export const splitLines = (text: string | undefined): Array<string> => {
@@ -123,9 +124,9 @@ const outputOf = (reply: CommandReply): Array<OutputChunk> => [
 
 /** The `Executor` service answering commands with `runner`. */
 export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
-  const events = (input: Command.Input, options: RunOptions | undefined, operation: string) =>
+  const events = (input: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
     Stream.suspend(() => {
-      const line = Command.toLine(input)
+      const line = ShellCommand.toLine(input)
       const output: Stream.Stream<ExecEvent, ExecFailure> = Stream.unwrap(Effect.gen(function*() {
         const startedAt = yield* Clock.currentTimeMillis
         const reply = yield* runner.respond(line, options ?? {}, "run")
@@ -145,7 +146,7 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
       return Stream.interruptWhen(output, Effect.zipRight(Effect.sleep(options.timeout), Effect.fail(timedOut)))
     })
 
-  const collect = (input: Command.Input, options: RunOptions | undefined, operation: string) =>
+  const collect = (input: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
     Effect.gen(function*() {
       const lines: Record<StreamName, Array<string>> = { stdout: [], stderr: [] }
       let exit = new CommandExit({ exitCode: 0, durationMillis: 0 })
@@ -155,7 +156,7 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
           else lines[event.stream].push(event.data)
         }))
       return new CommandResult({
-        command: Command.toLine(input),
+        command: ShellCommand.toLine(input),
         stdout: joinLines(lines.stdout),
         stderr: joinLines(lines.stderr),
         exitCode: exit.exitCode,
@@ -172,16 +173,16 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
       stderr: result.stderr
     })
 
-  const exec = Effect.fn("Executor.exec")(function*(command: Command.Input, options?: RunOptions) {
+  const exec = Effect.fn("Executor.exec")(function*(command: ShellCommand.Input, options?: RunOptions) {
     return yield* collect(command, options, "Executor.exec")
   })
 
-  const run = Effect.fn("Executor.run")(function*(command: Command.Input, options?: RunOptions) {
+  const run = Effect.fn("Executor.run")(function*(command: ShellCommand.Input, options?: RunOptions) {
     const result = yield* collect(command, options, "Executor.run")
     return result.exitCode === 0 ? result : yield* commandError(result)
   })
 
-  const stream = (command: Command.Input, options?: RunOptions): Stream.Stream<OutputChunk, RunFailure> =>
+  const stream = (command: ShellCommand.Input, options?: RunOptions): Stream.Stream<OutputChunk, RunFailure> =>
     Stream.suspend(() => {
       const lines: Record<StreamName, Array<string>> = { stdout: [], stderr: [] }
       return events(command, options, "Executor.stream").pipe(
@@ -193,7 +194,7 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
           if (event.exitCode === 0) return Effect.succeed(Option.none())
           return Effect.fail(
             new CommandError({
-              command: Command.toLine(command),
+              command: ShellCommand.toLine(command),
               exitCode: event.exitCode,
               stdout: joinLines(lines.stdout),
               stderr: joinLines(lines.stderr)
@@ -204,7 +205,7 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
       )
     }).pipe(Stream.withSpan("Executor.stream"))
 
-  const streamEvents = (command: Command.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
+  const streamEvents = (command: ShellCommand.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
     events(command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
 
   return { run, exec, stream, streamEvents } satisfies ExecutorShape
@@ -355,16 +356,7 @@ export const makeProcesses = (table: ProcessTable): ProcessesShape => {
 
   const waitForLog = Effect.fn("Processes.waitForLog")(
     function*(id: string, pattern: string | RegExp, options?: WaitForLogOptions) {
-      const test = (line: ProcessLogLine) =>
-        typeof pattern === "string" ? line.data.includes(pattern) : line.data.search(pattern) !== -1
-      const found = yield* withTimeout(
-        logs(id).pipe(Stream.filter(test), Stream.runHead),
-        "Processes.waitForLog",
-        options?.timeout
-      )
-      if (Option.isSome(found)) return found.value
-      const final = yield* table.get(id)
-      return yield* new ProcessNotRunning({ id, status: final.status })
+      return yield* firstMatch(id, logs(id), table.get(id), pattern, options)
     }
   )
 
@@ -379,22 +371,14 @@ export const makeProcesses = (table: ProcessTable): ProcessesShape => {
     )
   })
 
-  const handle = (info: ProcessInfo): ProcessHandle => ({
-    id: info.id,
-    pid: info.pid,
-    command: info.command,
-    info: get(info.id),
-    kill: (options) => kill(info.id, options),
-    logs: logs(info.id),
-    wait: (options) => wait(info.id, options),
-    waitForLog: (pattern, options) => waitForLog(info.id, pattern, options)
+  const handle = (info: ProcessInfo): ProcessHandle =>
+    processHandle({ get, kill, logs, wait, waitForLog }, info, info.command)
+
+  const launch = Effect.fn("Processes.launch")(function*(command: ShellCommand.Input, options?: LaunchOptions) {
+    return handle(yield* table.start(ShellCommand.toLine(command), options))
   })
 
-  const launch = Effect.fn("Processes.launch")(function*(command: Command.Input, options?: LaunchOptions) {
-    return handle(yield* table.start(Command.toLine(command), options))
-  })
-
-  const launchScoped = (command: Command.Input, options?: LaunchOptions) =>
+  const launchScoped = (command: ShellCommand.Input, options?: LaunchOptions) =>
     Effect.acquireRelease(
       launch(command, options),
       (process) => Effect.ignore(table.kill(process.id))

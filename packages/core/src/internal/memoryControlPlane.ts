@@ -9,9 +9,15 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import type { ControlPlaneShape, CreateOptions, ProvisionedSandbox, SandboxEndpoint } from "../ControlPlane.js"
-import { SandboxInfo } from "../ControlPlane.js"
+import type {
+  ControlPlaneShape,
+  CreateOptions,
+  ProvisionedSandbox,
+  SandboxEndpoint,
+  SandboxServices
+} from "../ControlPlane.js"
 import { SandboxNotFound } from "../SandboxError.js"
+import { SandboxInfo } from "../SandboxSchema.js"
 import type { MemoryControlPlaneOptions, MemoryControlPlaneShape } from "../Testing.js"
 import { domainOf, exposedUrl, infoOf, make as makeSandbox, type MemoryBackend } from "./memorySandbox.js"
 
@@ -24,10 +30,18 @@ interface Entry {
 const configText = (file: string | { readonly content: string }): string =>
   typeof file === "string" ? file : file.content
 
+/**
+ * The control plane, its inspection service, and the services of its sandboxes (which `Sandbox`
+ * uses instead of building them over `connect`).
+ */
 export const make = (
   options: MemoryControlPlaneOptions
 ): Effect.Effect<
-  { readonly controlPlane: ControlPlaneShape; readonly inspect: MemoryControlPlaneShape },
+  {
+    readonly controlPlane: ControlPlaneShape
+    readonly inspect: MemoryControlPlaneShape
+    readonly services: (endpoint: SandboxEndpoint) => Effect.Effect<Option.Option<SandboxServices>>
+  },
   never,
   Scope.Scope
 > =>
@@ -46,13 +60,10 @@ export const make = (
           : Effect.succeed(entry)
       })
 
-    const byEndpoint = (endpoint: SandboxEndpoint) =>
-      Effect.suspend(() => {
-        const entry = Array.from(sandboxes.values()).find((e) => e.provisioned.endpoint.url === endpoint.url)
-        return entry === undefined
-          ? Effect.dieMessage(`Testing.layerControlPlaneMemory: no memory sandbox at ${endpoint.url}`)
-          : Effect.succeed(entry)
-      })
+    const find = (endpoint: SandboxEndpoint) =>
+      Effect.sync(() =>
+        Option.fromNullable(Array.from(sandboxes.values()).find((e) => e.provisioned.endpoint.url === endpoint.url))
+      )
 
     const create = (request: CreateOptions) =>
       Effect.gen(function*() {
@@ -113,14 +124,15 @@ export const make = (
         Effect.map(live(id), (entry) =>
           entry.tcpPort === undefined ? Option.none() : Option.some({ host: "tcp.sandbox.test", port: entry.tcpPort })),
       connect: (endpoint) =>
-        Effect.map(byEndpoint(endpoint), (entry) =>
-          entry.backend.client),
-      services: (endpoint) =>
-        Effect.map(byEndpoint(endpoint), ({ backend }) => ({
-          executor: backend.executor,
-          filesystem: backend.filesystem,
-          processes: backend.processes
-        })),
+        Effect.flatMap(
+          find(endpoint),
+          Option.match({
+            onNone: () =>
+              Effect.dieMessage(`Testing.layerControlPlaneMemory: no memory sandbox at ${endpoint.url}`),
+            onSome: (entry) =>
+              Effect.succeed(entry.backend.client)
+          })
+        ),
       updateLifecycle: (id, update) =>
         Effect.flatMap(live(id), (entry) => entry.backend.sandbox.updateLifecycle(update))
     }
@@ -136,5 +148,15 @@ export const make = (
         })
     }
 
-    return { controlPlane, inspect }
+    const services = (endpoint: SandboxEndpoint) =>
+      Effect.map(
+        find(endpoint),
+        Option.map(({ backend }): SandboxServices => ({
+          executor: backend.executor,
+          filesystem: backend.filesystem,
+          processes: backend.processes
+        }))
+      )
+
+    return { controlPlane, inspect, services }
   })

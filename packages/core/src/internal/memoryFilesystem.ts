@@ -4,17 +4,19 @@
  *
  * @internal
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import type { FilesystemShape, FileToWrite, MkdirOptions, MoveOptions, RmOptions, WriteOptions } from "../Filesystem.js"
 import { FileExists, FileNotFound, FilesystemError } from "../SandboxError.js"
 import type { FilesystemFailure } from "../SandboxError.js"
 import { FileEntry } from "../SandboxSchema.js"
-import { baseName, checkPath, fileHandle, joinPath, localFileError, parentOf, writeLocalFile } from "./fileCommands.js"
+import { toBytes } from "./bytes.js"
+import { baseName, checkPath, fileHandle, joinPath, parentOf } from "./fileCommands.js"
+import { hostFileSystem, localFileError, localFileSize, writeLocalFile } from "./hostFiles.js"
 
 /** A node of the tree. */
 export type Node =
@@ -24,12 +26,7 @@ export type Node =
 /** The tree: normalised absolute path → node. The root `/` is always present. */
 export type Tree = ReadonlyMap<string, Node>
 
-const utf8Encoder = new TextEncoder()
 const utf8Decoder = new TextDecoder()
-
-/** Text as UTF-8 bytes; bytes as they are. */
-export const toBytes = (content: string | Uint8Array): Uint8Array =>
-  typeof content === "string" ? utf8Encoder.encode(content) : content
 
 /** Bytes as UTF-8 text, invalid bytes becoming U+FFFD (as the executor's `/read_file`). */
 export const decodeText = (bytes: Uint8Array): string => utf8Decoder.decode(bytes)
@@ -388,17 +385,9 @@ export const makeFilesystem = (memory: MemoryTree): FilesystemShape => {
     function*(localPath: string, remotePath: string, options?: WriteOptions) {
       yield* checkPath("localPath", localPath)
       yield* checkPath("remotePath", remotePath)
-      const fs = yield* FileSystem.FileSystem
-      const local = localFileError(localPath)
-      const info = yield* fs.stat(localPath).pipe(Effect.mapError(local))
-      if (info.type === "Directory") {
-        return yield* new FilesystemError({
-          path: localPath,
-          reason: "IsADirectory",
-          detail: "local path is a directory"
-        })
-      }
-      const bytes = yield* fs.readFile(localPath).pipe(Effect.mapError(local))
+      const fs = yield* hostFileSystem(Option.none(), "Filesystem.upload")
+      yield* localFileSize(fs, localPath)
+      const bytes = yield* fs.readFile(localPath).pipe(Effect.mapError(localFileError(localPath)))
       yield* writeFile(remotePath, bytes, options)
     }
   )
@@ -406,7 +395,8 @@ export const makeFilesystem = (memory: MemoryTree): FilesystemShape => {
   const download = Effect.fn("Filesystem.download")(function*(remotePath: string, localPath: string) {
     yield* checkPath("remotePath", remotePath)
     yield* checkPath("localPath", localPath)
-    yield* writeLocalFile(localPath, Stream.succeed(yield* readFile(remotePath)))
+    const fs = yield* hostFileSystem(Option.none(), "Filesystem.download")
+    yield* writeLocalFile(fs, localPath, Stream.succeed(yield* readFile(remotePath)))
   })
 
   const open = Effect.fn("Filesystem.open")(function*(path: string) {

@@ -13,7 +13,6 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { SandboxInfo } from "../ControlPlane.js"
 import type { LifecycleOptions } from "../ControlPlane.js"
 import type { ExecutorShape } from "../Executor.js"
 import type { CommandRequest, ExecutorClientShape, RunStreamEvent } from "../ExecutorClient.js"
@@ -21,8 +20,10 @@ import type { FilesystemShape } from "../Filesystem.js"
 import type { ProcessesShape } from "../Processes.js"
 import type { SandboxShape } from "../Sandbox.js"
 import { ExecutorError, FileExists, FilesystemError, InvalidArgument, PortAlreadyBound } from "../SandboxError.js"
-import { ExposedPort } from "../SandboxSchema.js"
+import { ExposedPort, SandboxInfo } from "../SandboxSchema.js"
 import type { CommandHandler, CommandReply, MemoryOptions, MemorySandboxShape } from "../Testing.js"
+import { toBytes } from "./bytes.js"
+import { isHealthy } from "./capabilities.js"
 import { makeExecutor, makeProcesses, makeProcessTable, makeRunner, splitLines } from "./memoryCommands.js"
 import {
   childNames,
@@ -37,10 +38,10 @@ import {
   makeTree,
   removeAll,
   resolve,
-  toBytes,
   type Tree,
   writeNode
 } from "./memoryFilesystem.js"
+import { checkPort } from "./sandbox.js"
 
 /** The public URL of a memory sandbox's exposed port. */
 export const exposedUrl = (id: string): string => `https://${id}.sandbox.test/`
@@ -110,12 +111,7 @@ export const make = (options: {
 
     const exposePort = (value: number) =>
       Effect.gen(function*() {
-        if (!Number.isInteger(value) || value < 1 || value > 65535) {
-          return yield* new InvalidArgument({
-            argument: "port",
-            detail: `must be an integer from 1 to 65535, got ${value}`
-          })
-        }
+        yield* checkPort(value)
         yield* alive("/bind_port")
         port = new ExposedPort({ port: value, url: exposedUrl(info.id) })
         return port
@@ -178,9 +174,13 @@ export const make = (options: {
         )
       )
 
+    const health = Effect.as(alive("/health"), { status: "ok" })
     const client: ExecutorClientShape = {
       options: { url: `memory://${info.id}`, secret: Redacted.make("memory") },
-      health: Effect.as(alive("/health"), { status: "ok" }),
+      health,
+      // the memory executor advertises no extension, as the stock executor
+      capabilities: Effect.succeed(new Set()),
+      isHealthy: isHealthy(health),
       run: (request) =>
         alive("/run").pipe(
           Effect.zipRight(runner.respond(request.cmd, request, "run")),

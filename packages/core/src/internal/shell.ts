@@ -14,8 +14,29 @@ export const quoteArgs = (args: ReadonlyArray<string>): string => args.map(quote
 /** Linux `MAX_ARG_STRLEN` (128 KiB) minus the terminating NUL: the longest single argv or env string. */
 export const maxArgBytes = 131_071
 
-/** The UTF-8 size of `s` in bytes. */
-export const byteLength = (s: string): number => new TextEncoder().encode(s).length
+// eslint-disable-next-line no-control-regex -- any character outside ASCII
+const nonAscii = /[^\u0000-\u007f]/
+
+/** The UTF-8 size of `text` in bytes, as `TextEncoder` encodes it (a lone surrogate becomes U+FFFD, 3 bytes). */
+export const utf8Length = (text: string): number => {
+  if (!nonAscii.test(text)) return text.length
+  let n = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next < 0xe000) {
+        n += 4
+        i++
+      } else {
+        n += 3
+      }
+    } else n += 3
+  }
+  return n
+}
 
 /** Why `line` cannot be run (empty, or holding a NUL that no argv string can carry), or undefined. */
 export const checkCommand = (line: string): InvalidArgument | undefined =>

@@ -12,6 +12,7 @@
 import type * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import * as Either from "effect/Either"
 
 /** Returned by a handler to stop decoding: the stream ends after the outputs emitted so far. */
 export const End: unique symbol = Symbol.for("@effect-koyeb/core/internal/sse/End")
@@ -177,14 +178,14 @@ export const decodeAll = <A, E>(
     readonly onTooLarge: () => E
     readonly onEnd: () => E
   }
-): { readonly _tag: "Done"; readonly out: Array<A> } | { readonly _tag: "Failed"; readonly error: E } => {
+): Either.Either<Array<A>, E> => {
   const out: Array<A> = []
   let result: E | typeof End | undefined
   const fits = makeParser(options.maxEventSize).feed(text, (event, data) => {
     result = options.handler(event, data, out)
     return result === undefined
   })
-  if (result === End) return { _tag: "Done", out }
-  if (result !== undefined) return { _tag: "Failed", error: result }
-  return { _tag: "Failed", error: fits ? options.onEnd() : options.onTooLarge() }
+  if (result === End) return Either.right(out)
+  if (result !== undefined) return Either.left(result)
+  return Either.left(fits ? options.onEnd() : options.onTooLarge())
 }

@@ -5,32 +5,37 @@
  * @internal
  */
 import type { ExecutorClientShape } from "@effect-koyeb/core/ExecutorClient"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 
-/** Mutable traffic counters of one sandbox. */
-export interface Activity {
-  lastActivity: number
-  inFlight: number
-}
+/** Traffic counters of one sandbox: when the last call began or ended (epoch millis), and how many are running. */
+export type Activity = Ref.Ref<{ readonly lastActivity: number; readonly inFlight: number }>
 
 /** Fresh counters, last used now. */
-export const makeActivity = (): Activity => ({ lastActivity: Date.now(), inFlight: 0 })
+export const makeActivity: Effect.Effect<Activity> = Effect.flatMap(
+  Clock.currentTimeMillis,
+  (now) => Ref.make({ lastActivity: now, inFlight: 0 })
+)
 
 /** Milliseconds since the last call ended, or 0 while a call is in flight. */
-export const idleMillis = (activity: Activity): number => activity.inFlight > 0 ? 0 : Date.now() - activity.lastActivity
+export const idleMillis = (activity: Activity): Effect.Effect<number> =>
+  Effect.zipWith(
+    Ref.get(activity),
+    Clock.currentTimeMillis,
+    ({ inFlight, lastActivity }, now) => inFlight > 0 ? 0 : now - lastActivity
+  )
 
-const begin = (activity: Activity) =>
-  Effect.sync(() => {
-    activity.inFlight++
-    activity.lastActivity = Date.now()
-  })
+const step = (activity: Activity, delta: 1 | -1) =>
+  Effect.flatMap(
+    Clock.currentTimeMillis,
+    (now) => Ref.update(activity, ({ inFlight }) => ({ inFlight: inFlight + delta, lastActivity: now }))
+  )
 
-const end = (activity: Activity) =>
-  Effect.sync(() => {
-    activity.inFlight--
-    activity.lastActivity = Date.now()
-  })
+const begin = (activity: Activity) => step(activity, 1)
+
+const end = (activity: Activity) => step(activity, -1)
 
 const trackEffect = <A, E, R>(activity: Activity, effect: Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(begin(activity), () => effect, () => end(activity))

@@ -6,11 +6,11 @@
  *
  * @internal
  */
-import type * as CoreCommand from "@effect-koyeb/core/Command"
 import { ControlPlane, type CreateOptions, SandboxInfo } from "@effect-koyeb/core/ControlPlane"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import { InvalidArgument } from "@effect-koyeb/core/SandboxError"
 import type { SandboxError } from "@effect-koyeb/core/SandboxError"
+import type * as ShellCommand from "@effect-koyeb/core/ShellCommand"
 import * as Args from "@effect/cli/Args"
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
@@ -300,7 +300,7 @@ const list = Command.make("list", { json }, ({ json: asJson }) =>
   }).pipe(Effect.provide(remote), reportFailures(asJson))).pipe(Command.withDescription("List the sandboxes."))
 
 /** One word runs as a shell command line; several are an argv (each quoted). */
-const commandOf = (words: ReadonlyArray<string>): CoreCommand.Input => words.length === 1 ? words[0]! : words
+const commandOf = (words: ReadonlyArray<string>): ShellCommand.Input => words.length === 1 ? words[0]! : words
 
 const exec = Command.make(
   "exec",

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import * as ExecutorServer from "../ExecutorServer.js"
+import { isTcpPort } from "./ports.js"
 
 /** The flags of `effect-koyeb executor`. */
 export interface ExecutorArgs {
@@ -16,9 +17,10 @@ export interface ExecutorArgs {
   readonly proxyPort: number
 }
 
+/** A port flag: decimal digits naming a TCP port, or 0 for any free port. */
 const portOf = (value: string | undefined): number | undefined => {
   const port = Number(value)
-  return value !== undefined && /^[0-9]+$/.test(value) && port <= 65535 ? port : undefined
+  return value !== undefined && /^[0-9]+$/.test(value) && (port === 0 || isTcpPort(port)) ? port : undefined
 }
 
 /**

@@ -1,11 +1,12 @@
 /**
  * The six file operations of the executor with the semantics of the Go calls behind them
  * (`os.WriteFile`, `os.ReadFile`, `os.Remove`, `os.RemoveAll`, `os.MkdirAll`, `os.ReadDir`) and
- * their exact `*PathError` texts (`koyeb-wire.md` §2.7), plus streamed byte writes and reads with
- * the same opens and texts (the `binary-files` extension). Paths are resolved against `cwd`.
+ * their exact `*PathError` texts, plus streamed byte writes and reads with the same opens and
+ * texts (the `binary-files` extension). Paths are resolved against `cwd`.
  *
  * @internal
  */
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -43,35 +44,41 @@ const codeOf = (cause: unknown): string => (cause as NodeJS.ErrnoException | und
 
 const errnoText = (code: string): string => errnoTexts[code] ?? code.toLowerCase()
 
-/** A Go `*PathError` text: `<op> <path>: <errno text>`. */
-const pathError = (op: string, path: string, cause: unknown): string => `${op} ${path}: ${errnoText(codeOf(cause))}`
+/** A failed file operation; `text` is Go's `*PathError` text: `<op> <path>: <errno text>`. */
+export class FileError extends Data.TaggedError("FileError")<{ readonly text: string }> {}
 
-/** The outcome of a file operation: a value, or the Go error text. */
-export type Outcome<A> = { readonly _tag: "Ok"; readonly value: A } | { readonly _tag: "Err"; readonly error: string }
+const pathError = (op: string, path: string, cause: unknown): FileError =>
+  new FileError({ text: `${op} ${path}: ${errnoText(codeOf(cause))}` })
 
-const ok = <A>(value: A): Outcome<A> => ({ _tag: "Ok", value })
-const err = (error: string): Outcome<never> => ({ _tag: "Err", error })
+/** The promise of `f`, failing with the raw rejection (or exception). */
+const tryAsync = <A>(f: () => Promise<A>): Effect.Effect<A, unknown> => Effect.tryPromise({ try: f, catch: (e) => e })
 
-/** File operations bound to a working directory. */
+/** The promise of `f`, failing with the `*PathError` of `op` on `path`. */
+const attempt = <A>(op: string, path: string, f: () => Promise<A>): Effect.Effect<A, FileError> =>
+  Effect.tryPromise({ try: f, catch: (cause) => pathError(op, path, cause) })
+
+const close = (handle: Fs.FileHandle): Effect.Effect<void> => Effect.promise(() => handle.close())
+
+/** File operations bound to a working directory; failures carry the Go error text. */
 export interface GoFiles {
-  readonly writeFile: (path: string, content: string) => Effect.Effect<Outcome<void>>
-  readonly readFile: (path: string) => Effect.Effect<Outcome<string>>
+  readonly writeFile: (path: string, content: string) => Effect.Effect<void, FileError>
+  readonly readFile: (path: string) => Effect.Effect<string, FileError>
   /**
    * Opens as `os.WriteFile` does, then writes the bytes of `body` as they arrive, pausing it while
    * the disk is behind. A failed write stops it (`write` error text, the rest of `body` is left
    * unread); a body that stops early (aborted) or an interruption keeps what arrived.
    */
-  readonly writeStream: (path: string, body: Readable) => Effect.Effect<Outcome<void>>
+  readonly writeStream: (path: string, body: Readable) => Effect.Effect<void, FileError>
   /**
    * Opens as `os.ReadFile` does and reads a first chunk, so that every error before the first
    * byte has its texts; then the file's bytes as a stream that closes the file when it ends or is
    * destroyed.
    */
-  readonly readStream: (path: string) => Effect.Effect<Outcome<Readable>>
-  readonly deleteFile: (path: string) => Effect.Effect<Outcome<void>>
-  readonly deleteDir: (path: string) => Effect.Effect<Outcome<void>>
-  readonly makeDir: (path: string) => Effect.Effect<Outcome<void>>
-  readonly listDir: (path: string) => Effect.Effect<Outcome<ReadonlyArray<string>>>
+  readonly readStream: (path: string) => Effect.Effect<Readable, FileError>
+  readonly deleteFile: (path: string) => Effect.Effect<void, FileError>
+  readonly deleteDir: (path: string) => Effect.Effect<void, FileError>
+  readonly makeDir: (path: string) => Effect.Effect<void, FileError>
+  readonly listDir: (path: string) => Effect.Effect<ReadonlyArray<string>, FileError>
 }
 
 /** Bytes per read of a streamed file, and what a file write stream buffers. */
@@ -81,8 +88,8 @@ const chunkBytes = 256 * 1024
  * Writes `body` into the open `handle` until `body` ends or closes, or a write fails; resolves
  * once the file is closed (the stream owns the handle). Interruption flushes what arrived.
  */
-const pump = (handle: Fs.FileHandle, path: string, body: Readable): Effect.Effect<Outcome<void>> =>
-  Effect.async<Outcome<void>>((resume) => {
+const pump = (handle: Fs.FileHandle, path: string, body: Readable): Effect.Effect<void, FileError> =>
+  Effect.async<void, FileError>((resume) => {
     const file = handle.createWriteStream({ highWaterMark: chunkBytes })
     let failure: unknown = undefined
     let closed = false
@@ -98,7 +105,7 @@ const pump = (handle: Fs.FileHandle, path: string, body: Readable): Effect.Effec
     })
     file.once("close", () => {
       closed = true
-      resume(Effect.succeed(failure === undefined ? ok(undefined) : err(pathError("write", path, failure))))
+      resume(failure === undefined ? Effect.void : Effect.fail(pathError("write", path, failure)))
     })
     // `close` without `end`: the client went away; the bytes already received are kept
     body.once("close", stop)
@@ -111,126 +118,102 @@ const pump = (handle: Fs.FileHandle, path: string, body: Readable): Effect.Effec
     })
   })
 
+/**
+ * A stream of the open `handle` that starts with a first chunk already read: reads from the file
+ * position, not by size, so procfs files and growing files read as they are.
+ */
+const streamOf = async (handle: Fs.FileHandle): Promise<Readable> => {
+  const first = Buffer.allocUnsafe(chunkBytes)
+  const { bytesRead } = await handle.read(first, 0, chunkBytes, null)
+  const stream = handle.createReadStream({ highWaterMark: chunkBytes })
+  if (bytesRead > 0) stream.unshift(first.subarray(0, bytesRead))
+  return stream
+}
+
+/** Go sorts directory entries by the UTF-8 bytes of their names. */
+const byUtf8 = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
+
 /** Creates the file operations; relative paths resolve against `cwd` (the executor's working directory). */
 export const make = (cwd: string): GoFiles => {
   // an empty path must fail like Go's (ENOENT), not resolve to `cwd`
   const abs = (p: string) => p === "" ? "" : Path.resolve(cwd, p)
 
-  const run = <A>(f: () => Promise<Outcome<A>>): Effect.Effect<Outcome<A>> => Effect.promise(f)
-
-  const tryOp = async <A>(op: string, path: string, f: () => Promise<A>): Promise<Outcome<A>> => {
-    try {
-      return ok(await f())
-    } catch (cause) {
-      return err(pathError(op, path, cause))
-    }
-  }
+  const open = (path: string, flags: string, mode?: number) =>
+    attempt("open", path, () => Fs.open(abs(path), flags, mode))
 
   // os.MkdirAll, step for step, so the failing path in the error is the one Go reports
-  const mkdirAll = async (path: string): Promise<Outcome<void>> => {
-    try {
-      const stat = await Fs.stat(abs(path))
-      return stat.isDirectory() ? ok(undefined) : err(pathError("mkdir", path, { code: "ENOTDIR" }))
-    } catch {
-      // fall through to creation
-    }
+  const mkdirAll = (path: string): Effect.Effect<void, FileError> =>
+    Effect.matchEffect(tryAsync(() => Fs.stat(abs(path))), {
+      onSuccess: (stat) =>
+        stat.isDirectory() ? Effect.void : Effect.fail(pathError("mkdir", path, { code: "ENOTDIR" })),
+      onFailure: () => create(path)
+    })
+
+  const create = (path: string): Effect.Effect<void, FileError> => {
     let i = path.length
     while (i > 0 && path[i - 1] === "/") i--
     let j = i
     while (j > 0 && path[j - 1] !== "/") j--
-    if (j > 1) {
-      const parent = await mkdirAll(path.slice(0, j - 1))
-      if (parent._tag === "Err") return parent
-    }
-    try {
-      await Fs.mkdir(abs(path), { mode: 0o755 })
-      return ok(undefined)
-    } catch (cause) {
-      try {
-        if ((await Fs.lstat(abs(path))).isDirectory()) return ok(undefined)
-      } catch {
-        // report the mkdir error
-      }
-      return err(pathError("mkdir", path, cause))
-    }
+    const parent = j > 1 ? mkdirAll(path.slice(0, j - 1)) : Effect.void
+    const mkdir = tryAsync(() => Fs.mkdir(abs(path), { mode: 0o755 })).pipe(
+      // lost a race with another creator: fine when a directory is there now
+      Effect.catchAll((cause) =>
+        Effect.flatMap(
+          Effect.option(tryAsync(() => Fs.lstat(abs(path)))),
+          (stat) =>
+            stat._tag === "Some" && stat.value.isDirectory()
+              ? Effect.void
+              : Effect.fail(pathError("mkdir", path, cause))
+        )
+      )
+    )
+    return Effect.zipRight(parent, mkdir)
   }
 
   return {
-    writeFile: (path, content) =>
-      run(() => tryOp("open", path, () => Fs.writeFile(abs(path), content, { mode: 0o644 }))),
+    writeFile: (path, content) => attempt("open", path, () => Fs.writeFile(abs(path), content, { mode: 0o644 })),
     readFile: (path) =>
-      run(async () => {
-        const opened = await tryOp("open", path, () => Fs.open(abs(path), "r"))
-        if (opened._tag === "Err") return opened
-        const handle = opened.value
-        try {
-          return ok((await handle.readFile()).toString("utf8"))
-        } catch (cause) {
-          return err(pathError("read", path, cause))
-        } finally {
-          await handle.close()
-        }
-      }),
+      Effect.acquireUseRelease(
+        open(path, "r"),
+        (handle) => Effect.map(attempt("read", path, () => handle.readFile()), (bytes) => bytes.toString("utf8")),
+        close
+      ),
     writeStream: (path, body) =>
       Effect.acquireUseRelease(
         // os.WriteFile's open: O_WRONLY | O_CREATE | O_TRUNC, 0644 for a new file
-        run(() => tryOp("open", path, () => Fs.open(abs(path), "w", 0o644))),
-        (opened) => opened._tag === "Err" ? Effect.succeed(opened) : pump(opened.value, path, body),
+        open(path, "w", 0o644),
+        (handle) => pump(handle, path, body),
         // a no-op once the stream closed it; closes it when interrupted before the stream existed
-        (opened) => opened._tag === "Err" ? Effect.void : Effect.promise(() => opened.value.close())
+        close
       ),
     // uninterruptible: the handle is closed or owned by the returned stream, never dropped
     readStream: (path) =>
-      run(async (): Promise<Outcome<Readable>> => {
-        const opened = await tryOp("open", path, () => Fs.open(abs(path), "r"))
-        if (opened._tag === "Err") return opened
-        const handle = opened.value
-        try {
-          const first = Buffer.allocUnsafe(chunkBytes)
-          // reads from the file position, not by size: procfs files and growing files read as they are
-          const { bytesRead } = await handle.read(first, 0, chunkBytes, null)
-          const stream = handle.createReadStream({ highWaterMark: chunkBytes })
-          if (bytesRead > 0) stream.unshift(first.subarray(0, bytesRead))
-          return ok(stream)
-        } catch (cause) {
-          await handle.close()
-          return err(pathError("read", path, cause))
-        }
-      }).pipe(Effect.uninterruptible),
+      Effect.flatMap(open(path, "r"), (handle) =>
+        tryAsync(() => streamOf(handle)).pipe(
+          Effect.catchAll((cause) => Effect.zipRight(close(handle), Effect.fail(pathError("read", path, cause))))
+        )).pipe(Effect.uninterruptible),
     // os.Remove: unlink, then rmdir; the rmdir error wins unless it is ENOTDIR
     deleteFile: (path) =>
-      run(async () => {
-        try {
-          await Fs.unlink(abs(path))
-          return ok(undefined)
-        } catch (unlinkError) {
-          try {
-            await Fs.rmdir(abs(path))
-            return ok(undefined)
-          } catch (rmdirError) {
-            return err(pathError("remove", path, codeOf(rmdirError) === "ENOTDIR" ? unlinkError : rmdirError))
-          }
-        }
-      }),
+      tryAsync(() => Fs.unlink(abs(path))).pipe(
+        Effect.catchAll((unlinkError) =>
+          Effect.tryPromise({
+            try: () => Fs.rmdir(abs(path)),
+            catch: (rmdirError) =>
+              pathError("remove", path, codeOf(rmdirError) === "ENOTDIR" ? unlinkError : rmdirError)
+          })
+        )
+      ),
     deleteDir: (path) =>
-      run(async () => {
-        if (path === "") return ok(undefined)
-        if (path === "." || path.endsWith("/.")) return err(pathError("RemoveAll", path, { code: "EINVAL" }))
-        return tryOp("unlinkat", path, () => Fs.rm(abs(path), { recursive: true, force: true }))
+      Effect.suspend(() => {
+        if (path === "") return Effect.void
+        if (path === "." || path.endsWith("/.")) return Effect.fail(pathError("RemoveAll", path, { code: "EINVAL" }))
+        return attempt("unlinkat", path, () => Fs.rm(abs(path), { recursive: true, force: true }))
       }),
-    makeDir: (path) => run(() => mkdirAll(path)),
+    makeDir: mkdirAll,
     listDir: (path) =>
-      run(async () => {
-        const opened = await tryOp("open", path, () => Fs.open(abs(path), "r"))
-        if (opened._tag === "Err") return opened
-        await opened.value.close()
-        try {
-          const names = await Fs.readdir(abs(path))
-          // Go sorts by the UTF-8 bytes of the names
-          return ok(names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))))
-        } catch (cause) {
-          return err(pathError("readdirent", path, cause))
-        }
-      })
+      Effect.flatMap(open(path, "r"), close).pipe(
+        Effect.zipRight(attempt("readdirent", path, () => Fs.readdir(abs(path)))),
+        Effect.map((names) => names.sort(byUtf8))
+      )
   }
 }

@@ -1,10 +1,13 @@
 /**
- * JSON the way the stock Go executor reads and writes it (`koyeb-wire.md` §2.3): `encoding/json`
- * escaping on output, and `json.Decoder.Decode` rules on input (first value only, unknown fields
- * ignored, case-insensitive field names, `null` accepted, type mismatches rejected).
+ * JSON the way the stock Go executor reads and writes it: `encoding/json` escaping on output, and
+ * `json.Decoder.Decode` rules on input (first value only, unknown fields ignored, case-insensitive
+ * field names, `null` accepted, type mismatches rejected) in front of the request schemas of
+ * `@effect-koyeb/core/ExecutorWire`.
  *
  * @internal
  */
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 
 const htmlUnsafe = /[<>&\u2028\u2029]/
 const htmlUnsafeGlobal = /[<>&\u2028\u2029]/g
@@ -37,14 +40,6 @@ export const wellFormed = (s: string): string => {
 
 /** A JSON string literal as Go's `encoding/json` writes it. */
 export const string = (s: string): string => escapeHtml(JSON.stringify(wellFormed(s)))
-
-/** The kinds of request fields the executor decodes. */
-type FieldKind = "string" | "stringMap"
-
-type FieldValue<K extends FieldKind> = K extends "string" ? string : Record<string, string>
-
-/** The decoded request: every field present, zero values (`""`, `{}`) when absent or `null`, as in Go. */
-export type Decoded<F extends Record<string, FieldKind>> = { readonly [K in keyof F]: FieldValue<F[K]> }
 
 // Go's case folding for field names is Unicode simple folding; ASCII folding covers every real key.
 const fold = (s: string): string => s.toLowerCase()
@@ -97,36 +92,44 @@ const parse = (text: string): unknown => {
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
+/** `value` with lone surrogates replaced in every string and object key, as Go decodes JSON text. */
+const wellFormedDeep = (value: unknown): unknown => {
+  if (typeof value === "string") return wellFormed(value)
+  if (Array.isArray(value)) return value.map(wellFormedDeep)
+  if (!isRecord(value)) return value
+  // no prototype: a `__proto__` key stays a key, for the schema to check like any other
+  const out: Record<string, unknown> = Object.create(null)
+  for (const key of Object.keys(value)) out[wellFormed(key)] = wellFormedDeep(value[key])
+  return out
+}
+
 /**
- * Decodes a request body into the given fields with Go's rules; `undefined` means
- * `400 Invalid request` (empty body, malformed JSON, or a type mismatch).
+ * A decoder of request bodies: Go's `json.Decoder.Decode` rules (first JSON value only, a
+ * top-level `null` is the zero struct, a field is set by the key equal to its name or else equal
+ * case-insensitively, the last such key wins, unknown keys and `null` values change nothing, lone
+ * surrogates are replaced), then `schema`, whose defaults are Go's zero values. `None` means
+ * `400 Invalid request`: an empty body, malformed JSON, not an object, or a type mismatch (also
+ * in a value that a later key replaced, as Go reports the first mismatch after decoding on).
  */
-export const decode = <const F extends Record<string, FieldKind>>(text: string, fields: F): Decoded<F> | undefined => {
-  const value = parse(text)
-  if (value === undefined) return undefined
-  const out: Record<string, unknown> = {}
-  for (const name in fields) out[name] = fields[name] === "string" ? "" : {}
-  // a top-level `null` decodes into the zero struct
-  if (value === null) return out as Decoded<F>
-  if (!isRecord(value)) return undefined
-  const names = Object.keys(fields)
-  for (const key of Object.keys(value)) {
-    const name = names.find((n) => n === key) ?? names.find((n) => fold(n) === fold(key))
-    if (name === undefined) continue
-    const v = value[key]
-    if (v === null) continue
-    if (fields[name] === "string") {
-      if (typeof v !== "string") return undefined
-      out[name] = wellFormed(v)
-    } else {
-      if (!isRecord(v)) return undefined
-      const map: Record<string, string> = {}
-      for (const [k, s] of Object.entries(v)) {
-        if (s !== null && typeof s !== "string") return undefined
-        map[wellFormed(k)] = s === null ? "" : wellFormed(s)
-      }
-      out[name] = map
+export const decoder = <A, I>(
+  schema: Schema.Schema<A, I> & { readonly fields: Schema.Struct.Fields }
+): (text: string) => Option.Option<A> => {
+  const names = Object.keys(schema.fields)
+  const decode = Schema.decodeUnknownOption(schema)
+  return (text) => {
+    const value = parse(text)
+    if (value === null) return decode({})
+    if (!isRecord(value)) return Option.none()
+    const fields: Record<string, unknown> = {}
+    let replaced: Array<Record<string, unknown>> | undefined
+    for (const key of Object.keys(value)) {
+      const name = names.find((n) => n === key) ?? names.find((n) => fold(n) === fold(key))
+      const v = value[key]
+      if (name === undefined || v === null) continue
+      if (Object.hasOwn(fields, name)) (replaced ??= []).push({ [name]: fields[name] })
+      fields[name] = wellFormedDeep(v)
     }
+    if (replaced !== undefined && replaced.some((earlier) => Option.isNone(decode(earlier)))) return Option.none()
+    return decode(fields)
   }
-  return out as Decoded<F>
 }

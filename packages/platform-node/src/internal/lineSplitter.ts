@@ -1,6 +1,6 @@
 /**
- * Splits a byte stream into text lines the way the stock executor does (`koyeb-wire.md` §2.5,
- * §2.6): only on `\n`, trailing `\r` removed, final unterminated line kept, UTF-8 never split
+ * Splits a byte stream into text lines the way the stock executor does (`/run_streaming` and
+ * process logs): only on `\n`, trailing `\r` removed, final unterminated line kept, UTF-8 never split
  * across lines, invalid bytes replaced with U+FFFD. Unlike the stock, a line longer than
  * `maxLineBytes` is cut (at a character boundary) instead of stalling the reader.
  *

@@ -7,17 +7,19 @@
  *
  * @internal
  */
-import { DeploymentFailed } from "@effect-koyeb/core/SandboxError"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { executorCommand } from "./executorCommand.js"
+import * as Processes from "./localProcesses.js"
 
 /** How a local sandbox is isolated from the host. */
 export type Isolation = "none" | "bubblewrap"
@@ -47,6 +49,22 @@ export interface LocalExecutorProcess {
   readonly exited: Effect.Effect<void>
 }
 
+/**
+ * Why an executor did not start: the isolation asked for does not work here, its directory could
+ * not be made, the process could not be spawned, it exited or did not announce itself in time,
+ * or it does not answer `/health`.
+ */
+export const ExecutorStartReason = Schema.Literal("Isolation", "Directory", "Spawn", "Exited", "Timeout", "Unhealthy")
+
+/** The executor of a local sandbox did not start. */
+export class ExecutorStartError extends Schema.TaggedError<ExecutorStartError>(
+  "@effect-koyeb/platform-node/ExecutorStartError"
+)("ExecutorStartError", { sandbox: Schema.String, reason: ExecutorStartReason, detail: Schema.String }) {
+  get message(): string {
+    return `The executor of sandbox ${this.sandbox} did not start (${this.reason}): ${this.detail}`
+  }
+}
+
 /** Options of `spawnExecutor`. */
 export interface SpawnOptions {
   readonly id: string
@@ -67,175 +85,6 @@ const SANDBOX_HOME = "/home/sandbox"
 const GRACE_MILLIS = 2_000
 
 // ---------------------------------------------------------------------------------------------
-// Registry of live children, killed synchronously when this process goes away.
-
-interface Child {
-  readonly pid: number
-  readonly dir: string
-  readonly isolation: Isolation
-}
-
-const children = new Map<number, Child>()
-let hooksInstalled = false
-
-/** Pids of every descendant of `pid` (Linux /proc walk; empty elsewhere). */
-const descendantsOf = (pid: number): Array<number> => {
-  let entries: Array<string>
-  try {
-    entries = Fs.readdirSync("/proc")
-  } catch {
-    return []
-  }
-  const parentOf = new Map<number, Array<number>>()
-  for (const entry of entries) {
-    const child = Number(entry)
-    if (!Number.isInteger(child)) continue
-    try {
-      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      // The command name may contain spaces and parentheses: fields follow the last ")".
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-      const list = parentOf.get(ppid)
-      if (list) list.push(child)
-      else parentOf.set(ppid, [child])
-    } catch {
-      // the process exited while we were reading
-    }
-  }
-  const out: Array<number> = []
-  const stack = [pid]
-  while (stack.length > 0) {
-    for (const c of parentOf.get(stack.pop()!) ?? []) {
-      out.push(c)
-      stack.push(c)
-    }
-  }
-  return out
-}
-
-/**
- * Live processes of the sandbox in `dir`, found by working directory or `TMPDIR` inside it: this
- * also catches those that left the executor's tree (setsid, double fork) and were reparented.
- */
-const processesIn = (dir: string): Array<number> => {
-  let entries: Array<string>
-  try {
-    entries = Fs.readdirSync("/proc")
-  } catch {
-    return []
-  }
-  const tmpdir = `\0TMPDIR=${dir}/`
-  const out: Array<number> = []
-  for (const entry of entries) {
-    const pid = Number(entry)
-    if (!Number.isInteger(pid) || pid === process.pid) continue
-    try {
-      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue
-      const cwd = Fs.readlinkSync(`/proc/${entry}/cwd`)
-      if (
-        cwd === dir || cwd.startsWith(`${dir}/`) ||
-        `\0${Fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`.includes(tmpdir)
-      ) {
-        out.push(pid)
-      }
-    } catch {
-      // gone, or not readable: not ours
-    }
-  }
-  return out
-}
-
-const signal = (pid: number, sig: NodeJS.Signals): void => {
-  try {
-    process.kill(pid, sig)
-  } catch {
-    // already gone
-  }
-}
-
-/** SIGKILLs the process group of `child` and every descendant (including those that left the group). */
-const killTreeSync = (child: Child): void => {
-  const descendants = descendantsOf(child.pid)
-  signal(-child.pid, "SIGKILL")
-  signal(child.pid, "SIGKILL")
-  for (const pid of descendants) signal(pid, "SIGKILL")
-}
-
-const removeDirSync = (dir: string): void => {
-  try {
-    Fs.rmSync(dir, { recursive: true, force: true })
-  } catch {
-    // best effort at exit
-  }
-}
-
-const killAllSync = (): void => {
-  for (const child of children.values()) {
-    killTreeSync(child)
-    removeDirSync(child.dir)
-  }
-  children.clear()
-}
-
-const onSignal = (sig: NodeJS.Signals) => {
-  const handler = (): void => {
-    // Another listener (e.g. NodeRuntime.runMain) owns the shutdown: let it run finalizers, which
-    // stop each sandbox gracefully; the exit hook still catches whatever is left. This handler
-    // runs first (prepended), while that listener is still registered: runMain removes its own
-    // listeners as soon as it handles a signal, so a second signal during the shutdown ends up here.
-    if (process.listeners(sig).some((listener) => listener !== handler)) return
-    process.removeListener(sig, handler)
-    killAllSync()
-    process.kill(process.pid, sig)
-  }
-  return handler
-}
-
-const installHooks = (): void => {
-  if (hooksInstalled) return
-  hooksInstalled = true
-  process.on("exit", killAllSync)
-  process.prependListener("SIGINT", onSignal("SIGINT"))
-  process.prependListener("SIGTERM", onSignal("SIGTERM"))
-}
-
-// A parent killed by SIGKILL cannot remove its directories: the next program using the same
-// base directory removes those whose owner is gone.
-const OWNER_FILE = "owner.pid"
-const swept = new Set<string>()
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
-const sweepOrphans = (baseDir: string): void => {
-  if (swept.has(baseDir)) return
-  swept.add(baseDir)
-  let entries: Array<string>
-  try {
-    entries = Fs.readdirSync(baseDir)
-  } catch {
-    return
-  }
-  for (const entry of entries) {
-    const dir = Path.join(baseDir, entry)
-    try {
-      const owner = Number(Fs.readFileSync(Path.join(dir, OWNER_FILE), "utf8"))
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !isAlive(owner)) {
-        Fs.rmSync(dir, { recursive: true, force: true })
-      }
-    } catch {
-      // not a sandbox directory, or removed concurrently
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Isolation
 
 let bwrapProbe: Promise<boolean> | undefined
@@ -251,15 +100,15 @@ const bwrapWorks = (): Promise<boolean> => (bwrapProbe ??= new Promise((resolve)
 }))
 
 /** Resolves `"auto"` (probing bubblewrap once per process) and checks an explicit `"bubblewrap"`. */
-export const resolveIsolation = (option: IsolationOption): Effect.Effect<Isolation, DeploymentFailed> =>
+export const resolveIsolation = (option: IsolationOption): Effect.Effect<Isolation, ExecutorStartError> =>
   option === "none" ? Effect.succeed("none") : Effect.promise(bwrapWorks).pipe(
-    Effect.flatMap((works): Effect.Effect<Isolation, DeploymentFailed> => {
+    Effect.flatMap((works): Effect.Effect<Isolation, ExecutorStartError> => {
       if (works) return Effect.succeed("bubblewrap")
       if (option === "bubblewrap") {
         return Effect.fail(
-          new DeploymentFailed({
+          new ExecutorStartError({
             sandbox: "local",
-            status: "ERROR",
+            reason: "Isolation",
             detail: "bubblewrap (bwrap) is not available or does not work here"
           })
         )
@@ -299,7 +148,8 @@ interface Listening {
   readonly proxyPort: number
 }
 
-const failed = (id: string, detail: string) => new DeploymentFailed({ sandbox: id, status: "ERROR", detail })
+const failed = (id: string, reason: ExecutorStartError["reason"], detail: string) =>
+  new ExecutorStartError({ sandbox: id, reason, detail })
 
 const tail = (s: string) => (s.length > 2_000 ? `…${s.slice(-2_000)}` : s)
 
@@ -312,6 +162,11 @@ export const healthy = (url: string): Effect.Effect<boolean> =>
     )
   )
 
+/** Starts an executor: ready (listening and `/health` OK) when it succeeds; killed when the scope closes. */
+export type SpawnExecutor = (
+  options: SpawnOptions
+) => Effect.Effect<LocalExecutorProcess, ExecutorStartError, Scope.Scope>
+
 /** Spawns the executor of sandbox `id`; ready (listening and `/health` OK) when it succeeds; killed when the scope closes. */
 export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) {
   const isolation = yield* resolveIsolation(options.isolation ?? "auto")
@@ -320,12 +175,12 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
   const dir = Path.join(baseDir, options.id)
   yield* Effect.try({
     try: () => {
-      sweepOrphans(baseDir)
+      Processes.sweepOrphans(baseDir)
       Fs.mkdirSync(Path.join(dir, "home"), { recursive: true })
       Fs.mkdirSync(Path.join(dir, "tmp"), { recursive: true })
-      Fs.writeFileSync(Path.join(dir, OWNER_FILE), String(process.pid))
+      Fs.writeFileSync(Path.join(dir, Processes.OWNER_FILE), String(process.pid))
     },
-    catch: (cause) => failed(options.id, `cannot create ${dir}: ${String(cause)}`)
+    catch: (cause) => failed(options.id, "Directory", `cannot create ${dir}: ${String(cause)}`)
   })
   const home = isolation === "bubblewrap" ? SANDBOX_HOME : Path.join(dir, "home")
   const env: Record<string, string> = {
@@ -344,9 +199,8 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     ? ["bwrap", [...bwrapArgs(dir, start.visiblePaths), start.command, ...executorArgs]] as const
     : [start.command, executorArgs] as const
 
-  const listening = yield* Deferred.make<Listening, DeploymentFailed>()
+  const listening = yield* Deferred.make<Listening, ExecutorStartError>()
   const exited = yield* Deferred.make<void>()
-  installHooks()
   const child = yield* Effect.try({
     try: () =>
       ChildProcess.spawn(file, args, {
@@ -355,16 +209,16 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
         detached: true,
         stdio: ["pipe", "pipe", "pipe"]
       }),
-    catch: (cause) => failed(options.id, `cannot spawn the executor: ${String(cause)}`)
+    catch: (cause) => failed(options.id, "Spawn", `cannot spawn the executor: ${String(cause)}`)
   })
   child.stdin?.end(Redacted.value(options.secret))
   const pid = child.pid
   if (pid === undefined) {
-    removeDirSync(dir)
-    return yield* Effect.fail(failed(options.id, "cannot spawn the executor"))
+    Processes.removeDirSync(dir)
+    return yield* Effect.fail(failed(options.id, "Spawn", "cannot spawn the executor"))
   }
-  const record: Child = { pid, dir, isolation }
-  children.set(pid, record)
+  const record: Processes.Child = { pid, dir }
+  Processes.register(record)
 
   let stdout = ""
   let stderr = ""
@@ -395,49 +249,57 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     stderr = tail(stderr + chunk)
   })
   child.on("error", (error) => {
-    Deferred.unsafeDone(listening, Effect.fail(failed(options.id, `executor failed to start: ${error.message}`)))
+    Deferred.unsafeDone(
+      listening,
+      Effect.fail(failed(options.id, "Spawn", `executor failed to start: ${error.message}`))
+    )
   })
   child.on("exit", (code, sig) => {
-    children.delete(pid)
+    Processes.unregister(pid)
     Deferred.unsafeDone(
       listening,
       Effect.fail(
-        failed(options.id, `executor exited (${sig ?? code}) before listening${stderr ? `: ${tail(stderr)}` : ""}`)
+        failed(
+          options.id,
+          "Exited",
+          `executor exited (${sig ?? code}) before listening${stderr ? `: ${tail(stderr)}` : ""}`
+        )
       )
     )
     Deferred.unsafeDone(exited, Effect.void)
   })
 
-  // interruptible, or the timeout could not end the wait inside the uninterruptible kill
-  // Polled: inside this uninterruptible finalizer a timeout could not end a plain await, and an
-  // interruptible one would be cut short at once when the caller is being interrupted.
-  const awaitExit = Effect.gen(function*() {
-    for (let waited = 0; waited < GRACE_MILLIS && !(yield* Deferred.isDone(exited)); waited += 25) {
-      yield* Effect.sleep(Duration.millis(25))
-    }
-  })
+  // Polled, for at most the grace period: inside this uninterruptible finalizer a timeout could not
+  // end a plain await, and an interruptible one would be cut short at once when the caller is
+  // being interrupted.
+  const awaitExit = Deferred.isDone(exited).pipe(
+    Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (done) => done, times: GRACE_MILLIS / 25 })
+  )
   let killed = false
   const kill: Effect.Effect<void> = Effect.suspend(() => {
     if (killed) return Deferred.await(exited)
     killed = true
-    children.delete(pid)
+    Processes.unregister(pid)
     return Effect.gen(function*() {
       if (child.exitCode === null && child.signalCode === null) {
         // Without namespaces, let the executor stop its process groups first; bwrap's PID namespace dies with it anyway.
         if (isolation === "none") {
-          signal(-pid, "SIGTERM")
+          Processes.signal(-pid, "SIGTERM")
           yield* awaitExit
         }
-        killTreeSync(record)
+        Processes.killTreeSync(record)
         yield* awaitExit
       }
       // SIGKILL is asynchronous, and reparented stragglers are no longer in the tree: sweep until
       // none is left. Under bubblewrap none can leave: its PID namespace dies with the executor.
-      for (let attempt = 0; isolation === "none" && attempt < GRACE_MILLIS / 50; attempt++) {
-        const left = processesIn(dir)
-        if (left.length === 0) break
-        for (const straggler of left) signal(straggler, "SIGKILL")
-        yield* Effect.sleep(Duration.millis(50))
+      if (isolation === "none") {
+        yield* Effect.sync(() => {
+          const left = Processes.processesIn(dir)
+          for (const straggler of left) Processes.signal(straggler, "SIGKILL")
+          return left.length === 0
+        }).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (none) => none, times: GRACE_MILLIS / 50 })
+        )
       }
       yield* Effect.promise(() => Fs.promises.rm(dir, { recursive: true, force: true }).catch(() => undefined))
     })
@@ -448,20 +310,20 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
   const started = yield* Deferred.await(listening).pipe(
     Effect.timeoutFail({
       duration: options.startTimeout ?? Duration.seconds(30),
-      onTimeout: () => failed(options.id, `executor did not start in time${stderr ? `: ${tail(stderr)}` : ""}`)
+      onTimeout: () =>
+        failed(options.id, "Timeout", `executor did not start in time${stderr ? `: ${tail(stderr)}` : ""}`)
     }),
     Effect.tapError(() => kill)
   )
   const url = `http://127.0.0.1:${started.port}`
-  let ok = yield* healthy(url)
-  for (let attempt = 0; !ok && attempt < 20; attempt++) {
-    yield* Effect.sleep(Duration.millis(25))
-    ok = yield* healthy(url)
-  }
-  if (!ok) {
-    yield* kill
-    return yield* Effect.fail(failed(options.id, `executor at ${url} does not answer /health`))
-  }
+  yield* healthy(url).pipe(
+    Effect.filterOrFail(
+      (ok) => ok,
+      () => failed(options.id, "Unhealthy", `executor at ${url} does not answer /health`)
+    ),
+    Effect.retry({ schedule: Schedule.spaced("25 millis"), times: 20 }),
+    Effect.tapError(() => kill)
+  )
   // Keep draining the pipes so the executor never blocks on a full pipe, without holding this process open.
   child.stdout!.resume()
   child.unref()
@@ -481,4 +343,4 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     kill,
     exited: Deferred.await(exited)
   } satisfies LocalExecutorProcess
-}) as (options: SpawnOptions) => Effect.Effect<LocalExecutorProcess, DeploymentFailed, Scope.Scope>
+}) as SpawnExecutor

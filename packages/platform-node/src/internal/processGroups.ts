@@ -4,8 +4,10 @@
  *
  * @internal
  */
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 
@@ -22,6 +24,10 @@ export interface CommandExit {
   readonly signaled: boolean
 }
 
+/** The exit of a child as Node reports it (`exit` / `close` events), as the stock reports it: -1 for a signal. */
+export const commandExit = (code: number | null, signal: NodeJS.Signals | null): CommandExit =>
+  signal !== null || code === null ? { code: -1, signaled: true } : { code, signaled: false }
+
 /** A started command with piped stdout and stderr. */
 export interface Spawned {
   readonly child: ChildProcess.ChildProcessWithoutNullStreams
@@ -37,22 +43,30 @@ const spawnErrors: Record<string, string> = {
   ENOMEM: "cannot allocate memory"
 }
 
-/** The text of a spawn failure, shaped like Go's `fork/exec /usr/bin/sh: <errno text>`. */
-export const spawnErrorText = (cause: unknown): string => {
+/** A command could not be started; `text` is shaped like Go's `fork/exec /usr/bin/sh: <errno text>`. */
+export class SpawnError extends Data.TaggedError("SpawnError")<{ readonly text: string; readonly cause: unknown }> {}
+
+const spawnError = (cause: unknown): SpawnError => {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code
   const text = code !== undefined ? spawnErrors[code] : undefined
-  return `fork/exec /usr/bin/sh: ${text ?? (cause instanceof Error ? cause.message : String(cause))}`
+  return new SpawnError({
+    text: `fork/exec /usr/bin/sh: ${text ?? (cause instanceof Error ? cause.message : String(cause))}`,
+    cause
+  })
 }
 
-const isGroupAlive = (pgid: number): boolean => {
+/** Whether process `pid` (or, negative, process group `-pid`) exists; EPERM: it exists but belongs to someone else. */
+export const exists = (pid: number): boolean => {
   try {
-    process.kill(-pgid, 0)
+    process.kill(pid, 0)
     return true
   } catch (e) {
-    // EPERM: a member changed its credentials, it still exists
     return (e as NodeJS.ErrnoException).code === "EPERM"
   }
 }
+
+// a member that changed its credentials (EPERM) still counts
+const isGroupAlive = (pgid: number): boolean => exists(-pgid)
 
 /**
  * The groups among `pgids` that still have a live member. `kill(-pgid, 0)` also succeeds while only
@@ -106,8 +120,8 @@ const signalGroup = (pgid: number, signal: NodeJS.Signals): void => {
 
 /** The registry of the process groups started by one server. */
 export interface ProcessGroups {
-  /** Starts `sh -c cmd` as the leader of a new process group; fails with the spawn error text. */
-  readonly spawn: (spec: CommandSpec) => Effect.Effect<Spawned, string>
+  /** Starts `sh -c cmd` as the leader of a new process group. */
+  readonly spawn: (spec: CommandSpec) => Effect.Effect<Spawned, SpawnError>
   /** SIGTERM to the group, then SIGKILL once the grace period has passed and the group still exists. */
   readonly kill: (pgid: number) => Effect.Effect<void>
   /** Kills every group still alive (shutdown). */
@@ -124,16 +138,15 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
     for (const pgid of groups) if (!isGroupAlive(pgid)) groups.delete(pgid)
   }
 
+  // SIGTERM, then a look every `pollInterval` until the groups are gone or the grace period is over
   const killGroups = (pgids: ReadonlyArray<number>) =>
     Effect.gen(function*() {
       for (const pgid of pgids) signalGroup(pgid, "SIGTERM")
-      const deadline = Date.now() + Duration.toMillis(gracePeriod)
-      let alive = liveGroups(pgids)
-      while (alive.length > 0 && Date.now() < deadline) {
-        yield* Effect.sleep(pollInterval)
-        alive = liveGroups(alive)
-      }
-      for (const pgid of alive) signalGroup(pgid, "SIGKILL")
+      yield* Effect.repeat(Effect.sync(() => liveGroups(pgids)), {
+        schedule: Schedule.spaced(pollInterval).pipe(Schedule.upTo(gracePeriod)),
+        while: (alive) => alive.length > 0
+      })
+      for (const pgid of liveGroups(pgids)) signalGroup(pgid, "SIGKILL")
       const left = new Set(liveGroups(pgids))
       for (const pgid of pgids) if (!left.has(pgid)) groups.delete(pgid)
     }).pipe(Effect.uninterruptible)
@@ -151,12 +164,12 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
             detached: true
           }) as unknown as ChildProcess.ChildProcessWithoutNullStreams
         } catch (cause) {
-          return Effect.fail(spawnErrorText(cause))
+          return Effect.fail(spawnError(cause))
         }
         if (child.pid === undefined) {
           // the error event follows on the next tick; wait for its errno
-          return Effect.async<never, string>((resume) => {
-            child.once("error", (cause) => resume(Effect.fail(spawnErrorText(cause))))
+          return Effect.async<never, SpawnError>((resume) => {
+            child.once("error", (cause) => resume(Effect.fail(spawnError(cause))))
           })
         }
         // later errors (e.g. a failed kill) must not crash the server
@@ -168,18 +181,3 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
     killAll: Effect.suspend(() => killGroups([...groups]))
   }
 }
-
-/** Resolves when the child has exited (not waiting for its pipes). */
-export const awaitExit = (child: ChildProcess.ChildProcess): Effect.Effect<CommandExit> =>
-  Effect.async<CommandExit>((resume) => {
-    const done = (code: number | null, signal: NodeJS.Signals | null) =>
-      resume(
-        Effect.succeed(signal !== null || code === null ? { code: -1, signaled: true } : { code, signaled: false })
-      )
-    if (child.exitCode !== null || child.signalCode !== null) {
-      done(child.exitCode, child.signalCode)
-      return
-    }
-    child.once("exit", done)
-    return Effect.sync(() => child.off("exit", done))
-  })

@@ -1,5 +1,5 @@
 /**
- * The background processes of `/start_process` (`koyeb-wire.md` §2.6) with their log buffers.
+ * The background processes of `/start_process` with their log buffers.
  * Fixes over the stock: output is never lost (the process finishes only after both pipes ended),
  * pipes are always drained (over-long lines are cut), every log line carries a global sequence
  * number so replay is chronological and readers follow a cursor (no duplicates, no drops for slow
@@ -7,12 +7,19 @@
  *
  * @internal
  */
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import * as LineSplitter from "./lineSplitter.js"
-import type { CommandSpec, ProcessGroups } from "./processGroups.js"
+import {
+  type CommandExit,
+  commandExit,
+  type CommandSpec,
+  type ProcessGroups,
+  type SpawnError
+} from "./processGroups.js"
 
 /** The stock scanner's maximum line length; longer lines are cut instead of stalling capture. */
 const maxLineBytes = 1024 * 1024
@@ -167,21 +174,24 @@ export interface ProcessRecord {
   readonly logs: ProcessLogs
 }
 
-/** Why a kill was refused. */
-export type KillRefusal = { readonly _tag: "NotFound" } | {
-  readonly _tag: "NotRunning"
+/** A kill named a process the table does not know. */
+export class ProcessNotFound extends Data.TaggedError("ProcessNotFound")<{ readonly id: string }> {}
+
+/** A kill named a process that is no longer running. */
+export class ProcessNotRunning extends Data.TaggedError("ProcessNotRunning")<{
+  readonly id: string
   readonly status: ProcessStatus
-}
+}> {}
 
 /** The process table of one server. */
 export interface ProcessTable {
-  /** Starts a background process; fails with the spawn error text. */
-  readonly start: (spec: CommandSpec) => Effect.Effect<ProcessRecord, string>
+  /** Starts a background process. */
+  readonly start: (spec: CommandSpec) => Effect.Effect<ProcessRecord, SpawnError>
   /** Every known process in start order. */
   readonly list: () => ReadonlyArray<ProcessRecord>
   readonly get: (id: string) => ProcessRecord | undefined
   /** Signals the process group (SIGTERM, SIGKILL after the grace period) without waiting for it. */
-  readonly kill: (id: string) => Effect.Effect<void, KillRefusal>
+  readonly kill: (id: string) => Effect.Effect<void, ProcessNotFound | ProcessNotRunning>
 }
 
 /** Creates a process table whose background work lives in `scope`. */
@@ -229,7 +239,7 @@ export const make = (options: {
         }
         records.set(record.id, record)
         let openPipes = 2
-        let exit: { code: number; signaled: boolean } | undefined
+        let exit: CommandExit | undefined
         let graceTimer: NodeJS.Timeout | undefined
         const finish = () => {
           if (exit === undefined || record.logs.ended) return
@@ -247,7 +257,7 @@ export const make = (options: {
         capture(record, child.stdout, "stdout", pipeEnded)
         capture(record, child.stderr, "stderr", pipeEnded)
         child.once("exit", (code, signal) => {
-          exit = signal !== null || code === null ? { code: -1, signaled: true } : { code, signaled: false }
+          exit = commandExit(code, signal)
           if (openPipes === 0) finish()
           else graceTimer = setTimeout(finish, Duration.toMillis(pipeGraceAfterExit)).unref()
         })
@@ -256,10 +266,10 @@ export const make = (options: {
     list: () => [...records.values()],
     get: (id) => records.get(id),
     kill: (id) =>
-      Effect.suspend(() => {
+      Effect.suspend((): Effect.Effect<void, ProcessNotFound | ProcessNotRunning> => {
         const record = records.get(id)
-        if (record === undefined) return Effect.fail<KillRefusal>({ _tag: "NotFound" })
-        if (record.status !== "running") return Effect.fail<KillRefusal>({ _tag: "NotRunning", status: record.status })
+        if (record === undefined) return Effect.fail(new ProcessNotFound({ id }))
+        if (record.status !== "running") return Effect.fail(new ProcessNotRunning({ id, status: record.status }))
         return Effect.asVoid(Effect.forkIn(options.groups.kill(record.pid), options.scope))
       })
   }

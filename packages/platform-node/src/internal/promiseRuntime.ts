@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { SandboxError } from "@effect-koyeb/core/SandboxError"
+import type { SandboxError, TypeId } from "@effect-koyeb/core/SandboxError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -16,8 +16,8 @@ import * as Stream from "effect/Stream"
 /** The tag of every effect-koyeb error. */
 export type SandboxErrorTag = SandboxError["_tag"]
 
-/** The fields of an effect-koyeb error (its schema fields, without `_tag`). */
-export type SandboxErrorFields<E> = Omit<E, keyof Cause.YieldableError | "_tag">
+/** The fields of an effect-koyeb error (its schema fields, without `_tag` and the `TypeId` brand). */
+export type SandboxErrorFields<E> = Omit<E, keyof Cause.YieldableError | "_tag" | TypeId>
 
 /**
  * An effect-koyeb error as a plain `Error`: `name` and `_tag` are the tag, the error's fields are

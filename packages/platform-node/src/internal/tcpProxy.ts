@@ -1,6 +1,6 @@
 /**
- * The executor's raw TCP forwarder (`koyeb-wire.md` §2.8): each connection is piped to
- * `127.0.0.1:<bound port>`; with no target bound it is held until the client sends a byte or
+ * The executor's raw TCP forwarder, as the stock executor's port 3031: each connection is piped
+ * to `127.0.0.1:<bound port>`; with no target bound it is held until the client sends a byte or
  * 100 ms pass, then closed (what keeps TCP health checks green on Koyeb).
  *
  * @internal
@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
+import { parseTcpPort } from "./ports.js"
 
 const holdWithoutTargetMillis = 100
 
@@ -42,8 +43,8 @@ export const make = (options: {
         client.once("close", () => clearTimeout(timer))
         return
       }
-      const port = Number(target)
-      if (!Number.isInteger(port) || port < 1 || port > 65535 || String(port) !== target.trim()) {
+      const port = parseTcpPort(target)
+      if (port === undefined) {
         client.destroy()
         return
       }

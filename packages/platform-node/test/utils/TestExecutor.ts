@@ -5,6 +5,7 @@
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
 import * as ExecutorServer from "@effect-koyeb/platform-node/ExecutorServer"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -36,21 +37,50 @@ export const layerEndpoint: Layer.Layer<TestExecutorEndpoint, ExecutorServer.Exe
   })
 )
 
+/** An `ExecutorClient` bound to the test executor over `http`, plus the endpoint itself. */
+const clientOver = (
+  http: Layer.Layer<HttpClient.HttpClient>
+): Layer.Layer<ExecutorClient.ExecutorClient | TestExecutorEndpoint, ExecutorServer.ExecutorServerError> =>
+  Layer.unwrapEffect(
+    Effect.map(TestExecutorEndpoint, ({ secret, url }) => ExecutorClient.layer({ url, secret }))
+  ).pipe(
+    Layer.provide(http),
+    Layer.provideMerge(layerEndpoint)
+  )
+
 /** An `ExecutorClient` bound to the test executor, plus the endpoint itself. */
 export const layerClient: Layer.Layer<
   ExecutorClient.ExecutorClient | TestExecutorEndpoint,
   ExecutorServer.ExecutorServerError
-> = Layer.unwrapEffect(
-  Effect.map(TestExecutorEndpoint, ({ secret, url }) => ExecutorClient.layer({ url, secret }))
-).pipe(
-  Layer.provide(NodeHttpClient.layerUndici),
-  Layer.provideMerge(layerEndpoint)
-)
+> = clientOver(NodeHttpClient.layerUndici)
 
-/** `client` as Koyeb's Go executor presents itself: `/health` lists no capabilities, so services take the stock protocol. */
+/** Like `layerClient`, counting in `counter.probes` the `/health` requests that reach the network. */
+export const layerClientCountingProbes = (
+  counter: { probes: number }
+): Layer.Layer<ExecutorClient.ExecutorClient | TestExecutorEndpoint, ExecutorServer.ExecutorServerError> =>
+  clientOver(
+    Layer.effect(
+      HttpClient.HttpClient,
+      Effect.map(
+        HttpClient.HttpClient,
+        HttpClient.tapRequest((request) =>
+          Effect.sync(() => {
+            if (new URL(request.url).pathname.endsWith("/health")) counter.probes++
+          })
+        )
+      )
+    ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  )
+
+/**
+ * `client` as Koyeb's Go executor presents itself: `/health` lists no capabilities, so services
+ * take the stock protocol (`capabilities` is what they read; `health` is hidden too, for callers
+ * that look at it).
+ */
 export const withoutCapabilities = (
   client: ExecutorClient.ExecutorClientShape
 ): ExecutorClient.ExecutorClientShape => ({
   ...client,
-  health: Effect.map(client.health, ({ status }) => ({ status }))
+  health: Effect.map(client.health, ({ status }) => ({ status })),
+  capabilities: Effect.succeed(new Set())
 })

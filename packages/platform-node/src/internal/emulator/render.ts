@@ -1,67 +1,14 @@
 /**
- * The Koyeb emulator's records (apps, services, deployments) and their rendering in Koyeb's
- * JSON shapes (`App`, `Service`, `Deployment`, `Error`, `ErrorWithFields`).
+ * The Koyeb JSON shapes the emulator answers with: `App`, `Service`, `Deployment`, `Error` and
+ * `ErrorWithFields`.
  *
  * @internal
  */
-import type * as Fiber from "effect/Fiber"
-import type * as Scope from "effect/Scope"
-import type { FieldViolation, ParsedDefinition, ParsedLifeCycle } from "./emulatorValidation.js"
-import type { LocalExecutorProcess } from "./localRuntime.js"
+import { PROXY_PORT } from "@effect-koyeb/core/KoyebWire"
+import type { AppRecord, DeploymentRecord, ServiceRecord } from "./state.js"
+import type { FieldViolation } from "./validation.js"
 
-/** A Koyeb app. */
-export interface AppRecord {
-  readonly id: string
-  readonly name: string
-  readonly domain: string
-  readonly deleteWhenEmpty: boolean
-  readonly createdAt: Date
-}
-
-/** A Koyeb service of type SANDBOX. */
-export interface ServiceRecord {
-  readonly id: string
-  readonly appId: string
-  readonly name: string
-  readonly createdAt: Date
-  updatedAt: Date
-  status: string
-  lifeCycle: ParsedLifeCycle
-  activeDeploymentId: string
-  latestDeploymentId: string
-  version: number
-  /** The `delete_after_create` timer. */
-  deleteTimer: Fiber.RuntimeFiber<void> | undefined
-}
-
-/** A deployment: one executor process once provisioned. */
-export interface DeploymentRecord {
-  readonly id: string
-  readonly serviceId: string
-  readonly appId: string
-  readonly parentId: string
-  readonly definition: ParsedDefinition
-  readonly routingKey: string
-  readonly createdAt: Date
-  readonly version: number
-  updatedAt: Date
-  status: string
-  messages: Array<string>
-  allocatedAt: Date | undefined
-  startedAt: Date | undefined
-  succeededAt: Date | undefined
-  terminatedAt: Date | undefined
-  /** Owns the executor; closing it kills the executor. */
-  scope: Scope.CloseableScope | undefined
-  /** Drives the status progression (and the fault after HEALTHY). */
-  fiber: Fiber.RuntimeFiber<void> | undefined
-  executor: LocalExecutorProcess | undefined
-}
-
-/** Deployment statuses after which nothing runs any more. */
-export const terminalStatuses: ReadonlySet<string> = new Set(["ERROR", "CANCELED", "STOPPED"])
-
-const iso = (d: Date | undefined) => (d === undefined ? null : d.toISOString())
+const iso = (millis: number | undefined) => (millis === undefined ? null : new Date(millis).toISOString())
 
 /** Koyeb's `Error` body. */
 export const errorBody = (status: number, code: string, message: string) => ({ status, code, message })
@@ -173,7 +120,7 @@ export const deploymentJson = (d: DeploymentRecord, organizationId: string, publ
     metadata: {
       sandbox: { public_url: publicUrl, routing_key: d.routingKey },
       proxy_ports: d.definition.tcpProxy && d.executor !== undefined
-        ? [{ host: "127.0.0.1", public_port: d.executor.proxyPort, port: 3031, protocol: "tcp" }]
+        ? [{ host: "127.0.0.1", public_port: d.executor.proxyPort, port: PROXY_PORT, protocol: "tcp" }]
         : []
     },
     version: String(d.version),

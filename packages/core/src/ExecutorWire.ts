@@ -1,0 +1,270 @@
+/**
+ * The executor's wire protocol: the JSON request bodies its endpoints accept, shared by the
+ * clients that send them and the executor server that decodes them, and the JSON replies the
+ * clients decode.
+ *
+ * The stock executor reads each body with Go's `encoding/json`, and so does effect-koyeb's own
+ * executor: a field that is missing or `null` keeps Go's zero value (`""` for a string, an empty
+ * map for `env`), which these schemas encode as defaults. The rules that belong to the JSON
+ * reader rather than to a body's shape (only the first JSON value counts, field names also match
+ * case-insensitively, unknown fields are ignored, lone surrogates become U+FFFD) are applied by
+ * the server before it decodes with these schemas.
+ *
+ * `/unbind_port` ignores its body, `/health` and `/list_processes` take none, and
+ * `/process_logs_streaming`, `/write_file_bytes` and `/read_file_bytes` take their `id` or
+ * `path` from the query string.
+ *
+ * @since 0.2.0
+ */
+import * as Schema from "effect/Schema"
+import { ProcessInfo, ProcessLogLine } from "./SandboxSchema.js"
+
+// Go leaves a field that is missing, or `null`, at its zero value: here `""`.
+const GoString = Schema.optionalWith(Schema.String, { default: () => "", nullable: true })
+
+/**
+ * The environment variables of a command, added to (and overriding) the executor's own. Go stores
+ * a `null` value as the zero value, an empty string.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const Environment = Schema.Record({
+  key: Schema.String,
+  value: Schema.transform(Schema.NullOr(Schema.String), Schema.String, {
+    strict: true,
+    decode: (value) => value ?? "",
+    encode: (value) => value
+  })
+})
+/**
+ * @see Environment
+ * @since 0.2.0
+ * @category models
+ */
+export type Environment = typeof Environment.Type
+
+/**
+ * The body of `/run`, `/run_streaming` and `/start_process`: `sh -c cmd`, in `cwd` (the
+ * executor's own directory when empty; relative paths resolve against it), with `env` added to the
+ * executor's environment. An empty `cmd` runs nothing on `/run` and `/run_streaming`, and is
+ * refused by `/start_process`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const CommandRequest = Schema.Struct({
+  cmd: GoString,
+  cwd: GoString,
+  // Go's zero value for a map: no variables added
+  env: Schema.optionalWith(Environment, { default: () => ({}), nullable: true })
+})
+/**
+ * @see CommandRequest
+ * @since 0.2.0
+ * @category models
+ */
+export type CommandRequest = typeof CommandRequest.Type
+
+/**
+ * The body of `/read_file`, `/delete_file`, `/delete_dir`, `/make_dir` and `/list_dir`: a path,
+ * absolute or relative to the executor's working directory.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const PathRequest = Schema.Struct({
+  path: GoString
+})
+/**
+ * @see PathRequest
+ * @since 0.2.0
+ * @category models
+ */
+export type PathRequest = typeof PathRequest.Type
+
+/**
+ * The body of `/write_file`: the file's new content as text (a missing `content` writes an empty file).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const WriteFileRequest = Schema.Struct({
+  path: GoString,
+  content: GoString
+})
+/**
+ * @see WriteFileRequest
+ * @since 0.2.0
+ * @category models
+ */
+export type WriteFileRequest = typeof WriteFileRequest.Type
+
+/**
+ * The body of `/kill_process`: the id `/start_process` returned (an empty id is refused).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const KillProcessRequest = Schema.Struct({
+  id: GoString
+})
+/**
+ * @see KillProcessRequest
+ * @since 0.2.0
+ * @category models
+ */
+export type KillProcessRequest = typeof KillProcessRequest.Type
+
+/**
+ * The body of `/bind_port`: the port the TCP proxy forwards to, as a JSON string (a number is
+ * refused); not validated further (an empty port is refused).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const BindPortRequest = Schema.Struct({
+  port: GoString
+})
+/**
+ * @see BindPortRequest
+ * @since 0.2.0
+ * @category models
+ */
+export type BindPortRequest = typeof BindPortRequest.Type
+
+/**
+ * The reply of `/run` (200). Go always writes `stdout`, `stderr` and `code`; `error` only when the code is not 0.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const RunReply = Schema.Struct({
+  stdout: Schema.optionalWith(Schema.String, { default: () => "" }),
+  stderr: Schema.optionalWith(Schema.String, { default: () => "" }),
+  code: Schema.Number
+})
+
+/**
+ * @see RunReply
+ * @since 0.2.0
+ * @category models
+ */
+export type RunReply = typeof RunReply.Type
+
+/**
+ * The reply of the six JSON file endpoints (always 200): `error` on failure; `content` / `entries` omitted when empty.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const FileReply = Schema.Struct({
+  success: Schema.optional(Schema.Boolean),
+  error: Schema.optional(Schema.String),
+  content: Schema.optional(Schema.String),
+  entries: Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
+})
+
+/**
+ * @see FileReply
+ * @since 0.2.0
+ * @category models
+ */
+export type FileReply = typeof FileReply.Type
+
+/**
+ * A `{success, error?}` reply: `/bind_port`, `/unbind_port`, `/kill_process` (200).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const SuccessReply = Schema.Struct({
+  success: Schema.optional(Schema.Boolean),
+  error: Schema.optional(Schema.String)
+})
+
+/**
+ * @see SuccessReply
+ * @since 0.2.0
+ * @category models
+ */
+export type SuccessReply = typeof SuccessReply.Type
+
+/**
+ * The reply of `/bind_port` when another port is bound (409).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const PortConflictReply = Schema.Struct({
+  current_port: Schema.String
+})
+
+/**
+ * @see PortConflictReply
+ * @since 0.2.0
+ * @category models
+ */
+export type PortConflictReply = typeof PortConflictReply.Type
+
+/**
+ * The reply of `/start_process` (201).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const StartProcessReply = Schema.Struct({
+  id: Schema.String,
+  pid: Schema.Number,
+  status: Schema.String
+})
+
+/**
+ * @see StartProcessReply
+ * @since 0.2.0
+ * @category models
+ */
+export type StartProcessReply = typeof StartProcessReply.Type
+
+/**
+ * The reply of `/list_processes` (200); extra fields of newer executors are ignored.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ProcessListReply = Schema.Struct({
+  processes: Schema.optional(Schema.NullOr(Schema.Array(ProcessInfo)))
+})
+
+/**
+ * @see ProcessListReply
+ * @since 0.2.0
+ * @category models
+ */
+export type ProcessListReply = typeof ProcessListReply.Type
+
+/**
+ * The reply of `/health` (200, JSON sent as text/plain); `capabilities` lists the extensions of effect-koyeb's executor.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const HealthReply = Schema.Struct({
+  status: Schema.String,
+  capabilities: Schema.optional(Schema.Array(Schema.String))
+})
+
+/**
+ * @see HealthReply
+ * @since 0.2.0
+ * @category models
+ */
+export type HealthReply = typeof HealthReply.Type
+
+/**
+ * The `data` of a `/process_logs_streaming` `log` event.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const LogEvent = ProcessLogLine

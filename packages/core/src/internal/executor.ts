@@ -1,0 +1,123 @@
+/**
+ * The `Executor` service: buffered and streamed commands over the strategy chosen once from the
+ * executor's capabilities (`groupStopStrategy` when it advertises `process-group-kill`, else
+ * `markerStrategy`).
+ *
+ * @internal
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { ExecFailure, ExecutorShape, RunFailure, RunOptions } from "../Executor.js"
+import { ExecutorClient } from "../ExecutorClient.js"
+import { CommandError } from "../SandboxError.js"
+import { CommandResult } from "../SandboxSchema.js"
+import type { ExecEvent, OutputChunk } from "../SandboxSchema.js"
+import * as ShellCommand from "../ShellCommand.js"
+import * as Capabilities from "./capabilities.js"
+import type { CommandStrategy } from "./commandStrategy.js"
+import { groupStopStrategy } from "./groupStopStrategy.js"
+import { markerStrategy } from "./markerStrategy.js"
+
+const tailChars = 64 * 1024
+
+/** Keeps the last `tailChars` characters of a stream's lines for a `CommandError`. */
+class Tail {
+  private lines: Array<string> = []
+  private start = 0
+  private size = 0
+  push(line: string): void {
+    this.lines.push(line)
+    this.size += line.length + 1
+    while (this.size > tailChars && this.lines.length - this.start > 1) {
+      this.size -= this.lines[this.start++]!.length + 1
+    }
+    // Drop the consumed head now and then, keeping pushes amortised O(1).
+    if (this.start > 1024 && this.start * 2 > this.lines.length) {
+      this.lines = this.lines.slice(this.start)
+      this.start = 0
+    }
+  }
+  toString(): string {
+    const text = joinLines(this.lines.slice(this.start))
+    return text.length > tailChars ? text.slice(-tailChars) : text
+  }
+}
+
+const joinLines = (lines: ReadonlyArray<string>): string => (lines.length === 0 ? "" : `${lines.join("\n")}\n`)
+
+const commandError = (line: string, result: { exitCode: number; stdout: string; stderr: string }) =>
+  new CommandError({ command: line, exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr })
+
+/** Builds the service from an `ExecutorClient`. */
+export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.gen(function*() {
+  const client = yield* ExecutorClient
+  const marker = markerStrategy(client)
+  const strategy: Effect.Effect<CommandStrategy> = Capabilities.choose(
+    client.capabilities,
+    (capabilities) => capabilities.has(Capabilities.processGroupKill) ? groupStopStrategy(client, marker) : marker
+  )
+
+  const events = (command: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
+    Stream.unwrap(Effect.map(strategy, (chosen) => chosen.events(ShellCommand.toLine(command), options, operation)))
+
+  const streamEvents = (command: ShellCommand.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
+    events(command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
+
+  const collect = (command: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
+    Effect.flatMap(strategy, (chosen) => {
+      const line = ShellCommand.toLine(command)
+      return Effect.map(chosen.collect(line, options, operation), ({ exit, stderr, stdout }) =>
+        new CommandResult({
+          command: line,
+          stdout: joinLines(stdout),
+          stderr: joinLines(stderr),
+          exitCode: exit.exitCode,
+          status: exit.exitCode === 0 ? "finished" : "failed",
+          durationMillis: exit.durationMillis
+        }))
+    })
+
+  const exec = Effect.fn("Executor.exec")(function*(command: ShellCommand.Input, options?: RunOptions) {
+    return yield* collect(command, options, "Executor.exec")
+  })
+
+  const run = Effect.fn("Executor.run")(function*(command: ShellCommand.Input, options?: RunOptions) {
+    const result = yield* collect(command, options, "Executor.run")
+    if (result.exitCode !== 0) return yield* commandError(result.command, result)
+    return result
+  })
+
+  const stream = (command: ShellCommand.Input, options?: RunOptions): Stream.Stream<OutputChunk, RunFailure> =>
+    Stream.suspend(() => {
+      const stdout = new Tail()
+      const stderr = new Tail()
+      let exitCode = 0
+      const exitFailure = Stream.suspend(() =>
+        exitCode === 0 ? Stream.empty : Stream.fail(commandError(ShellCommand.toLine(command), {
+          exitCode,
+          stdout: stdout.toString(),
+          stderr: stderr.toString()
+        }))
+      )
+      return events(command, options, "Executor.stream").pipe(
+        Stream.mapChunks((chunk) => {
+          const events = Chunk.toReadonlyArray(chunk)
+          const out: Array<OutputChunk> = []
+          for (let i = 0; i < events.length; i++) {
+            const event = events[i]!
+            if (event._tag === "CommandExit") {
+              exitCode = event.exitCode
+            } else {
+              ;(event.stream === "stdout" ? stdout : stderr).push(event.data)
+              out.push(event)
+            }
+          }
+          return Chunk.unsafeFromArray(out)
+        }),
+        Stream.concat(exitFailure)
+      )
+    }).pipe(Stream.withSpan("Executor.stream"))
+
+  return { run, exec, stream, streamEvents } satisfies ExecutorShape
+})

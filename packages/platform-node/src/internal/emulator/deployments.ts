@@ -1,0 +1,247 @@
+/**
+ * The emulator's deployment lifecycle: PENDING → PROVISIONING → STARTING → HEALTHY (the executor
+ * is up), replacement of the previous deployment, ERROR (a fault, a crash, a failed start),
+ * cancellation, service deletion and the `delete_after_create` timer. Each deployment's progression
+ * is one fiber of a `FiberMap`, each service's deletion timer another; every time comes from
+ * `Clock`, so a `TestClock` drives the whole lifecycle.
+ *
+ * @internal
+ */
+import { SandboxNotFound } from "@effect-koyeb/core/SandboxError"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as FiberMap from "effect/FiberMap"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
+import type { DeploymentFaultOptions } from "../../KoyebEmulator.js"
+import type { IsolationOption, SpawnExecutor } from "../localRuntime.js"
+import * as State from "./state.js"
+import type { DeploymentRecord, ServiceRecord, Store } from "./state.js"
+import type { ParsedDefinition } from "./validation.js"
+
+/** What drives deployments. */
+export interface Deployments {
+  /** Creates a deployment of `service` (which must be stored) and starts its progression. */
+  readonly start: (service: ServiceRecord, definition: ParsedDefinition, parentId: string) => Effect.Effect<void>
+  /** Cancels the deployments of a service still on their way (neither active nor finished). */
+  readonly cancelPending: (serviceId: string) => Effect.Effect<void>
+  /** Deletes a service at once, then kills and forgets its deployments. */
+  readonly deleteService: (serviceId: string) => Effect.Effect<void>
+  /** (Re)arms the service's `delete_after_create` timer from its creation time. */
+  readonly scheduleDeletion: (serviceId: string) => Effect.Effect<void>
+  /** Drives a deployment (or a service's latest deployment) to ERROR now, killing its executor. */
+  readonly fail: (id: string, message?: string) => Effect.Effect<void, SandboxNotFound>
+}
+
+/** Options of `make`. */
+export interface DeploymentsOptions {
+  readonly store: Ref.Ref<Store>
+  /** Time spent in each status before the next one. */
+  readonly stepDelay: Duration.Duration
+  readonly spawn: SpawnExecutor
+  readonly isolation: IsolationOption | undefined
+  readonly baseDir: string | undefined
+  /** Takes the fault armed for the next deployment, if any. */
+  readonly nextFault: Effect.Effect<DeploymentFaultOptions | undefined>
+}
+
+const emulatedFault = "Instance stopped unexpectedly (emulated fault)"
+
+/** Builds the lifecycle; closing the scope stops every progression, then kills every executor. */
+export const make = Effect.fnUntraced(function*(options: DeploymentsOptions) {
+  const { store } = options
+  const emulatorScope = yield* Effect.scope
+  // Finalizers run in reverse order: the fibers are interrupted first, then the executors are killed.
+  const executors = yield* Scope.fork(emulatorScope, ExecutionStrategy.parallel)
+  const progressions = yield* FiberMap.make<string>()
+  const timers = yield* FiberMap.make<string>()
+
+  const update = (f: (store: Store) => Store) => Ref.update(store, f)
+
+  const touch = (id: string, status: string, stamp: (now: number) => Partial<DeploymentRecord> = () => ({})) =>
+    Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => update(State.updateDeployment(id, (d) => ({ ...d, status, updatedAt: now, ...stamp(now) })))
+    )
+
+  /** `state` keeps listing the executor until it is dead, so leak checks see dying sandboxes too. */
+  const killExecutor = (id: string) =>
+    Ref.modify(store, (s) => [
+      s.deployments.get(id)?.scope,
+      State.updateDeployment(id, (d) => ({ ...d, scope: undefined }))(s)
+    ]).pipe(
+      Effect.flatMap((scope) => scope === undefined ? Effect.void : Scope.close(scope, Exit.void)),
+      Effect.ensuring(update(State.updateDeployment(id, (d) => ({ ...d, executor: undefined }))))
+    )
+
+  /** Stops a deployment's progression and kills its executor (never called from its own fiber). */
+  const teardown = (id: string) => Effect.zipRight(FiberMap.remove(progressions, id), killExecutor(id))
+
+  /** ERRORING while the executor is killed, then ERROR: a client that sees ERROR sees a dead sandbox. */
+  const markFailed = (id: string, message: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      yield* update((s) => {
+        const serviceId = s.deployments.get(id)?.serviceId ?? ""
+        const failed = State.updateDeployment(id, (d) => ({
+          ...d,
+          status: "ERRORING",
+          updatedAt: now,
+          messages: [...d.messages, message]
+        }))(s)
+        return s.services.get(serviceId)?.latestDeploymentId === id
+          ? State.updateService(serviceId, (service) => ({ ...service, status: "UNHEALTHY", updatedAt: now }))(failed)
+          : failed
+      })
+      yield* killExecutor(id)
+      yield* touch(id, "ERROR", (now) => ({ terminatedAt: now }))
+    }).pipe(Effect.uninterruptible)
+
+  /** The deployment a new one replaces is stopped first: once HEALTHY is visible, only the new sandbox runs. */
+  const onHealthy = (d: DeploymentRecord) =>
+    Effect.gen(function*() {
+      const s = yield* Ref.get(store)
+      const activeId = s.services.get(d.serviceId)?.activeDeploymentId ?? ""
+      if (activeId !== "" && activeId !== d.id && s.deployments.has(activeId)) {
+        yield* touch(activeId, "STOPPING")
+        yield* teardown(activeId)
+        yield* touch(activeId, "STOPPED", (now) => ({ terminatedAt: now }))
+      }
+      yield* touch(d.id, "HEALTHY", (now) => ({ succeededAt: now }))
+      const now = yield* Clock.currentTimeMillis
+      yield* update(State.updateService(d.serviceId, (service) => ({
+        ...service,
+        activeDeploymentId: d.id,
+        status: "HEALTHY",
+        updatedAt: now
+      })))
+    })
+
+  const progress = (d: DeploymentRecord, fault: DeploymentFaultOptions | undefined) =>
+    Effect.gen(function*() {
+      yield* Effect.sleep(options.stepDelay)
+      yield* touch(d.id, "PROVISIONING", (now) => ({ allocatedAt: now }))
+      yield* Effect.sleep(options.stepDelay)
+      yield* touch(d.id, "STARTING", (now) => ({ startedAt: now }))
+      if (fault !== undefined && fault.afterHealthy === undefined) {
+        yield* Effect.sleep(options.stepDelay)
+        yield* touch(d.id, "ERRORING")
+        yield* Effect.sleep(options.stepDelay)
+        return yield* markFailed(d.id, fault.message ?? "Instance failed to start (emulated fault)")
+      }
+      const scope = yield* Scope.fork(executors, ExecutionStrategy.sequential).pipe(
+        Effect.tap((scope) => update(State.updateDeployment(d.id, (d) => ({ ...d, scope })))),
+        Effect.uninterruptible
+      )
+      const started = yield* options.spawn({
+        id: d.id,
+        secret: Redacted.make(d.definition.secret),
+        env: d.definition.env,
+        isolation: options.isolation,
+        baseDir: options.baseDir
+      }).pipe(Scope.extend(scope), Effect.either)
+      if (started._tag === "Left") {
+        yield* touch(d.id, "ERRORING")
+        return yield* markFailed(d.id, `Instance failed to start: ${started.left.detail}`)
+      }
+      const executor = started.right
+      yield* update(State.updateDeployment(d.id, (d) => ({ ...d, executor })))
+      yield* onHealthy(d)
+      // The fiber lives as long as the deployment (teardown interrupts it before killing the
+      // executor), so an executor that exits while it waits here has crashed.
+      const afterHealthy = fault?.afterHealthy
+      const outcome = yield* afterHealthy === undefined
+        ? Effect.as(executor.exited, "crashed" as const)
+        : Effect.raceFirst(
+          Effect.as(executor.exited, "crashed" as const),
+          Effect.as(Effect.sleep(afterHealthy), "fault" as const)
+        )
+      yield* markFailed(
+        d.id,
+        outcome === "crashed" ? "Instance exited unexpectedly" : fault?.message ?? emulatedFault
+      )
+    })
+
+  const start = (service: ServiceRecord, definition: ParsedDefinition, parentId: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const d: DeploymentRecord = {
+        id: Crypto.randomUUID(),
+        serviceId: service.id,
+        appId: service.appId,
+        parentId,
+        definition,
+        routingKey: Crypto.randomBytes(16).toString("hex"),
+        createdAt: now,
+        version: service.version,
+        updatedAt: now,
+        status: "PENDING",
+        messages: [],
+        allocatedAt: undefined,
+        startedAt: undefined,
+        succeededAt: undefined,
+        terminatedAt: undefined,
+        scope: undefined,
+        executor: undefined
+      }
+      yield* update(State.addDeployment(d))
+      yield* FiberMap.run(progressions, d.id, progress(d, yield* options.nextFault))
+    })
+
+  const cancelPending = (serviceId: string) =>
+    Effect.gen(function*() {
+      for (const { id } of State.deploymentsOf(yield* Ref.get(store), serviceId)) {
+        const s = yield* Ref.get(store)
+        const status = s.deployments.get(id)?.status
+        if (id === s.services.get(serviceId)?.activeDeploymentId || status === undefined) continue
+        if (State.terminalStatuses.has(status)) continue
+        yield* teardown(id)
+        yield* touch(id, "CANCELED", (now) => ({ terminatedAt: now }))
+      }
+    })
+
+  const deleteService = (serviceId: string): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const owned = yield* Ref.modify(store, State.removeService(serviceId))
+      if (owned === undefined) return
+      yield* FiberMap.remove(timers, serviceId)
+      for (const d of owned) {
+        yield* teardown(d.id)
+        yield* update(State.removeDeployments([d.id]))
+      }
+    }).pipe(Effect.uninterruptible)
+
+  const scheduleDeletion = (serviceId: string) =>
+    Effect.gen(function*() {
+      yield* FiberMap.remove(timers, serviceId)
+      const service = (yield* Ref.get(store)).services.get(serviceId)
+      const seconds = service?.lifeCycle.delete_after_create ?? 0
+      if (service === undefined || seconds <= 0) return
+      const remaining = Math.max(0, service.createdAt + seconds * 1000 - (yield* Clock.currentTimeMillis))
+      // The deletion runs in the emulator's scope: it removes this timer, which must not wait for itself.
+      yield* FiberMap.run(
+        timers,
+        serviceId,
+        Effect.zipRight(
+          Effect.sleep(Duration.millis(remaining)),
+          Effect.forkIn(deleteService(serviceId), emulatorScope)
+        )
+      )
+    })
+
+  const fail = (id: string, message?: string) =>
+    Effect.gen(function*() {
+      const s = yield* Ref.get(store)
+      const d = s.deployments.get(id) ?? s.deployments.get(s.services.get(id)?.latestDeploymentId ?? "")
+      if (d === undefined) return yield* new SandboxNotFound({ id })
+      yield* FiberMap.remove(progressions, d.id)
+      yield* markFailed(d.id, message ?? emulatedFault)
+    })
+
+  return { start, cancelPending, deleteService, scheduleDeletion, fail } satisfies Deployments
+})

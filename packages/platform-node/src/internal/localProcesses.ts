@@ -1,0 +1,192 @@
+/**
+ * The host side of local sandboxes' processes: a registry of live executors, killed synchronously
+ * (whole process trees, directories removed) on exit and on an unhandled SIGINT/SIGTERM; finding
+ * the processes of a sandbox directory, including those that left the executor's tree; and the
+ * sweeping of directories whose owner was SIGKILLed.
+ *
+ * @internal
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+
+/** A live executor process and the directory of its sandbox. */
+export interface Child {
+  readonly pid: number
+  readonly dir: string
+}
+
+const children = new Map<number, Child>()
+let hooksInstalled = false
+
+/** Tracks a live child: it is killed, and its directory removed, if this process goes away first. */
+export const register = (child: Child): void => {
+  installHooks()
+  children.set(child.pid, child)
+}
+
+/** Stops tracking a child (it exited, or is being killed). */
+export const unregister = (pid: number): void => {
+  children.delete(pid)
+}
+
+/** Pids of every descendant of `pid` (Linux /proc walk; empty elsewhere). */
+const descendantsOf = (pid: number): Array<number> => {
+  let entries: Array<string>
+  try {
+    entries = Fs.readdirSync("/proc")
+  } catch {
+    return []
+  }
+  const parentOf = new Map<number, Array<number>>()
+  for (const entry of entries) {
+    const child = Number(entry)
+    if (!Number.isInteger(child)) continue
+    try {
+      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      // The command name may contain spaces and parentheses: fields follow the last ")".
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      const list = parentOf.get(ppid)
+      if (list) list.push(child)
+      else parentOf.set(ppid, [child])
+    } catch {
+      // the process exited while we were reading
+    }
+  }
+  const out: Array<number> = []
+  const stack = [pid]
+  while (stack.length > 0) {
+    for (const c of parentOf.get(stack.pop()!) ?? []) {
+      out.push(c)
+      stack.push(c)
+    }
+  }
+  return out
+}
+
+/**
+ * Live processes of the sandbox in `dir`, found by working directory or `TMPDIR` inside it: this
+ * also catches those that left the executor's tree (setsid, double fork) and were reparented.
+ */
+export const processesIn = (dir: string): Array<number> => {
+  let entries: Array<string>
+  try {
+    entries = Fs.readdirSync("/proc")
+  } catch {
+    return []
+  }
+  const tmpdir = `\0TMPDIR=${dir}/`
+  const out: Array<number> = []
+  for (const entry of entries) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid) || pid === process.pid) continue
+    try {
+      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue
+      const cwd = Fs.readlinkSync(`/proc/${entry}/cwd`)
+      if (
+        cwd === dir || cwd.startsWith(`${dir}/`) ||
+        `\0${Fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`.includes(tmpdir)
+      ) {
+        out.push(pid)
+      }
+    } catch {
+      // gone, or not readable: not ours
+    }
+  }
+  return out
+}
+
+/** Sends `sig` to `pid` (a negative pid: its process group), ignoring a process already gone. */
+export const signal = (pid: number, sig: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, sig)
+  } catch {
+    // already gone
+  }
+}
+
+/** SIGKILLs the process group of `child` and every descendant (including those that left the group). */
+export const killTreeSync = (child: Child): void => {
+  const descendants = descendantsOf(child.pid)
+  signal(-child.pid, "SIGKILL")
+  signal(child.pid, "SIGKILL")
+  for (const pid of descendants) signal(pid, "SIGKILL")
+}
+
+/** Removes a directory tree, best effort. */
+export const removeDirSync = (dir: string): void => {
+  try {
+    Fs.rmSync(dir, { recursive: true, force: true })
+  } catch {
+    // best effort at exit
+  }
+}
+
+const killAllSync = (): void => {
+  for (const child of children.values()) {
+    killTreeSync(child)
+    removeDirSync(child.dir)
+  }
+  children.clear()
+}
+
+const onSignal = (sig: NodeJS.Signals) => {
+  const handler = (): void => {
+    // Another listener (e.g. NodeRuntime.runMain) owns the shutdown: let it run finalizers, which
+    // stop each sandbox gracefully; the exit hook still catches whatever is left. This handler
+    // runs first (prepended), while that listener is still registered: runMain removes its own
+    // listeners as soon as it handles a signal, so a second signal during the shutdown ends up here.
+    if (process.listeners(sig).some((listener) => listener !== handler)) return
+    process.removeListener(sig, handler)
+    killAllSync()
+    process.kill(process.pid, sig)
+  }
+  return handler
+}
+
+const installHooks = (): void => {
+  if (hooksInstalled) return
+  hooksInstalled = true
+  process.on("exit", killAllSync)
+  process.prependListener("SIGINT", onSignal("SIGINT"))
+  process.prependListener("SIGTERM", onSignal("SIGTERM"))
+}
+
+// A parent killed by SIGKILL cannot remove its directories: the next program using the same
+// base directory removes those whose owner is gone.
+
+/** The file of a sandbox directory that holds the pid of the process owning it. */
+export const OWNER_FILE = "owner.pid"
+const swept = new Set<string>()
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Removes, once per process and base directory, the sandbox directories whose owner is dead. */
+export const sweepOrphans = (baseDir: string): void => {
+  if (swept.has(baseDir)) return
+  swept.add(baseDir)
+  let entries: Array<string>
+  try {
+    entries = Fs.readdirSync(baseDir)
+  } catch {
+    return
+  }
+  for (const entry of entries) {
+    const dir = Path.join(baseDir, entry)
+    try {
+      const owner = Number(Fs.readFileSync(Path.join(dir, OWNER_FILE), "utf8"))
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !isAlive(owner)) {
+        Fs.rmSync(dir, { recursive: true, force: true })
+      }
+    } catch {
+      // not a sandbox directory, or removed concurrently
+    }
+  }
+}
