@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { CreateOptions } from "../ControlPlane.js"
 import {
+  type CreateService,
   DefinitionView,
   type Deployment,
   EnvKey,
@@ -112,7 +113,7 @@ export interface ResolvedCreate {
   readonly region: string
   readonly appId: string | undefined
   /** Builds `{app_id, definition, life_cycle}` for `POST /v1/services`. */
-  readonly serviceBody: (appId: string, secret: string) => unknown
+  readonly serviceBody: (appId: string, secret: string) => typeof CreateService.Encoded
 }
 
 /** Validates `options` and prepares the service payload; fails with the first invalid option. */
@@ -163,11 +164,14 @@ export const resolveCreate = (
     const deleteAfterCreate = yield* seconds("deleteAfterDelay", options.deleteAfterDelay, 0)
     const deleteAfterSleep = yield* seconds("deleteAfterInactivityDelay", options.deleteAfterInactivityDelay, 0)
 
-    const docker: Record<string, unknown> = { image, privileged: options.privileged ?? false }
-    if (options.registrySecret !== undefined) docker.image_registry_secret = options.registrySecret
-    if (options.entrypoint !== undefined) docker.entrypoint = [...options.entrypoint]
-    if (options.command !== undefined) docker.command = options.command
-    if (options.args !== undefined) docker.args = [...options.args]
+    const docker: typeof CreateService.Encoded["definition"]["docker"] = {
+      image,
+      privileged: options.privileged ?? false,
+      ...(options.registrySecret !== undefined ? { image_registry_secret: options.registrySecret } : {}),
+      ...(options.entrypoint !== undefined ? { entrypoint: [...options.entrypoint] } : {}),
+      ...(options.command !== undefined ? { command: options.command } : {}),
+      ...(options.args !== undefined ? { args: [...options.args] } : {})
+    }
 
     const scalings = idle === 0
       ? [{ min: 1, max: 1 }]

@@ -33,6 +33,7 @@ import type { ExecEvent, StreamName } from "../SandboxSchema.js"
 import * as ShellCommand from "../ShellCommand.js"
 import type { CommandContext, CommandHandler, CommandReply, RecordedCommand } from "../Testing.js"
 import { withTimeout } from "./bounded.js"
+import { isTcpPort } from "./ports.js"
 import { firstMatch, processHandle } from "./processes.js"
 
 /** The output lines of a text, as the executor reports them (no trailing empty line). */
@@ -361,7 +362,7 @@ export const makeProcesses = (table: ProcessTable): ProcessesShape => {
   )
 
   const waitForPort = Effect.fn("Processes.waitForPort")(function*(port: number, options?: WaitForPortOptions) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!isTcpPort(port)) {
       return yield* new InvalidArgument({ argument: "port", detail: `${port} is not a TCP port (1-65535)` })
     }
     yield* withTimeout(

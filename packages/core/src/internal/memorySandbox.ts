@@ -41,6 +41,7 @@ import {
   type Tree,
   writeNode
 } from "./memoryFilesystem.js"
+import { isTcpPort } from "./ports.js"
 import { checkPort } from "./sandbox.js"
 
 /** The public URL of a memory sandbox's exposed port. */
@@ -230,7 +231,7 @@ export const make = (options: {
         Effect.gen(function*() {
           yield* alive("/bind_port")
           const parsed = Number(value)
-          if (!/^[0-9]+$/.test(value) || parsed < 1 || parsed > 65535) {
+          if (!/^[0-9]+$/.test(value) || !isTcpPort(parsed)) {
             return yield* new InvalidArgument({ argument: "port", detail: `invalid port: ${value}` })
           }
           if (port !== undefined) {

@@ -30,6 +30,7 @@ import { InvalidArgument, ProcessNotFound, ProcessNotRunning } from "../SandboxE
 import { ProcessInfo, ProcessLogLine } from "../SandboxSchema.js"
 import * as ShellCommand from "../ShellCommand.js"
 import { withTimeout } from "./bounded.js"
+import { isTcpPort } from "./ports.js"
 import { launchCommand, listeningCommand, logsCommand, logsMarker, parseLaunched } from "./processCommands.js"
 import { checkCommand, checkEnv, killGroup, maxArgBytes, randomToken, utf8Length } from "./shell.js"
 
@@ -206,7 +207,7 @@ export const make: Effect.Effect<ProcessesShape, never, ExecutorClient> = Effect
   )
 
   const waitForPort = Effect.fn("Processes.waitForPort")(function*(port: number, options?: WaitForPortOptions) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!isTcpPort(port)) {
       return yield* new InvalidArgument({ argument: "port", detail: `${port} is not a TCP port (1-65535)` })
     }
     const probe = client.run({ cmd: listeningCommand(port) }).pipe(Effect.map((reply) => reply.code === 0))

@@ -25,11 +25,12 @@ import * as Processes from "../Processes.js"
 import type { SandboxHandle } from "../Sandbox.js"
 import { type ControlPlaneFailure, InvalidArgument } from "../SandboxError.js"
 import { ExposedPort, type SandboxInfo } from "../SandboxSchema.js"
+import { isTcpPort } from "./ports.js"
 import { SuppliedServices } from "./sandboxServices.js"
 
 /** `exposePort`'s check of its argument: an integer from 1 to 65535. */
 export const checkPort = (port: number): Effect.Effect<void, InvalidArgument> =>
-  Number.isInteger(port) && port >= 1 && port <= 65535
+  isTcpPort(port)
     ? Effect.void
     : Effect.fail(new InvalidArgument({ argument: "port", detail: `must be an integer from 1 to 65535, got ${port}` }))
 

@@ -35,6 +35,7 @@ import * as Crypto from "node:crypto"
 import * as KoyebEmulator from "../KoyebEmulator.js"
 import * as NodeSandbox from "../NodeSandbox.js"
 import { runExecutor } from "./cliExecutor.js"
+import { isTcpPort } from "./ports.js"
 
 // ---------------------------------------------------------------------------------------------
 // output
@@ -125,7 +126,7 @@ const portOption = (name: string, env: string, fallback: number, description: st
     Options.withDescription(description),
     Options.withFallbackConfig(Config.integer(env).pipe(Config.withDefault(fallback))),
     Options.mapEffect((port) =>
-      port >= 0 && port <= 65535 ? Effect.succeed(port) : Effect.fail(invalid(`invalid --${name}: ${port}`))
+      port === 0 || isTcpPort(port) ? Effect.succeed(port) : Effect.fail(invalid(`invalid --${name}: ${port}`))
     )
   )
 
@@ -167,7 +168,7 @@ const emulator = Command.make(
       Options.withDescription("Port to listen on (default 0: any free port)."),
       Options.withDefault(0),
       Options.mapEffect((port) =>
-        port >= 0 && port <= 65535 ? Effect.succeed(port) : Effect.fail(invalid(`invalid --port: ${port}`))
+        port === 0 || isTcpPort(port) ? Effect.succeed(port) : Effect.fail(invalid(`invalid --port: ${port}`))
       )
     ),
     token: Options.text("token").pipe(
