@@ -34,6 +34,25 @@ const defaultMaxEventSize = 16 * 1024 * 1024
 type OnReply<A, E> = (status: number, body: string) => Effect.Effect<A, E>
 
 /** The requests of one executor client, bound to its options. */
+// The JSON body each endpoint takes: what `ExecutorWire` defines for the servers that decode them.
+interface RequestBodies {
+  readonly "/run": typeof ExecutorWire.CommandRequest.Encoded
+  readonly "/run_streaming": typeof ExecutorWire.CommandRequest.Encoded
+  readonly "/start_process": typeof ExecutorWire.CommandRequest.Encoded
+  readonly "/write_file": typeof ExecutorWire.WriteFileRequest.Encoded
+  readonly "/read_file": typeof ExecutorWire.PathRequest.Encoded
+  readonly "/delete_file": typeof ExecutorWire.PathRequest.Encoded
+  readonly "/delete_dir": typeof ExecutorWire.PathRequest.Encoded
+  readonly "/make_dir": typeof ExecutorWire.PathRequest.Encoded
+  readonly "/list_dir": typeof ExecutorWire.PathRequest.Encoded
+  readonly "/kill_process": typeof ExecutorWire.KillProcessRequest.Encoded
+  readonly "/bind_port": typeof ExecutorWire.BindPortRequest.Encoded
+  // The executor ignores this body.
+  readonly "/unbind_port": Record<string, never>
+}
+
+type FileEndpoint = "/write_file" | "/read_file" | "/delete_file" | "/delete_dir" | "/make_dir" | "/list_dir"
+
 export const makeTransport = (httpClient: HttpClient.HttpClient, options: ExecutorClientOptions) => {
   const baseUrl = options.url.replace(/\/+$/, "")
   const requestTimeout = options.requestTimeout === undefined
@@ -57,7 +76,7 @@ export const makeTransport = (httpClient: HttpClient.HttpClient, options: Execut
 
   const url = (endpoint: string): string => baseUrl + endpoint
 
-  const post = (endpoint: string, body: unknown) =>
+  const post = <E extends keyof RequestBodies>(endpoint: E, body: RequestBodies[E]) =>
     HttpClientRequest.bodyUnsafeJson(HttpClientRequest.post(url(endpoint)), body)
 
   // A request's status and whole body (no deadline).
@@ -155,10 +174,10 @@ export const makeTransport = (httpClient: HttpClient.HttpClient, options: Execut
         }))
 
   // A file endpoint called with a JSON body.
-  const fileCall = <A>(
-    endpoint: string,
+  const fileCall = <A, E extends FileEndpoint>(
+    endpoint: E,
     path: string,
-    body: unknown,
+    body: RequestBodies[E],
     onSuccess: (reply: ExecutorWire.FileReply) => A
   ): Effect.Effect<A, FileEndpointFailure> => fileReply(endpoint, path, post(endpoint, body), onSuccess)
 
