@@ -20,12 +20,15 @@
  *   RSS (`/proc/<pid>/status` VmRSS) after a forced GC in both (the child collects on SIGUSR2,
  *   a one-line preload of the bench) and a 1 s settle, before and after the load;
  *   the SDK column is after, the baseline column before, and the goal is growth ≤ 32 MiB.
+ * - Sandboxes leaked: the sandboxes the control plane still lists after the sandbox figures
+ *   (every sandbox they made was scoped, so the goal is 0).
  * - Throughput of the executor server itself is measured with a client that counts events
  *   without decoding them (a decoding client caps the rate at its own JSON parsing, ~1.7M
  *   lines/s here), against it and against a minimal stock-like server (`naiveServer.ts`, also a
  *   child process).
  * - Process exit code: 1 when a figure failed to run (never because a goal was missed).
  */
+import { ControlPlane } from "@effect-koyeb/core/ControlPlane"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
@@ -749,6 +752,7 @@ const sandboxMany: Figure = {
     // machine caps the speed-up near cores ÷ that: the bound is printed with the figure.
     const cores = Os.availableParallelism()
     const sequentialCores = H.median(b.map((r) => r.cores))
+    const left = await sdk(world, Effect.flatMap(ControlPlane, (controlPlane) => controlPlane.list))
     return [
       row(
         "sandboxes.rate",
@@ -766,6 +770,15 @@ const sandboxMany: Figure = {
             (cores / sequentialCores).toFixed(1)
           }× on ${cores} cores; use = run + write + read a file`
         }
+      ),
+      row(
+        "sandboxes.leaked",
+        "sandboxes leaked (left after the sandbox figures)",
+        "sandboxes",
+        left.length,
+        0,
+        { kind: "valueAtMost", value: 0 },
+        { detail: "sandboxes the control plane still lists once every scoped sandbox of the figures is released" }
       )
     ]
   }

@@ -87,7 +87,12 @@ export interface CreateOptions {
   readonly privileged?: boolean | undefined
   /** Name of a Koyeb secret holding registry credentials for a private image. */
   readonly registrySecret?: string | undefined
-  /** Sleep after this much inactivity; 0 keeps the sandbox always on (default 5 minutes). */
+  /**
+   * Sleep after this much time without inbound traffic; 0 keeps the sandbox always on. Default 5
+   * minutes for `ControlPlane.create`; 2 minutes for the scoped constructors (`Sandbox.make`,
+   * `Sandbox.layer`, the Promise facade's `create`), which keep their sandbox awake while their scope
+   * is open with a `/health` request every third of this delay.
+   */
   readonly idleTimeout?: Duration.DurationInput | undefined
   /** Use light sleep (snapshot) before deep sleep. */
   readonly enableLightSleep?: boolean | undefined
@@ -95,7 +100,12 @@ export interface CreateOptions {
   readonly deepSleepDelay?: Duration.DurationInput | undefined
   /** Delete the sandbox this long after creation (0 / absent: never). */
   readonly deleteAfterDelay?: Duration.DurationInput | undefined
-  /** Delete the sandbox after it has slept this long (0 / absent: never). */
+  /**
+   * Delete the sandbox after it has slept this long (0: never). Default never for
+   * `ControlPlane.create`; 1 minute for the scoped constructors, so that the sandbox of a program
+   * that died without closing its scope (SIGKILL, a lost machine) is deleted about 3 minutes after
+   * its last request.
+   */
   readonly deleteAfterInactivityDelay?: Duration.DurationInput | undefined
   /** Create the sandbox in this existing app; the app is then never deleted by the SDK. */
   readonly appId?: string | undefined
@@ -182,6 +192,14 @@ export interface ControlPlaneShape {
   readonly list: Effect.Effect<ReadonlyArray<SandboxInfo>, ControlPlaneFailure>
   /** Deletes the app when `info.ownsApp`, else only the service. Succeeds if it is already gone. */
   readonly delete: (info: SandboxInfo) => Effect.Effect<void, ApiError | ControlPlaneError | Unauthorized | RateLimited>
+  /**
+   * Takes charge of a sandbox that `create` made for a scope (`Sandbox.make`, `Sandbox.layer`):
+   * the returned effect deletes it, once however often it runs, and the control plane deletes it
+   * itself when it closes first, while what `delete` needs (its HTTP client) is still open. Either
+   * one dies with `SandboxLeaked` when the delete fails. Optional (since 0.2.0): without it,
+   * `Sandbox.make` deletes through `delete` when its scope closes.
+   */
+  readonly adopt?: ((info: SandboxInfo) => Effect.Effect<Effect.Effect<void>>) | undefined
   /** Polls the deployment until HEALTHY and the executor answers `/health`; terminal statuses fail fast. */
   readonly waitReady: (
     id: string,

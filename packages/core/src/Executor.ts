@@ -26,11 +26,14 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import type * as Sink from "effect/Sink"
 import type * as Stream from "effect/Stream"
 import type { ExecutorClient } from "./ExecutorClient.js"
 import * as internal from "./internal/executor.js"
+import * as lines from "./internal/outputLines.js"
 import type { CommandError, ExecutorFailure, InvalidArgument, Timeout } from "./SandboxError.js"
-import type { CommandResult, ExecEvent, OutputChunk } from "./SandboxSchema.js"
+import type { CommandExit, CommandResult, ExecEvent, OutputChunk, StreamName } from "./SandboxSchema.js"
 import type * as ShellCommand from "./ShellCommand.js"
 
 /**
@@ -56,6 +59,72 @@ export interface RunOptions {
    * executor's own when it stops commands itself on disconnect).
    */
   readonly killGracePeriod?: Duration.DurationInput | undefined
+  /**
+   * What the command reads on its stdin (text is sent as UTF-8), then end of input; default: no
+   * stdin (end of input at once). Runs the command as `spawn` does.
+   *
+   * @since 0.2.0
+   */
+  readonly stdin?: StdinInput | undefined
+}
+
+/**
+ * What can be fed to a command's stdin: text (sent as UTF-8), bytes, or a stream of either.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type StdinInput = string | Uint8Array | Stream.Stream<string | Uint8Array>
+
+/**
+ * Bytes a running command wrote on one of its pipes, as read: not split into lines, and a UTF-8
+ * character may straddle two chunks (`outputLines` decodes and splits them).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OutputBytes {
+  readonly stream: StreamName
+  readonly data: Uint8Array
+}
+
+/**
+ * The stdin of a running command. Writes are sent in order, one at a time; each completes once
+ * the sandbox took the bytes, so a command that does not read its stdin holds writers back.
+ * Bytes written after the command closed its stdin (as `head -c 5` does) are discarded.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CommandStdin {
+  /** Writes text (as UTF-8) or bytes. */
+  readonly write: (data: string | Uint8Array) => Effect.Effect<void, ExecFailure>
+  /** Closes the stdin: the command reads end of input once it has read what was written. */
+  readonly end: Effect.Effect<void, ExecFailure>
+  /** Writes every element, then closes the stdin. */
+  readonly sink: Sink.Sink<void, string | Uint8Array, never, ExecFailure>
+}
+
+/**
+ * A command started by `spawn`, running until it exits or its scope closes (which stops it and
+ * its process group, as ending a `stream` does).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RunningCommand {
+  /** The command's stdin. */
+  readonly stdin: CommandStdin
+  /**
+   * Its output as read, stdout and stderr interleaved, ending when the command has exited. Read it
+   * once; unread output is held back (a few chunks), and the command then blocks on its writes as
+   * it would on a full pipe.
+   */
+  readonly output: Stream.Stream<OutputBytes, ExecFailure>
+  /** Its exit (a command with much unread output is held back before it, as described for `output`). */
+  readonly exit: Effect.Effect<CommandExit, ExecFailure>
+  /** Sends a signal (such as `SIGINT` or `SIGTERM`) to the command's process group. */
+  readonly signal: (signal: string) => Effect.Effect<void, ExecFailure>
 }
 
 /**
@@ -113,6 +182,20 @@ export interface ExecutorShape {
   readonly stream: (command: ShellCommand.Input, options?: RunOptions) => Stream.Stream<OutputChunk, RunFailure>
   /** Streams the output lines of a command, then exactly one `CommandExit`, whatever the exit code. */
   readonly streamEvents: (command: ShellCommand.Input, options?: RunOptions) => Stream.Stream<ExecEvent, ExecFailure>
+  /**
+   * Starts a command to talk to: write its stdin, read its raw output, signal it, await its exit.
+   * Closing the scope stops it. On an executor with the `interactive` extension (effect-koyeb's)
+   * every part is direct; on Koyeb's stock executor stdin goes through chunk files in the sandbox
+   * that a loop copies to the command (each write costs a `/run` round trip plus up to 50 ms), a
+   * write completes once on the sandbox's disk rather than once read, and output arrives line by
+   * line, each with a `\n` added.
+   *
+   * @since 0.2.0
+   */
+  readonly spawn: (
+    command: ShellCommand.Input,
+    options?: RunOptions
+  ) => Effect.Effect<RunningCommand, ExecFailure, Scope.Scope>
 }
 
 /**
@@ -138,3 +221,14 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = interna
  * @category layers
  */
 export const layer: Layer.Layer<Executor, never, ExecutorClient> = Layer.effect(Executor, make)
+
+/**
+ * Decodes the output of a running command as UTF-8 and splits it into lines, per stream, as
+ * `stream` reports them (no newline; trailing carriage returns removed; a final unterminated line
+ * kept).
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const outputLines: <E, R>(output: Stream.Stream<OutputBytes, E, R>) => Stream.Stream<OutputChunk, E, R> =
+  lines.outputLines

@@ -81,6 +81,18 @@ export type RunStreamEvent =
   | { readonly _tag: "Complete"; readonly code: number }
 
 /**
+ * An event of `/spawn` (the `interactive` extension): `Started` first, then raw output bytes as
+ * read from each pipe, then exactly one `Complete`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type SpawnEvent =
+  | { readonly _tag: "Started"; readonly id: string; readonly pid: number }
+  | { readonly _tag: "Output"; readonly stream: StreamName; readonly data: Uint8Array }
+  | { readonly _tag: "Complete"; readonly code: number }
+
+/**
  * The reply of `/start_process`.
  *
  * @since 0.1.0
@@ -184,6 +196,36 @@ export interface ExecutorClientShape {
   readonly killProcess: (id: string) => Effect.Effect<void, ProcessNotFound | ProcessNotRunning | ExecutorFailure>
   /** `GET /process_logs_streaming?id=`: replayed then live lines, ending when the process has ended. */
   readonly processLogs: (id: string) => Stream.Stream<ProcessLogLine, ProcessNotFound | ExecutorFailure>
+  /**
+   * `POST /spawn`: starts a command with a stdin pipe; closing the stream stops it. Only for
+   * executors whose `/health` lists `interactive`. This and the three members after it are
+   * optional so that existing implementations of this interface stay valid; the client of
+   * `make` has them all.
+   *
+   * @since 0.2.0
+   */
+  readonly spawn?: (request: CommandRequest) => Stream.Stream<SpawnEvent, InvalidArgument | ExecutorFailure>
+  /**
+   * `POST /stdin?id=`: writes bytes to a spawned command's stdin, succeeding once its pipe took
+   * them all (no deadline: a command that does not read holds the write back). `false` when the
+   * command had closed its stdin, or had ended, and the bytes were discarded.
+   *
+   * @since 0.2.0
+   */
+  readonly writeStdin?: (id: string, data: Uint8Array) => Effect.Effect<boolean, ExecutorFailure>
+  /**
+   * `POST /stdin_end`: closes a spawned command's stdin (nothing to do once it has ended).
+   *
+   * @since 0.2.0
+   */
+  readonly endStdin?: (id: string) => Effect.Effect<void, ExecutorFailure>
+  /**
+   * `POST /signal`: sends a signal (such as `SIGINT`) to a spawned command's process group
+   * (nothing to do once it has ended); an unknown signal name is an `InvalidArgument`.
+   *
+   * @since 0.2.0
+   */
+  readonly signalSpawned?: (id: string, signal: string) => Effect.Effect<void, InvalidArgument | ExecutorFailure>
 }
 
 /**

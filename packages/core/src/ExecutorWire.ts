@@ -268,3 +268,92 @@ export type HealthReply = typeof HealthReply.Type
  * @category schemas
  */
 export const LogEvent = ProcessLogLine
+
+/**
+ * The body of `/spawn` (the `interactive` extension): the command as for `/run_streaming`, started
+ * with a stdin pipe. The reply is an SSE stream: `started` (`SpawnStartedEvent`), then `output`
+ * events of raw bytes (`SpawnOutputEvent`), then `complete` (`{"code":n}`).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const SpawnRequest = CommandRequest
+/**
+ * @see SpawnRequest
+ * @since 0.2.0
+ * @category models
+ */
+export type SpawnRequest = typeof SpawnRequest.Type
+
+/**
+ * The body of `/stdin_end` (close the command's stdin) and `/signal` (send `signal`, a name such
+ * as `SIGINT`, to the command's process group; ignored by `/stdin_end`): the `id` of the
+ * `started` event of `/spawn`. `/stdin?id=` takes the bytes to write as its raw body instead.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const SpawnControlRequest = Schema.Struct({
+  id: GoString,
+  signal: GoString
+})
+/**
+ * @see SpawnControlRequest
+ * @since 0.2.0
+ * @category models
+ */
+export type SpawnControlRequest = typeof SpawnControlRequest.Type
+
+/**
+ * The `data` of the first event of `/spawn`, `started`: the id naming the command in `/stdin`,
+ * `/stdin_end` and `/signal`, and its process group.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const SpawnStartedEvent = Schema.Struct({
+  id: Schema.String,
+  pid: Schema.Number
+})
+/**
+ * @see SpawnStartedEvent
+ * @since 0.2.0
+ * @category models
+ */
+export type SpawnStartedEvent = typeof SpawnStartedEvent.Type
+
+/**
+ * The `data` of an `output` event of `/spawn`: bytes read from one pipe, base64-encoded, not split
+ * into lines.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const SpawnOutputEvent = Schema.Struct({
+  stream: Schema.Literal("stdout", "stderr"),
+  data: Schema.String
+})
+/**
+ * @see SpawnOutputEvent
+ * @since 0.2.0
+ * @category models
+ */
+export type SpawnOutputEvent = typeof SpawnOutputEvent.Type
+
+/**
+ * The reply of `/stdin` (200): `closed` when the command had closed its stdin and the bytes were
+ * discarded.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const StdinReply = Schema.Struct({
+  success: Schema.optional(Schema.Boolean),
+  closed: Schema.optional(Schema.Boolean)
+})
+/**
+ * @see StdinReply
+ * @since 0.2.0
+ * @category models
+ */
+export type StdinReply = typeof StdinReply.Type

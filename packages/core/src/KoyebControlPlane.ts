@@ -64,13 +64,14 @@ export const make: (
 ) => Effect.Effect<ControlPlaneShape, never, HttpClient.HttpClient> = internal.make
 
 /**
- * The Koyeb control plane as the `ControlPlane` service.
+ * The Koyeb control plane as the `ControlPlane` service. Closing the layer deletes the sandboxes
+ * of `Sandbox.make` / `Sandbox.layer` still alive, while its `HttpClient` is still open.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (options: KoyebControlPlaneOptions): Layer.Layer<ControlPlane, never, HttpClient.HttpClient> =>
-  Layer.effect(ControlPlane, make(options))
+  Layer.scoped(ControlPlane, internal.makeScoped(options))
 
 /**
  * The Koyeb control plane configured from the environment: `KOYEB_API_TOKEN` (required),
@@ -82,10 +83,10 @@ export const layer = (options: KoyebControlPlaneOptions): Layer.Layer<ControlPla
 export const layerConfig = (
   options: Partial<KoyebControlPlaneOptions> = {}
 ): Layer.Layer<ControlPlane, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(
+  Layer.scoped(
     ControlPlane,
     Effect.flatMap(
       options.token === undefined ? Config.redacted("KOYEB_API_TOKEN") : Effect.succeed(options.token),
-      (token) => make({ ...options, token })
+      (token) => internal.makeScoped({ ...options, token })
     )
   )

@@ -174,6 +174,15 @@ export const DefinitionView = Schema.Struct({
   env: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
     key: Schema.optional(Schema.String),
     value: Schema.optional(Schema.NullOr(Schema.String))
+  })))),
+  scalings: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
+    min: Schema.optional(Schema.NullOr(Int)),
+    targets: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
+      sleep_idle_delay: Schema.optional(Schema.NullOr(Schema.Struct({
+        light_sleep_value: Schema.optional(Schema.NullOr(Int)),
+        deep_sleep_value: Schema.optional(Schema.NullOr(Int))
+      })))
+    }))))
   }))))
 })
 /**
@@ -182,6 +191,24 @@ export const DefinitionView = Schema.Struct({
  * @category models
  */
 export type DefinitionView = typeof DefinitionView.Type
+
+/**
+ * Seconds without inbound traffic after which a service of this definition goes to deep sleep:
+ * the `deep_sleep_value` of a scaling that may scale to zero (`min` 0); 0 when it never sleeps.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const deepSleepSeconds = (definition: DefinitionView): number => {
+  for (const scaling of definition.scalings ?? []) {
+    if ((scaling.min ?? 0) !== 0) continue
+    for (const target of scaling.targets ?? []) {
+      const seconds = target.sleep_idle_delay?.deep_sleep_value ?? 0
+      if (seconds > 0) return seconds
+    }
+  }
+  return 0
+}
 
 /**
  * A `Deployment` (the fields the SDK reads). `status` is an open string so that a new status
@@ -193,6 +220,7 @@ export type DefinitionView = typeof DefinitionView.Type
 export const Deployment = Schema.Struct({
   id: Schema.String,
   status: Schema.optional(Schema.String),
+  updated_at: optionalString,
   messages: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
   metadata: Schema.optional(Schema.NullOr(Schema.Struct({
     sandbox: Schema.optional(Schema.NullOr(Schema.Struct({

@@ -337,6 +337,36 @@ export class SandboxNotFound extends Schema.TaggedError<SandboxNotFound>(id("San
 }
 
 /**
+ * A sandbox that a scoped constructor (`Sandbox.make`, `Sandbox.layer`, the Promise facade's
+ * `create`) created could not be deleted when its scope or its control plane closed, even after
+ * the retries: it may still be running (and billed) until someone deletes it. A finalizer cannot
+ * fail with a typed error, so the close dies with this error as its defect: find it in the cause
+ * with `Cause.find` / `isSandboxError` (the Promise facade rejects with it as a `SandboxFailure`).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class SandboxLeaked extends Schema.TaggedError<SandboxLeaked>(id("SandboxLeaked"))("SandboxLeaked", {
+  id: Schema.String,
+  name: Schema.optional(Schema.String),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  get message(): string {
+    return `Sandbox ${this.id}${
+      this.name === undefined ? "" : ` (${this.name})`
+    } may still be running: its delete failed: ${this.detail}`
+  }
+}
+
+/**
  * The sandbox's deployment reached a terminal status and will not become ready.
  *
  * @since 0.1.0
@@ -519,3 +549,4 @@ export type SandboxError =
   | RateLimited
   | ApiError
   | ControlPlaneError
+  | SandboxLeaked

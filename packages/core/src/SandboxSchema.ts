@@ -180,5 +180,26 @@ export class SandboxInfo extends Schema.Class<SandboxInfo>("@effect-koyeb/core/S
   image: Schema.String,
   createdAt: Schema.DateFromSelf,
   /** True when the SDK created the app for this sandbox (then delete removes the app, else only the service). */
-  ownsApp: Schema.Boolean
+  ownsApp: Schema.Boolean,
+  /**
+   * Listed sandboxes: true when effect-koyeb created the sandbox's app (Koyeb apps named
+   * `sandbox-app-<name>-<unix seconds>-<8 hex>`); absent from control planes that hold nothing else
+   * (local, memory).
+   *
+   * @since 0.2.0
+   */
+  managed: Schema.optional(Schema.Boolean),
+  /**
+   * Listed sandboxes: the status of the current deployment (`HEALTHY`, `SLEEPING`, `ERROR`, …), when known.
+   *
+   * @since 0.2.0
+   */
+  status: Schema.optional(Schema.String),
+  /**
+   * Listed sandboxes: when the sandbox last had traffic, when the control plane can tell (on Koyeb,
+   * for a sleeping sandbox: when it fell asleep, less its idle timeout). Absent for an awake one.
+   *
+   * @since 0.2.0
+   */
+  lastActivity: Schema.optional(Schema.DateFromSelf)
 }) {}

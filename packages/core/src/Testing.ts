@@ -74,6 +74,12 @@ export interface CommandContext {
   readonly env: Readonly<Record<string, string>>
   /** The sandbox's filesystem, so a handler can read or write files like the command would. */
   readonly fs: FilesystemShape
+  /**
+   * The command's whole stdin as text, once it was ended (`""` for commands given none).
+   *
+   * @since 0.2.0
+   */
+  readonly stdin?: Effect.Effect<string> | undefined
 }
 
 /**

@@ -96,3 +96,10 @@ export * as Filesystem from "./Filesystem.js"
  * @category exports
  */
 export * as Testing from "./Testing.js"
+/**
+ * Finding and removing the sandboxes effect-koyeb left behind: `collect` (the `gc` command) and `assertNone` (test teardown).
+ *
+ * @since 0.2.0
+ * @category exports
+ */
+export * as Cleanup from "./Cleanup.js"

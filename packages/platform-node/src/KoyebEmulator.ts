@@ -20,8 +20,11 @@
  * - `metadata.proxy_ports` lists `{host: "127.0.0.1", public_port: <executor proxy port>, port: 3031,
  *   protocol: "tcp"}` when the definition asks for a TCP proxy on 3031.
  * - `life_cycle.delete_after_create` deletes the service after that many seconds; app
- *   `life_cycle.delete_when_empty` deletes the app with its last service. `delete_after_sleep` and
- *   scaling to zero are stored but never trigger (emulated sandboxes never sleep).
+ *   `life_cycle.delete_when_empty` deletes the app with its last service. A service that may scale
+ *   to zero (`scalings[].min` 0 with `targets[].sleep_idle_delay.deep_sleep_value`) goes to
+ *   `SLEEPING` (service and deployment; its executor is stopped) after that many seconds without a
+ *   request through the gateway, and `life_cycle.delete_after_sleep` deletes it that many seconds
+ *   later. A sleeping service does not wake up: requests to it get 503.
  *
  * Fault switches (also over HTTP under `/_emulator/`, with the same bearer token):
  * `POST /_emulator/faults/fail` `{status, times?, method?, path?, code?, message?, retry_after_seconds?}`,

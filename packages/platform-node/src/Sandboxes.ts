@@ -24,6 +24,7 @@
  *
  * @since 0.1.0
  */
+import * as Cleanup from "@effect-koyeb/core/Cleanup"
 import {
   ControlPlane,
   type CreateOptions,
@@ -56,7 +57,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { iterate, run, type Runtime, SandboxFailure } from "./internal/promiseRuntime.js"
+import { dispose, iterate, run, runDetached, type Runtime, SandboxFailure } from "./internal/promiseRuntime.js"
 import type { SandboxErrorFields } from "./internal/promiseRuntime.js" // Node 20 before 20.4 has no `Symbol.asyncDispose`; Node's own polyfill uses this registered symbol.
 import type * as LocalControlPlane from "./LocalControlPlane.js"
 import * as NodeSandbox from "./NodeSandbox.js"
@@ -542,8 +543,10 @@ export class PromiseSandbox implements AsyncDisposable {
   }
 
   /**
-   * Releases the handle: a sandbox from `create` is deleted; one from `fromId` is left running.
-   * A handle from the module-level `create` / `fromId` also stops its own runtime. Idempotent.
+   * Releases the handle: a sandbox from `create` is deleted (if its client has not deleted it
+   * already); one from `fromId` is left running. A handle from the module-level `create` /
+   * `fromId` also stops its own runtime. Idempotent. Rejects with a `SandboxLeaked` failure when
+   * the sandbox could not be deleted.
    *
    * @since 0.1.0
    */
@@ -603,12 +606,14 @@ export class SandboxesClient implements AsyncDisposable {
   }
 
   /**
-   * Stops the runtime; sandboxes of the local backend are deleted with it.
+   * Stops the runtime, deleting the sandboxes its `create` made that are still alive (and, on
+   * the local backend, every sandbox). Rejects with a `SandboxLeaked` failure when one could not
+   * be deleted.
    *
    * @since 0.1.0
    */
   dispose(): Promise<void> {
-    return this.#runtime.dispose()
+    return dispose(this.#runtime)
   }
 
   /**
@@ -628,7 +633,8 @@ const createWith = async (
 ): Promise<PromiseSandbox> => {
   const [createOptions, signal] = split(options)
   const scope = Effect.runSync(Scope.make())
-  const close = () => runtime.runPromise(Scope.close(scope, Exit.void))
+  // Not through the runtime: the client may have been disposed first (and deleted the sandbox).
+  const close = () => runDetached(Scope.close(scope, Exit.void))
   try {
     const handle = await run(runtime, Scope.extend(Sandbox.make(createOptions), scope), signal)
     return new PromiseSandbox(runtime, handle, () => close().finally(after))
@@ -689,7 +695,7 @@ export const client = (options: BackendOptions = {}): SandboxesClient => new San
 export const create = (options: SandboxesCreateOptions & BackendOptions = {}): Promise<PromiseSandbox> => {
   const runtime = makeRuntime(options)
   const { backend: _backend, koyeb: _koyeb, local: _local, ...createOptions } = options
-  return createWith(runtime, createOptions, () => runtime.dispose())
+  return createWith(runtime, createOptions, () => dispose(runtime))
 }
 
 /**
@@ -702,7 +708,7 @@ export const create = (options: SandboxesCreateOptions & BackendOptions = {}): P
  */
 export const fromId = (id: string, options: CallOptions & BackendOptions = {}): Promise<PromiseSandbox> => {
   const runtime = makeRuntime(options)
-  return fromIdWith(runtime, id, options, () => runtime.dispose())
+  return fromIdWith(runtime, id, options, () => dispose(runtime))
 }
 
 /**
@@ -717,5 +723,32 @@ export const list = async (options: CallOptions & BackendOptions = {}): Promise<
     return await sandboxes.list(options)
   } finally {
     await sandboxes.dispose()
+  }
+}
+
+/**
+ * Rejects (a `LeftoverSandboxes` failure naming them) when effect-koyeb's sandboxes still exist on
+ * the backend, optionally only those older than `olderThan`: the check of a test suite's global
+ * teardown (see `Cleanup.assertNone`).
+ *
+ * @example
+ * ```ts
+ * // vitest.config.ts: test.globalSetup: ["./teardown.ts"]; jest: globalTeardown: "./teardown.ts"
+ * import * as Sandboxes from "@effect-koyeb/platform-node/Sandboxes"
+ *
+ * export default () => () => Sandboxes.assertNoLeftovers() // vitest: setup returns the teardown
+ * ```
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const assertNoLeftovers = async (
+  options: Cleanup.AssertNoneOptions & CallOptions & BackendOptions = {}
+): Promise<void> => {
+  const runtime = makeRuntime(options)
+  try {
+    await run(runtime, Cleanup.assertNone({ olderThan: options.olderThan }), options.signal)
+  } finally {
+    await dispose(runtime)
   }
 }

@@ -50,6 +50,7 @@ const expectedKeys = [
   "server.rate",
   "sandbox.first",
   "sandboxes.rate",
+  "sandboxes.leaked",
   "cli.startup",
   "import.time",
   "binary.write.1",

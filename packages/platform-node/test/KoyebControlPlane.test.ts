@@ -221,9 +221,10 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("KoyebControlPl
         yield* emulator.clearRequests
         yield* sandbox.updateLifecycle({ deleteAfterDelay: "1 hour" })
         const put = (yield* emulator.requests).find((r) => r.method === "PUT")
+        // Sandbox.make's safety net: deleted 60 s after sleeping unless told otherwise.
         assert.deepStrictEqual((put!.body as { life_cycle: unknown }).life_cycle, {
           delete_after_create: 3600,
-          delete_after_sleep: 0
+          delete_after_sleep: 60
         })
       }).pipe(Effect.scoped)
       yield* expectEmpty

@@ -13,6 +13,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as EmulatorServer from "../src/internal/emulator/server.js"
 import * as FakeExecutors from "./utils/fakeExecutor.js"
+import { settled } from "./utils/settled.js"
 
 const TOKEN = "test-token"
 const SECRET = "sandbox-secret-0123456789"
@@ -705,17 +706,6 @@ describe("KoyebEmulator", () => {
       assert.strictEqual((yield* api(emu, "POST", "/v1/apps", { name: "via-layer" })).status, 200)
     }).pipe(Effect.provide(KoyebEmulator.layer({ token: Redacted.make(TOKEN) }))))
 })
-
-/** Runs `effect` until `done` holds of its value (at most 100 times), letting other fibers run in between; no time passes. */
-const settled = <A>(effect: Effect.Effect<A>, done: (a: A) => boolean) =>
-  Effect.gen(function*() {
-    let value = yield* effect
-    for (let i = 0; i < 100 && !done(value); i++) {
-      yield* Effect.yieldNow()
-      value = yield* effect
-    }
-    return value
-  })
 
 describe("KoyebEmulator under a TestClock", () => {
   it.scoped("drives a deployment PENDING → PROVISIONING → STARTING → HEALTHY, then deletes it after delete_after_create", () =>

@@ -15,6 +15,8 @@ import type { ExecutorFailure } from "../SandboxError.js"
 
 /** Executors that stop a command's whole process group when its stream closes. */
 export const processGroupKill = "process-group-kill"
+/** Executors with `/spawn`, `/stdin`, `/stdin_end` and `/signal`: commands with a stdin, raw output and signals. */
+export const interactive = "interactive"
 /** Executors with `/write_file_bytes` and `/read_file_bytes`: file bytes as raw HTTP bodies. */
 export const binaryFiles = "binary-files"
 

@@ -1,14 +1,16 @@
 /**
  * The `Executor` service: buffered and streamed commands over the strategy chosen once from the
  * executor's capabilities (`groupStopStrategy` when it advertises `process-group-kill`, else
- * `markerStrategy`).
+ * `markerStrategy`), and commands to talk to (`spawn`, and calls given a `stdin`) over `/spawn`
+ * when it advertises `interactive`, else over the stdin fallback of `stdinFallback`.
  *
  * @internal
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ExecFailure, ExecutorShape, RunFailure, RunOptions } from "../Executor.js"
+import type { ExecFailure, ExecutorShape, RunFailure, RunningCommand, RunOptions, StdinInput } from "../Executor.js"
 import { ExecutorClient } from "../ExecutorClient.js"
 import { CommandError } from "../SandboxError.js"
 import { CommandResult } from "../SandboxSchema.js"
@@ -16,8 +18,12 @@ import type { ExecEvent, OutputChunk } from "../SandboxSchema.js"
 import * as ShellCommand from "../ShellCommand.js"
 import * as Capabilities from "./capabilities.js"
 import type { CommandStrategy } from "./commandStrategy.js"
+import { collectEvents } from "./commandStrategy.js"
 import { groupStopStrategy } from "./groupStopStrategy.js"
+import { interactiveSpawn } from "./interactiveSpawn.js"
 import { markerStrategy } from "./markerStrategy.js"
+import { eventsWithStdin } from "./spawn.js"
+import { fallbackSpawn } from "./stdinFallback.js"
 
 const tailChars = 64 * 1024
 
@@ -58,8 +64,27 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
     (capabilities) => capabilities.has(Capabilities.processGroupKill) ? groupStopStrategy(client, marker) : marker
   )
 
-  const events = (command: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
-    Stream.unwrap(Effect.map(strategy, (chosen) => chosen.events(ShellCommand.toLine(command), options, operation)))
+  const spawner = Capabilities.choose(
+    client.capabilities,
+    (capabilities) =>
+      capabilities.has(Capabilities.interactive) && client.spawn !== undefined ? interactiveSpawn : fallbackSpawn
+  )
+  const spawnLine = (
+    line: string,
+    options: RunOptions | undefined,
+    operation: string
+  ): Effect.Effect<RunningCommand, ExecFailure, Scope.Scope> =>
+    Effect.flatMap(spawner, (chosen) => chosen(client, line, options, operation))
+
+  const withStdin = (options: RunOptions | undefined): (RunOptions & { readonly stdin: StdinInput }) | undefined =>
+    options?.stdin === undefined ? undefined : options as RunOptions & { readonly stdin: StdinInput }
+
+  const events = (command: ShellCommand.Input, options: RunOptions | undefined, operation: string) => {
+    const fed = withStdin(options)
+    return fed !== undefined
+      ? eventsWithStdin((o) => spawnLine(ShellCommand.toLine(command), o, operation), fed)
+      : Stream.unwrap(Effect.map(strategy, (chosen) => chosen.events(ShellCommand.toLine(command), options, operation)))
+  }
 
   const streamEvents = (command: ShellCommand.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
     events(command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
@@ -67,7 +92,10 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
   const collect = (command: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
     Effect.flatMap(strategy, (chosen) => {
       const line = ShellCommand.toLine(command)
-      return Effect.map(chosen.collect(line, options, operation), ({ exit, stderr, stdout }) =>
+      const collected = withStdin(options) !== undefined
+        ? collectEvents(events(command, options, operation))
+        : chosen.collect(line, options, operation)
+      return Effect.map(collected, ({ exit, stderr, stdout }) =>
         new CommandResult({
           command: line,
           stdout: joinLines(stdout),
@@ -119,5 +147,9 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
       )
     }).pipe(Stream.withSpan("Executor.stream"))
 
-  return { run, exec, stream, streamEvents } satisfies ExecutorShape
+  const spawn = Effect.fn("Executor.spawn")(function*(command: ShellCommand.Input, options?: RunOptions) {
+    return yield* spawnLine(ShellCommand.toLine(command), options, "Executor.spawn")
+  })
+
+  return { run, exec, stream, streamEvents, spawn } satisfies ExecutorShape
 })

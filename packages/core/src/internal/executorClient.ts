@@ -18,6 +18,7 @@ import type {
   HealthStatus,
   RunResponse,
   RunStreamEvent,
+  SpawnEvent,
   StartedProcess
 } from "../ExecutorClient.js"
 import {
@@ -37,11 +38,13 @@ import {
   decodePortConflict,
   decodeProcessList,
   decodeRun,
+  decodeSpawnReply,
   decodeStarted,
   notRunning,
   processLogsHandler,
   runStreamHandler,
   runStreamingFailure,
+  spawnHandler,
   statusError,
   tooLongArgument
 } from "./executorReplies.js"
@@ -255,6 +258,55 @@ export const make = (
         processLogsHandler(id)
       ).pipe(Stream.withSpan("ExecutorClient.processLogs"))
 
+    const spawn = (request: CommandRequest): Stream.Stream<SpawnEvent, InvalidArgument | ExecutorFailure> =>
+      stream("/spawn", post("/spawn", request), (status, body) =>
+        (status === 400 ? badCwd(body) : undefined) ?? statusError("/spawn", status, body), spawnHandler(request))
+        .pipe(Stream.withSpan("ExecutorClient.spawn"))
+
+    // no deadline: the reply waits until the command's stdin pipe took every byte
+    const writeStdin = Effect.fn("ExecutorClient.writeStdin")(function*(id: string, data: Uint8Array) {
+      const endpoint = "/stdin"
+      const request = HttpClientRequest.post(url(endpoint)).pipe(
+        HttpClientRequest.setUrlParam("id", id),
+        HttpClientRequest.bodyUint8Array(data, "application/octet-stream")
+      )
+      return yield* exchange(endpoint, request).pipe(
+        Effect.flatMap(authorized(endpoint, (status, body) =>
+          // 404: the command has ended and its stream was closed
+          status === 404
+            ? Effect.succeed(false)
+            : status !== 200
+            ? Effect.fail(statusError(endpoint, status, body))
+            : Effect.map(decodeSpawnReply(endpoint, body), (reply) =>
+              reply.closed !== true)))
+      )
+    })
+
+    const endStdin = Effect.fn("ExecutorClient.endStdin")(function*(id: string) {
+      // 404: the command has ended and its stream was closed, so its stdin is closed too
+      return yield* call("/stdin_end", post("/stdin_end", { id }), (status, body) =>
+        status === 200
+          ? successReply("/stdin_end", body)
+          : status === 404
+          ? Effect.void
+          : Effect.fail(statusError("/stdin_end", status, body)))
+    })
+
+    const signalSpawned = Effect.fn("ExecutorClient.signalSpawned")(function*(id: string, signal: string) {
+      return yield* call("/signal", post("/signal", { id, signal }), (status, body): Effect.Effect<
+        void,
+        InvalidArgument | ExecutorError
+      > => {
+        if (status === 200) {
+          return successReply("/signal", body)
+        }
+        if (status === 400) {
+          return Effect.fail(new InvalidArgument({ argument: "signal", detail: body.trim() }))
+        }
+        return Effect.fail(statusError("/signal", status, body))
+      })
+    })
+
     return {
       options,
       health,
@@ -276,6 +328,10 @@ export const make = (
       startProcess,
       listProcesses,
       killProcess,
-      processLogs
+      processLogs,
+      spawn,
+      writeStdin,
+      endStdin,
+      signalSpawned
     } satisfies ExecutorClientShape
   })

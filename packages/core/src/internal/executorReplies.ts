@@ -9,10 +9,11 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Schema from "effect/Schema"
-import type { CommandRequest, RunStreamEvent } from "../ExecutorClient.js"
+import type { CommandRequest, RunStreamEvent, SpawnEvent } from "../ExecutorClient.js"
 import * as ExecutorWire from "../ExecutorWire.js"
 import { ExecutorError, InvalidArgument, ProcessNotFound, Unauthorized } from "../SandboxError.js"
 import type { ProcessLogLine } from "../SandboxSchema.js"
+import * as Base64 from "./base64Transfer.js"
 import * as Wire from "./executorWire.js"
 import { maxArgBytes, utf8Length } from "./shell.js"
 import * as Sse from "./sse.js"
@@ -62,6 +63,8 @@ export const decodePortConflict = decoder(ExecutorWire.PortConflictReply)
 export const decodeStarted = decoder(ExecutorWire.StartProcessReply)
 /** `/list_processes` (200), or a `Decode` error. */
 export const decodeProcessList = decoder(ExecutorWire.ProcessListReply)
+/** `/stdin` (200): `closed` when the bytes were discarded, or a `Decode` error. */
+export const decodeSpawnReply = decoder(ExecutorWire.StdinReply)
 /** `/health` (200), or a `Decode` error. */
 export const decodeHealth = decoder(ExecutorWire.HealthReply)
 const decodeLog = Wire.decodeJson(ExecutorWire.LogEvent)
@@ -108,6 +111,31 @@ const startFailure = (endpoint: string, request: CommandRequest, text: string): 
   (text === "Failed to start command" ? tooLongArgument(request) : undefined) ??
     protocolError(endpoint, `the executor could not start the command: ${text}`)
 
+/**
+ * The end of a command's stream, on `/run_streaming` and `/spawn` alike: `complete` (pushed, and
+ * the end of decoding) or `error` (a start failure); any other event is ignored.
+ */
+const commandEnd = (
+  endpoint: string,
+  request: CommandRequest,
+  event: string,
+  data: string,
+  out: { push: (complete: { readonly _tag: "Complete"; readonly code: number }) => unknown }
+): InvalidArgument | ExecutorError | typeof Sse.End | undefined => {
+  switch (event) {
+    case "complete": {
+      const code = Wire.parseComplete(data)
+      if (code === undefined) return decodeError(endpoint, `bad complete event: ${data}`)
+      out.push({ _tag: "Complete", code })
+      return Sse.End
+    }
+    case "error":
+      return startFailure(endpoint, request, Wire.errorText(data))
+    default:
+      return undefined
+  }
+}
+
 /** The events of `/run_streaming`: output lines, then `complete`; an `error` event is a start failure. */
 export const runStreamHandler =
   (request: CommandRequest): Sse.Handler<RunStreamEvent, InvalidArgument | ExecutorError> => (event, data, out) => {
@@ -118,16 +146,8 @@ export const runStreamHandler =
         out.push(output)
         return undefined
       }
-      case "complete": {
-        const code = Wire.parseComplete(data)
-        if (code === undefined) return decodeError("/run_streaming", `bad complete event: ${data}`)
-        out.push({ _tag: "Complete", code })
-        return Sse.End
-      }
-      case "error":
-        return startFailure("/run_streaming", request, Wire.errorText(data))
       default:
-        return undefined
+        return commandEnd("/run_streaming", request, event, data, out)
     }
   }
 
@@ -151,6 +171,31 @@ export const processLogsHandler =
       }
       default:
         return undefined
+    }
+  }
+
+const decodeSpawnStarted = Wire.decodeJson(ExecutorWire.SpawnStartedEvent)
+const decodeSpawnOutput = Wire.decodeJson(ExecutorWire.SpawnOutputEvent)
+
+/** The events of `/spawn`: `started`, raw `output` (base64), then `complete`; `error` is a start failure. */
+export const spawnHandler =
+  (request: CommandRequest): Sse.Handler<SpawnEvent, InvalidArgument | ExecutorError> => (event, data, out) => {
+    switch (event) {
+      case "started": {
+        const started = decodeSpawnStarted(data)
+        if (Either.isLeft(started)) return decodeError("/spawn", `bad started event: ${started.left}`)
+        out.push({ _tag: "Started", id: started.right.id, pid: started.right.pid })
+        return undefined
+      }
+      case "output": {
+        const output = decodeSpawnOutput(data)
+        const bytes = Either.isRight(output) ? Base64.decode(output.right.data) : undefined
+        if (Either.isLeft(output) || bytes === undefined) return decodeError("/spawn", `bad output event: ${data}`)
+        out.push({ _tag: "Output", stream: output.right.stream, data: bytes })
+        return undefined
+      }
+      default:
+        return commandEnd("/spawn", request, event, data, out)
     }
   }
 

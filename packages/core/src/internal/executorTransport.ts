@@ -47,6 +47,9 @@ interface RequestBodies {
   readonly "/list_dir": typeof ExecutorWire.PathRequest.Encoded
   readonly "/kill_process": typeof ExecutorWire.KillProcessRequest.Encoded
   readonly "/bind_port": typeof ExecutorWire.BindPortRequest.Encoded
+  readonly "/spawn": typeof ExecutorWire.SpawnRequest.Encoded
+  readonly "/stdin_end": typeof ExecutorWire.SpawnControlRequest.Encoded
+  readonly "/signal": typeof ExecutorWire.SpawnControlRequest.Encoded
   // The executor ignores this body.
   readonly "/unbind_port": Record<string, never>
 }

@@ -10,6 +10,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { ControlPlane, type ControlPlaneShape, type SandboxEndpoint } from "../ControlPlane.js"
 import * as ExecutorClient from "../ExecutorClient.js"
 import type { KoyebControlPlaneOptions } from "../KoyebControlPlane.js"
@@ -18,6 +19,7 @@ import * as KoyebHttp from "./koyebHttp.js"
 import { makeQueries } from "./koyebQueries.js"
 import { makeWaitReady } from "./koyebReadiness.js"
 import * as KoyebResources from "./koyebResources.js"
+import { withAdoption } from "./sandboxRelease.js"
 
 /** The Koyeb API host used when neither an option nor `KOYEB_API_HOST` gives one. */
 export const DEFAULT_HOST = "https://app.koyeb.com"
@@ -52,3 +54,12 @@ export const make = (
       ...makeQueries(resources)
     })
   })
+
+/**
+ * `make` for the layers: the sandboxes of scoped constructors that are still alive when the scope
+ * closes are deleted then, before the `HttpClient` the layer was given can close.
+ */
+export const makeScoped = (
+  options: KoyebControlPlaneOptions
+): Effect.Effect<ControlPlaneShape, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.flatMap(make(options), (controlPlane) => withAdoption(controlPlane))

@@ -7,10 +7,35 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { ControlPlaneShape, LifecycleOptions, ProvisionedSandbox } from "../ControlPlane.js"
-import { type Deployment, type Service, ServiceList } from "../KoyebWire.js"
-import type { SandboxInfo } from "../SandboxSchema.js"
+import { deepSleepSeconds, type Deployment, type Service, ServiceList } from "../KoyebWire.js"
+import { SandboxInfo } from "../SandboxSchema.js"
 import type { KoyebResources } from "./koyebResources.js"
 import * as Wire from "./koyebWire.js"
+
+/** The name `koyebCreate` gives the apps it creates: `sandbox-app-<name>-<unix seconds>-<8 hex>`. */
+const SDK_APP_NAME = /^sandbox-app-.*-\d+-[0-9a-f]{8}$/
+
+/**
+ * A listed sandbox: its info, whether the SDK created its app, its deployment's status and, when
+ * it sleeps, its last traffic (the deployment fell asleep that many seconds after it).
+ */
+const listed = (service: Service, deployment: Option.Option<Deployment>, appName: string): SandboxInfo => {
+  const status = Option.flatMap(deployment, (d) => Option.fromNullable(d.status))
+  const lastActivity = Option.flatMap(
+    Option.filter(deployment, (d) => d.status === "SLEEPING" && typeof d.updated_at === "string"),
+    (d) => {
+      const sleptAt = Wire.dateOf(d.updated_at).getTime()
+      const idleSeconds = deepSleepSeconds(Wire.definitionView(d.definition))
+      return sleptAt > 0 ? Option.some(new Date(sleptAt - idleSeconds * 1000)) : Option.none()
+    }
+  )
+  return new SandboxInfo({
+    ...Wire.infoOf(service, deployment, false),
+    managed: SDK_APP_NAME.test(appName),
+    ...(Option.isSome(status) ? { status: status.value } : {}),
+    ...(Option.isSome(lastActivity) ? { lastActivity: lastActivity.value } : {})
+  })
+}
 
 /** The operations of `ControlPlaneShape` on existing sandboxes. */
 export const makeQueries = (
@@ -57,9 +82,20 @@ export const makeQueries = (
       for (const item of items) services.push(item)
       if (items.length < limit || page.has_next === false) break
     }
+    const appNames = new Map(
+      yield* Effect.forEach(
+        new Set(services.map((service) => service.app_id)),
+        (appId) =>
+          resources.appName(appId).pipe(
+            Effect.catchTag("SandboxNotFound", () => Effect.succeed("")),
+            Effect.map((name) => [appId, name] as const)
+          ),
+        { concurrency: 4 }
+      )
+    )
     const infos = yield* Effect.forEach(services, (service) =>
       deploymentOf(service.id, service).pipe(
-        Effect.map((deployment) => Option.some(Wire.infoOf(service, deployment, false))),
+        Effect.map((deployment) => Option.some(listed(service, deployment, appNames.get(service.app_id) ?? ""))),
         // Deleted between the listing and the lookup: not a sandbox any more.
         Effect.catchTag("SandboxNotFound", () => Effect.succeedNone)
       ), { concurrency: 4 })

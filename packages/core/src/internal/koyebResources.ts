@@ -28,6 +28,8 @@ export interface KoyebResources {
   readonly getService: (id: string) => Effect.Effect<Service, ControlPlaneFailure>
   /** The deployment `deploymentId` of sandbox `sandboxId` (a 404 is `SandboxNotFound` of the sandbox). */
   readonly getDeployment: (sandboxId: string, deploymentId: string) => Effect.Effect<Deployment, ControlPlaneFailure>
+  /** The app's name; `SandboxNotFound` (of the app id) when it is gone. */
+  readonly appName: (appId: string) => Effect.Effect<string, ControlPlaneFailure>
   /** The first domain of the app, if it has one yet. */
   readonly appDomain: (appId: string) => Effect.Effect<Option.Option<string>, ControlPlaneFailure>
   /** Every app named `name`. */
@@ -71,6 +73,10 @@ export const make = (http: KoyebHttp): KoyebResources => {
     getDeployment: (sandboxId, deploymentId) =>
       http.get(`/v1/deployments/${encodeURIComponent(deploymentId)}`, DeploymentReply, { notFound: sandboxId }).pipe(
         Effect.map((r) => r.deployment)
+      ),
+    appName: (appId) =>
+      http.get(`/v1/apps/${encodeURIComponent(appId)}`, AppReply, { notFound: appId }).pipe(
+        Effect.map((r) => r.app.name ?? "")
       ),
     appDomain,
     appsNamed: (name) =>

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -15,7 +16,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import type { ExecFailure, ExecutorShape, RunFailure, RunOptions } from "../Executor.js"
+import type { ExecFailure, ExecutorShape, RunFailure, RunOptions, StdinInput } from "../Executor.js"
 import type { FilesystemShape } from "../Filesystem.js"
 import type {
   KillOptions,
@@ -33,8 +34,10 @@ import type { ExecEvent, StreamName } from "../SandboxSchema.js"
 import * as ShellCommand from "../ShellCommand.js"
 import type { CommandContext, CommandHandler, CommandReply, RecordedCommand } from "../Testing.js"
 import { withTimeout } from "./bounded.js"
+import { concatBytes } from "./bytes.js"
 import { isTcpPort } from "./ports.js"
 import { firstMatch, processHandle } from "./processes.js"
+import { eventsWithStdin, makeRunning, type TransportEvent } from "./spawn.js"
 
 /** The output lines of a text, as the executor reports them (no trailing empty line). */
 export const splitLines = (text: string | undefined): Array<string> => {
@@ -69,7 +72,8 @@ export interface CommandRunner {
   readonly respond: (
     line: string,
     options: { readonly cwd?: string | undefined; readonly env?: Readonly<Record<string, string>> | undefined },
-    via: RecordedCommand["via"]
+    via: RecordedCommand["via"],
+    stdin?: Effect.Effect<string>
   ) => Effect.Effect<CommandReply, ExecFailure>
   readonly recorded: () => ReadonlyArray<RecordedCommand>
 }
@@ -95,7 +99,7 @@ export const makeRunner = (options: {
         return yield* new InvalidArgument({ argument: "cwd", detail: `Invalid working directory: ${request.cwd}` })
       }
     })
-  const respond: CommandRunner["respond"] = (line, request, via) =>
+  const respond: CommandRunner["respond"] = (line, request, via, stdin = Effect.succeed("")) =>
     Effect.gen(function*() {
       yield* check(line, request)
       const env = { ...options.env, ...request.env }
@@ -103,7 +107,7 @@ export const makeRunner = (options: {
       const handler = options.handlers.find((candidate) => matches(candidate, line))
       if (handler === undefined) return unhandled(line)
       if (typeof handler.reply !== "function") return handler.reply
-      const context: CommandContext = { command: line, cwd: request.cwd, env, fs: options.filesystem }
+      const context: CommandContext = { command: line, cwd: request.cwd, env, fs: options.filesystem, stdin }
       const reply = handler.reply(context)
       if (!Effect.isEffect(reply)) return reply
       // a file error inside a handler is the command failing, as a shell tool would
@@ -117,6 +121,11 @@ export const makeRunner = (options: {
   return { check, respond, recorded: () => recorded.slice() }
 }
 
+const encoder = new TextEncoder()
+
+// The exit code of a spawned command signaled before it ended is 128 + the signal's number.
+const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }
+
 /** The output of a reply as events: stdout lines, then stderr lines. */
 const outputOf = (reply: CommandReply): Array<OutputChunk> => [
   ...splitLines(reply.stdout).map((data) => new OutputChunk({ stream: "stdout", data })),
@@ -125,27 +134,69 @@ const outputOf = (reply: CommandReply): Array<OutputChunk> => [
 
 /** The `Executor` service answering commands with `runner`. */
 export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
-  const events = (input: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
-    Stream.suspend(() => {
+  const spawn = (input: ShellCommand.Input, options?: RunOptions) =>
+    Effect.gen(function*() {
       const line = ShellCommand.toLine(input)
-      const output: Stream.Stream<ExecEvent, ExecFailure> = Stream.unwrap(Effect.gen(function*() {
-        const startedAt = yield* Clock.currentTimeMillis
-        const reply = yield* runner.respond(line, options ?? {}, "run")
-        const exit = Effect.map(
-          Clock.currentTimeMillis,
-          (now) => new CommandExit({ exitCode: reply.exitCode ?? 0, durationMillis: now - startedAt })
-        )
-        return Stream.fromIterable<ExecEvent>(outputOf(reply)).pipe(
-          Stream.concat(reply.keepRunning === true ? Stream.never : Stream.fromEffect(exit))
-        )
-      }))
-      if (options?.timeout === undefined) return output
-      const timedOut = new Timeout({
-        operation: `${operation}(${describe(line)})`,
-        timeoutMillis: Duration.toMillis(options.timeout)
+      yield* runner.check(line, options ?? {})
+      const written: Array<Uint8Array> = []
+      const ended = yield* Deferred.make<string>()
+      const text = Effect.suspend(() =>
+        Deferred.succeed(ended, new TextDecoder().decode(concatBytes(Chunk.unsafeFromArray(written))))
+      )
+      const events: Stream.Stream<TransportEvent, ExecFailure> = Stream.unwrap(Effect.map(
+        runner.respond(line, options ?? {}, "run", Deferred.await(ended)),
+        (reply) =>
+          Stream.fromIterable<TransportEvent>([
+            { stream: "stdout", data: encoder.encode(reply.stdout ?? "") },
+            { stream: "stderr", data: encoder.encode(reply.stderr ?? "") }
+          ]).pipe(
+            Stream.filter((event) => "_tag" in event || event.data.length > 0),
+            Stream.concat(
+              reply.keepRunning === true
+                ? Stream.never
+                : Stream.make<[TransportEvent]>({ _tag: "Complete", code: reply.exitCode ?? 0 })
+            )
+          )
+      ))
+      const signaled = yield* Deferred.make<number>()
+      return yield* makeRunning({
+        events: Stream.merge(
+          events,
+          Stream.fromEffect(
+            Effect.map(Deferred.await(signaled), (code): TransportEvent => ({ _tag: "Complete", code }))
+          ),
+          { haltStrategy: "either" }
+        ),
+        write: (data) => Effect.sync(() => void written.push(data.slice())),
+        end: Effect.asVoid(text),
+        signal: (name) => Effect.asVoid(Deferred.succeed(signaled, 128 + (signalNumbers[name] ?? 15))),
+        maxWrite: Number.MAX_SAFE_INTEGER
       })
-      return Stream.interruptWhen(output, Effect.zipRight(Effect.sleep(options.timeout), Effect.fail(timedOut)))
     })
+
+  const events = (input: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
+    options?.stdin !== undefined
+      ? eventsWithStdin((o) => spawn(input, o), options as RunOptions & { readonly stdin: StdinInput })
+      : Stream.suspend(() => {
+        const line = ShellCommand.toLine(input)
+        const output: Stream.Stream<ExecEvent, ExecFailure> = Stream.unwrap(Effect.gen(function*() {
+          const startedAt = yield* Clock.currentTimeMillis
+          const reply = yield* runner.respond(line, options ?? {}, "run")
+          const exit = Effect.map(
+            Clock.currentTimeMillis,
+            (now) => new CommandExit({ exitCode: reply.exitCode ?? 0, durationMillis: now - startedAt })
+          )
+          return Stream.fromIterable<ExecEvent>(outputOf(reply)).pipe(
+            Stream.concat(reply.keepRunning === true ? Stream.never : Stream.fromEffect(exit))
+          )
+        }))
+        if (options?.timeout === undefined) return output
+        const timedOut = new Timeout({
+          operation: `${operation}(${describe(line)})`,
+          timeoutMillis: Duration.toMillis(options.timeout)
+        })
+        return Stream.interruptWhen(output, Effect.zipRight(Effect.sleep(options.timeout), Effect.fail(timedOut)))
+      })
 
   const collect = (input: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
     Effect.gen(function*() {
@@ -209,7 +260,15 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
   const streamEvents = (command: ShellCommand.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
     events(command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
 
-  return { run, exec, stream, streamEvents } satisfies ExecutorShape
+  return {
+    run,
+    exec,
+    stream,
+    streamEvents,
+    spawn: Effect.fn("Executor.spawn")(function*(command: ShellCommand.Input, options?: RunOptions) {
+      return yield* spawn(command, options)
+    })
+  } satisfies ExecutorShape
 }
 
 /** One background process of the memory sandbox. */

@@ -20,6 +20,7 @@ import { SandboxNotFound } from "../SandboxError.js"
 import { SandboxInfo } from "../SandboxSchema.js"
 import type { MemoryControlPlaneOptions, MemoryControlPlaneShape } from "../Testing.js"
 import { domainOf, exposedUrl, infoOf, make as makeSandbox, type MemoryBackend } from "./memorySandbox.js"
+import { withAdoption } from "./sandboxRelease.js"
 
 interface Entry {
   readonly backend: MemoryBackend
@@ -100,7 +101,7 @@ export const make = (
         return { info, endpoint }
       })
 
-    const controlPlane: ControlPlaneShape = {
+    const memoryControlPlane: ControlPlaneShape = {
       create,
       get: (id) =>
         Effect.map(live(id), ({ provisioned }) => ({
@@ -136,6 +137,9 @@ export const make = (
       updateLifecycle: (id, update) =>
         Effect.flatMap(live(id), (entry) => entry.backend.sandbox.updateLifecycle(update))
     }
+
+    // Sandboxes of `Sandbox.make` still alive when the layer closes are deleted then.
+    const controlPlane = yield* withAdoption(memoryControlPlane)
 
     const inspect: MemoryControlPlaneShape = {
       created: Effect.sync(() => created.slice()),

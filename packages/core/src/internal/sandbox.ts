@@ -26,6 +26,8 @@ import type { SandboxHandle } from "../Sandbox.js"
 import { type ControlPlaneFailure, InvalidArgument } from "../SandboxError.js"
 import { ExposedPort, type SandboxInfo } from "../SandboxSchema.js"
 import { isTcpPort } from "./ports.js"
+import * as SafetyNet from "./safetyNet.js"
+import { release } from "./sandboxRelease.js"
 import { SuppliedServices } from "./sandboxServices.js"
 
 /** `exposePort`'s check of its argument: an integer from 1 to 65535. */
@@ -82,7 +84,10 @@ const handleOf = (
     } satisfies SandboxHandle
   })
 
-/** `Sandbox.make`: created, then (unless `waitReady: false`) awaited; deleted with the scope, or at once when waiting fails. */
+/**
+ * `Sandbox.make`: created, then (unless `waitReady: false`) awaited; deleted with the scope (or
+ * with the control plane, when it closes first), or at once when waiting fails.
+ */
 export const make = (
   options: CreateOptions = {}
 ): Effect.Effect<SandboxHandle, CreateError, ControlPlane | Scope.Scope> =>
@@ -91,17 +96,11 @@ export const make = (
     // create stays interruptible (it cleans up after itself); once it returns, the finalizer is
     // registered before an interruption can be observed.
     const { provisioned, remove } = yield* Effect.uninterruptibleMask((restore) =>
-      restore(controlPlane.create(options)).pipe(
+      restore(controlPlane.create(SafetyNet.scopedOptions(options))).pipe(
         Effect.flatMap((provisioned) =>
-          // Runs once, whichever comes first: a readiness failure or the scope's end.
-          Effect.cached(
-            controlPlane.delete(provisioned.info).pipe(
-              Effect.catchAllCause((cause) =>
-                Effect.logWarning(`Sandbox ${provisioned.info.id}: delete failed`, cause)
-              ),
-              Effect.withSpan("Sandbox.release", { attributes: { "sandbox.id": provisioned.info.id } })
-            )
-          ).pipe(Effect.map((remove) => ({ provisioned, remove })))
+          // Runs once, whichever comes first: a readiness failure, the scope's end, or the control
+          // plane's close; dies with `SandboxLeaked` when the delete fails.
+          Effect.map(release(controlPlane, provisioned.info), (remove) => ({ provisioned, remove }))
         ),
         Effect.tap(({ remove }) => Effect.addFinalizer(() => remove))
       )
@@ -113,7 +112,9 @@ export const make = (
       : yield* controlPlane.waitReady(info.id, { timeout: options.timeout, pollInterval: options.pollInterval }).pipe(
         Effect.onError(() => remove)
       )
-    return yield* handleOf(controlPlane, info, endpoint)
+    const handle = yield* handleOf(controlPlane, info, endpoint)
+    yield* SafetyNet.keepAlive(options, handle.isHealthy)
+    return handle
   }).pipe(Effect.withSpan("Sandbox.make"))
 
 /** `Sandbox.fromId`. */

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import * as Cleanup from "@effect-koyeb/core/Cleanup"
 import { ControlPlane, type CreateOptions, SandboxInfo } from "@effect-koyeb/core/ControlPlane"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import { InvalidArgument } from "@effect-koyeb/core/SandboxError"
@@ -20,6 +21,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -288,17 +290,69 @@ const create = Command.make(
     "until `delete` or its lifecycle deletes it. With --local: on this machine, until this command stops."
 ))
 
+/** A rough age: `42s`, `5m`, `3h`, `2d`. */
+const age = (millis: number): string => {
+  const seconds = Math.max(0, Math.floor(millis / 1000))
+  if (seconds < 120) return `${seconds}s`
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m`
+  if (seconds < 172800) return `${Math.floor(seconds / 3600)}h`
+  return `${Math.floor(seconds / 86400)}d`
+}
+
+/** Prints rows as aligned columns. */
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>) => {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
+  return out(rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd() + "\n").join(""))
+}
+
 const list = Command.make("list", { json }, ({ json: asJson }) =>
   Effect.gen(function*() {
     const all = yield* (yield* ControlPlane).list
     if (asJson) return yield* printJson(all.map(infoJson))
-    const rows = [
-      ["ID", "NAME", "REGION", "TYPE", "CREATED"],
-      ...all.map((i) => [i.id, i.name, i.region, i.instanceType, i.createdAt.toISOString()])
-    ]
-    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
-    yield* out(rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd() + "\n").join(""))
-  }).pipe(Effect.provide(remote), reportFailures(asJson))).pipe(Command.withDescription("List the sandboxes."))
+    const now = yield* Clock.currentTimeMillis
+    yield* table([
+      ["ID", "NAME", "REGION", "TYPE", "CREATED", "AGE", "STATUS", "LAST ACTIVE", "SDK"],
+      ...all.map((i) => [
+        i.id,
+        i.name,
+        i.region,
+        i.instanceType,
+        i.createdAt.toISOString(),
+        age(now - i.createdAt.getTime()),
+        i.status ?? "-",
+        i.lastActivity === undefined
+          ? (i.status === "SLEEPING" ? "-" : "now")
+          : `${age(now - i.lastActivity.getTime())} ago`,
+        i.managed === false ? "no" : "yes"
+      ])
+    ])
+  }).pipe(Effect.provide(remote), reportFailures(asJson))).pipe(Command.withDescription(
+    "List the sandboxes: their age, status (SLEEPING when idle), last activity, and whether effect-koyeb " +
+      "created them (SDK: their app is named sandbox-app-<name>-<unix seconds>-<8 hex>)."
+  ))
+
+const gc = Command.make(
+  "gc",
+  {
+    olderThan: durationOption("older-than", "Only sandboxes idle at least this long (default 1 hour)."),
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Print what would be deleted; delete nothing.")),
+    json
+  },
+  (o) =>
+    Cleanup.collect({ olderThan: Option.getOrElse(o.olderThan, () => Duration.hours(1)), dryRun: o.dryRun }).pipe(
+      Effect.flatMap((collected) =>
+        o.json
+          ? printJson({ dryRun: o.dryRun, sandboxes: collected.map(infoJson) })
+          : out(collected.map((i) => `${o.dryRun ? "would delete" : "deleted"} ${i.id} ${i.name}\n`).join(""))
+      ),
+      Effect.provide(remote),
+      reportFailures(o.json)
+    )
+).pipe(Command.withDescription(
+  "Delete the sandboxes effect-koyeb created that no live program holds: asleep or stopped (a program " +
+    "keeps its sandbox awake while it holds it) and idle at least --older-than, with the app the SDK " +
+    "created for each (never an app you supplied). Prints each one."
+))
 
 /** One word runs as a shell command line; several are an argv (each quoted). */
 const commandOf = (words: ReadonlyArray<string>): ShellCommand.Input => words.length === 1 ? words[0]! : words
@@ -450,7 +504,7 @@ const root = Command.make("effect-koyeb").pipe(
     "Koyeb sandboxes from the command line. The sandbox commands use KOYEB_API_TOKEN and KOYEB_API_HOST " +
       "(point it at `effect-koyeb emulator` to work without an account)."
   ),
-  Command.withSubcommands([create, list, exec, cp, logs, expose, del, executor, emulator])
+  Command.withSubcommands([create, list, gc, exec, cp, logs, expose, del, executor, emulator])
 )
 
 /** Runs the command line `argv` (as `process.argv`) and exits: 2 on a usage error, 130 when interrupted. */

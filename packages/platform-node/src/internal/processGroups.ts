@@ -1,5 +1,5 @@
 /**
- * Spawning of executor commands (`sh -c`, stdin `/dev/null`, own process group) and the registry
+ * Spawning of executor commands (`sh -c`, stdin `/dev/null` or a pipe, own process group) and the registry
  * of the process groups the server started, so that kills and shutdown reach every descendant.
  *
  * @internal
@@ -16,6 +16,8 @@ export interface CommandSpec {
   readonly cmd: string
   readonly cwd: string
   readonly env: Readonly<Record<string, string>>
+  /** Give the command a stdin pipe (`child.stdin`) instead of `/dev/null`. */
+  readonly stdin?: boolean | undefined
 }
 
 /** How a command ended: its exit code, or -1 when the shell died from a signal. */
@@ -28,7 +30,7 @@ export interface CommandExit {
 export const commandExit = (code: number | null, signal: NodeJS.Signals | null): CommandExit =>
   signal !== null || code === null ? { code: -1, signaled: true } : { code, signaled: false }
 
-/** A started command with piped stdout and stderr. */
+/** A started command with piped stdout and stderr (and stdin when its spec asked for it). */
 export interface Spawned {
   readonly child: ChildProcess.ChildProcessWithoutNullStreams
   readonly pid: number
@@ -160,7 +162,7 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
           child = ChildProcess.spawn("sh", ["-c", spec.cmd], {
             cwd: spec.cwd,
             env: spec.env,
-            stdio: ["ignore", "pipe", "pipe"],
+            stdio: [spec.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
             detached: true
           }) as unknown as ChildProcess.ChildProcessWithoutNullStreams
         } catch (cause) {

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { SandboxError, TypeId } from "@effect-koyeb/core/SandboxError"
+import { isSandboxError, type SandboxError, type TypeId } from "@effect-koyeb/core/SandboxError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -39,13 +39,30 @@ export class SandboxFailure extends Error {
 const isTaggedError = (u: unknown): u is SandboxError =>
   u instanceof Error && typeof (u as { readonly _tag?: unknown })._tag === "string"
 
-/** What a failed or interrupted run rejects with. */
+/**
+ * What a failed or interrupted run rejects with: a typed failure, else an effect-koyeb error that
+ * died (a finalizer's `SandboxLeaked`), else the squashed cause.
+ */
 const toThrown = <E>(cause: Cause.Cause<E>, signal: AbortSignal | undefined): unknown => {
   if (signal?.aborted && Cause.isInterrupted(cause)) return signal.reason
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) return isTaggedError(failure.value) ? new SandboxFailure(failure.value) : failure.value
+  const died = Cause.find(
+    cause,
+    (c) => Cause.isDieType(c) && isSandboxError(c.defect) ? Option.some(c.defect) : Option.none()
+  )
+  if (Option.isSome(died)) return new SandboxFailure(died.value)
   return Cause.squash(cause)
 }
+
+/** Runs an effect that needs no service (a scope's close, a runtime's dispose), whether or not the runtime is still open. */
+export const runDetached = (effect: Effect.Effect<void>): Promise<void> =>
+  Effect.runPromiseExit(effect).then((exit) => {
+    if (Exit.isFailure(exit)) throw toThrown(exit.cause, undefined)
+  })
+
+/** Disposes the runtime: rejects with the `SandboxLeaked` failure of a sandbox its close could not delete. */
+export const dispose = <R>(runtime: Runtime<R>): Promise<void> => runDetached(runtime.disposeEffect)
 
 /** A handle on the facade's `ManagedRuntime`. */
 export type Runtime<R> = ManagedRuntime.ManagedRuntime<R, SandboxError>

@@ -1,12 +1,16 @@
 /**
  * The emulator's deployment lifecycle: PENDING → PROVISIONING → STARTING → HEALTHY (the executor
  * is up), replacement of the previous deployment, ERROR (a fault, a crash, a failed start),
- * cancellation, service deletion and the `delete_after_create` timer. Each deployment's progression
- * is one fiber of a `FiberMap`, each service's deletion timer another; every time comes from
- * `Clock`, so a `TestClock` drives the whole lifecycle.
+ * cancellation, service deletion, the `delete_after_create` timer, and sleep: a healthy service
+ * whose definition scales to zero goes to SLEEPING (its executor stopped) after `deep_sleep_value`
+ * seconds without gateway traffic, and is deleted `delete_after_sleep` seconds later (there is no
+ * wake-up). Each deployment's progression is one fiber of a `FiberMap`, each service's deletion
+ * timer and idle timer others; every time comes from `Clock`, so a `TestClock` drives the whole
+ * lifecycle.
  *
  * @internal
  */
+import { deepSleepSeconds, DefinitionView } from "@effect-koyeb/core/KoyebWire"
 import { SandboxNotFound } from "@effect-koyeb/core/SandboxError"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -14,8 +18,10 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberMap from "effect/FiberMap"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import type { DeploymentFaultOptions } from "../../KoyebEmulator.js"
@@ -52,6 +58,13 @@ export interface DeploymentsOptions {
 
 const emulatedFault = "Instance stopped unexpectedly (emulated fault)"
 
+/** Seconds without traffic before a service of this definition sleeps (its `deep_sleep_value`); 0: never. */
+const sleepAfterOf = (definition: ParsedDefinition): number =>
+  Option.match(Schema.decodeUnknownOption(DefinitionView)(definition.raw), {
+    onNone: () => 0,
+    onSome: deepSleepSeconds
+  })
+
 /** Builds the lifecycle; closing the scope stops every progression, then kills every executor. */
 export const make = Effect.fnUntraced(function*(options: DeploymentsOptions) {
   const { store } = options
@@ -60,6 +73,7 @@ export const make = Effect.fnUntraced(function*(options: DeploymentsOptions) {
   const executors = yield* Scope.fork(emulatorScope, ExecutionStrategy.parallel)
   const progressions = yield* FiberMap.make<string>()
   const timers = yield* FiberMap.make<string>()
+  const sleepers = yield* FiberMap.make<string>()
 
   const update = (f: (store: Store) => Store) => Ref.update(store, f)
 
@@ -102,6 +116,46 @@ export const make = Effect.fnUntraced(function*(options: DeploymentsOptions) {
       yield* touch(id, "ERROR", (now) => ({ terminatedAt: now }))
     }).pipe(Effect.uninterruptible)
 
+  /** Deletes a service from a fiber of its own (a timer must not wait for its own removal). */
+  const deleteLater = (serviceId: string) => Effect.asVoid(Effect.forkIn(deleteService(serviceId), emulatorScope))
+
+  /** SLEEPING: the executor is stopped; the service is deleted `delete_after_sleep` seconds later, if set. */
+  const fallAsleep = (serviceId: string, deploymentId: string) =>
+    Effect.gen(function*() {
+      yield* teardown(deploymentId)
+      yield* touch(deploymentId, "SLEEPING")
+      const now = yield* Clock.currentTimeMillis
+      yield* update(State.updateService(serviceId, (service) => ({ ...service, status: "SLEEPING", updatedAt: now })))
+    }).pipe(
+      Effect.uninterruptible,
+      Effect.zipRight(Effect.suspend(() => {
+        const seconds = Ref.get(store).pipe(
+          Effect.map((s) => s.services.get(serviceId)?.lifeCycle.delete_after_sleep ?? 0)
+        )
+        return Effect.flatMap(
+          seconds,
+          (after) =>
+            after > 0 ? Effect.zipRight(Effect.sleep(Duration.seconds(after)), deleteLater(serviceId)) : Effect.void
+        )
+      }))
+    )
+
+  /** Waits until the active deployment has had no traffic for `sleepAfter` seconds, then puts it to sleep. */
+  const idleTimer = (serviceId: string, deploymentId: string, sleepAfter: number): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const s = yield* Ref.get(store)
+      const service = s.services.get(serviceId)
+      if (service?.activeDeploymentId !== deploymentId || s.deployments.get(deploymentId)?.status !== "HEALTHY") return
+      const remaining = service.lastActivityAt + sleepAfter * 1000 - (yield* Clock.currentTimeMillis)
+      if (remaining > 0) {
+        return yield* Effect.zipRight(
+          Effect.sleep(Duration.millis(remaining)),
+          idleTimer(serviceId, deploymentId, sleepAfter)
+        )
+      }
+      yield* fallAsleep(serviceId, deploymentId)
+    })
+
   /** The deployment a new one replaces is stopped first: once HEALTHY is visible, only the new sandbox runs. */
   const onHealthy = (d: DeploymentRecord) =>
     Effect.gen(function*() {
@@ -118,8 +172,15 @@ export const make = Effect.fnUntraced(function*(options: DeploymentsOptions) {
         ...service,
         activeDeploymentId: d.id,
         status: "HEALTHY",
-        updatedAt: now
+        updatedAt: now,
+        lastActivityAt: now
       })))
+      const sleepAfter = sleepAfterOf(d.definition)
+      if (sleepAfter > 0) {
+        yield* FiberMap.run(sleepers, d.serviceId, idleTimer(d.serviceId, d.id, sleepAfter))
+      } else {
+        yield* FiberMap.remove(sleepers, d.serviceId)
+      }
     })
 
   const progress = (d: DeploymentRecord, fault: DeploymentFaultOptions | undefined) =>
@@ -210,6 +271,7 @@ export const make = Effect.fnUntraced(function*(options: DeploymentsOptions) {
       const owned = yield* Ref.modify(store, State.removeService(serviceId))
       if (owned === undefined) return
       yield* FiberMap.remove(timers, serviceId)
+      yield* FiberMap.remove(sleepers, serviceId)
       for (const d of owned) {
         yield* teardown(d.id)
         yield* update(State.removeDeployments([d.id]))
@@ -227,10 +289,7 @@ export const make = Effect.fnUntraced(function*(options: DeploymentsOptions) {
       yield* FiberMap.run(
         timers,
         serviceId,
-        Effect.zipRight(
-          Effect.sleep(Duration.millis(remaining)),
-          Effect.forkIn(deleteService(serviceId), emulatorScope)
-        )
+        Effect.zipRight(Effect.sleep(Duration.millis(remaining)), deleteLater(serviceId))
       )
     })
 

@@ -4,7 +4,8 @@
  * request without a routing key whose `Host` is an app domain is routed like Koyeb's edge does.
  * Forwarding streams both ways: the request body is piped to the target and the target's
  * response is piped back as it arrives (SSE is never buffered); when the client goes away the
- * upstream connection is destroyed, so the executor sees the disconnect.
+ * upstream connection is destroyed, so the executor sees the disconnect. Each request routed to a
+ * service is its traffic: the idle timer of `deployments` counts from the last one.
  *
  * @internal
  */
@@ -12,6 +13,7 @@ import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequ
 import * as Headers from "@effect/platform/Headers"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as Http from "node:http"
@@ -81,8 +83,11 @@ const forward = (
     return Effect.sync(() => upstream.destroy())
   })
 
-/** The gateway's handlers over the emulator's store. */
+/** The gateway's handlers over the emulator's store; every request routed to a service counts as its traffic. */
 export const make = (store: Ref.Ref<Store>) => {
+  const active = (serviceId: string) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(store, State.touchService(serviceId, now)))
+
   const forwardTo = (port: number, path: string) =>
     Effect.flatMap(
       HttpServerRequest.HttpServerRequest,
@@ -99,6 +104,7 @@ export const make = (store: Ref.Ref<Store>) => {
     const app = Array.from(s.apps.values()).find((a) => a.domain === host)
     if (app === undefined) return notFound("Not Found")
     const service = Array.from(s.services.values()).find((s) => s.appId === app.id)
+    if (service !== undefined) yield* active(service.id)
     const executor = s.deployments.get(service?.activeDeploymentId ?? "")?.executor
     if (executor === undefined) return unavailable()
     const path = yield* rawUrl
@@ -114,6 +120,7 @@ export const make = (store: Ref.Ref<Store>) => {
     if (key === undefined) return yield* byDomain
     const d = State.routed(yield* Ref.get(store), key)
     if (d === undefined) return notFound("No sandbox for this routing key")
+    yield* active(d.serviceId)
     if (d.executor === undefined) return unavailable()
     return yield* forwardTo(d.executor.port, (yield* rawUrl).slice("/koyeb-sandbox".length))
   })
@@ -123,6 +130,7 @@ export const make = (store: Ref.Ref<Store>) => {
     const key = yield* param("key")
     const d = State.routed(yield* Ref.get(store), key)
     if (d === undefined) return notFound("No sandbox for this routing key")
+    yield* active(d.serviceId)
     if (d.executor === undefined) return unavailable()
     return yield* forwardTo(d.executor.proxyPort, (yield* rawUrl).slice(`/r/${key}`.length))
   })

@@ -93,7 +93,8 @@ export const make = ({ deployments, organizationId, publicUrl, store }: RoutesCo
       lifeCycle,
       activeDeploymentId: "",
       latestDeploymentId: "",
-      version: 1
+      version: 1,
+      lastActivityAt: now
     }
     if (yield* dryRun) return serviceReply(service)
     if (!(yield* Ref.get(store)).apps.has(appId)) return notFound("App not found")

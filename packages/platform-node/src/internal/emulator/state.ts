@@ -30,6 +30,8 @@ export interface ServiceRecord {
   readonly activeDeploymentId: string
   readonly latestDeploymentId: string
   readonly version: number
+  /** The last request routed to the service through the gateway (or when it became healthy). */
+  readonly lastActivityAt: number
 }
 
 /** A deployment: one executor process once provisioned. */
@@ -96,6 +98,9 @@ export const updateService = (id: string, f: (service: ServiceRecord) => Service
   const service = store.services.get(id)
   return service === undefined ? store : putService(f(service))(store)
 }
+
+/** Records traffic to a service now. */
+export const touchService = (id: string, now: number) => updateService(id, (s) => ({ ...s, lastActivityAt: now }))
 
 /** Adds a deployment, routes its key to it and makes it its service's latest. */
 export const addDeployment = (deployment: DeploymentRecord) => (store: Store): Store =>

@@ -14,6 +14,7 @@ import * as Commands from "./commands.js"
 import type { AppContext } from "./context.js"
 import * as Files from "./files.js"
 import { notFound, type Request, type Response, unauthorized } from "./http.js"
+import * as Interactive from "./interactive.js"
 import * as PortBinding from "./portBinding.js"
 import * as Processes from "./processes.js"
 
@@ -23,7 +24,8 @@ export const capabilities: ReadonlyArray<string> = [
   "process-details",
   "ordered-logs",
   "secret-hidden",
-  "binary-files"
+  "binary-files",
+  "interactive"
 ]
 
 // written raw, so Go's content sniffing calls the JSON text/plain
@@ -35,6 +37,7 @@ const prefix = "/koyeb-sandbox"
 
 /** Builds the application. */
 export const make = (ctx: AppContext): HttpApp.Default => {
+  const sessions = Interactive.makeSessions()
   const routes: Record<string, (request: Request) => Effect.Effect<Response>> = {
     "/run": (r) => Commands.run(ctx, r),
     "/run_streaming": (r) => Commands.runStreaming(ctx, r),
@@ -51,7 +54,11 @@ export const make = (ctx: AppContext): HttpApp.Default => {
     "/start_process": (r) => Processes.startProcess(ctx, r),
     "/list_processes": (r) => Processes.listProcesses(ctx, r),
     "/kill_process": (r) => Processes.killProcess(ctx, r),
-    "/process_logs_streaming": (r) => Processes.processLogs(ctx, r)
+    "/process_logs_streaming": (r) => Processes.processLogs(ctx, r),
+    "/spawn": (r) => Interactive.spawn(ctx, sessions, r),
+    "/stdin": (r) => Interactive.stdin(sessions, r),
+    "/stdin_end": (r) => Interactive.stdinEnd(ctx, sessions, r),
+    "/signal": (r) => Interactive.signal(ctx, sessions, r)
   }
   return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const query = request.url.indexOf("?")

@@ -86,13 +86,32 @@ export const run = (ctx: AppContext, request: Request) =>
       )
     }).pipe(Effect.merge, Effect.scoped))
 
+/** Turns the chunks of one pipe into SSE frames (undefined: nothing to send yet). */
+export interface PipeFramer {
+  readonly data: (chunk: Buffer) => Uint8Array | undefined
+  readonly end: () => Uint8Array | undefined
+}
+
+/** The framing of `/run_streaming`: `output` events of whole lines. */
+const lineFramer = (stream: StreamName): PipeFramer => {
+  const splitter = LineSplitter.make({ maxLineBytes: maxStreamLineBytes, trim: "all" })
+  const frames = (lines: ReadonlyArray<string>) => lines.length > 0 ? Sse.outputFrames(lines, stream) : undefined
+  return { data: (chunk) => frames(splitter.push(chunk)), end: () => frames(splitter.end()) }
+}
+
 /**
- * The SSE body of one running command, as a Node stream written straight to the response: the
- * lines of each pipe read are framed into one buffer, then `complete` follows once the command
- * has closed. A full response pauses both pipes (so a slow client pauses the command); a body
- * destroyed or a response closed before the command closed (the client went away) kills its group.
+ * The SSE body of one running command, as a Node stream written straight to the response: `head`
+ * first (if any), the frames of each pipe read, then `complete` once the command has closed. A
+ * full response pauses both pipes (so a slow client pauses the command); a body destroyed or a
+ * response closed before the command closed (the client went away) kills its group.
  */
-const commandBody = (ctx: AppContext, spawned: Spawned, response: Http.ServerResponse): Readable => {
+export const commandBody = (
+  ctx: AppContext,
+  spawned: Spawned,
+  response: Http.ServerResponse,
+  framer: (stream: StreamName) => PipeFramer,
+  head?: Uint8Array
+): Readable => {
   const { child, pid } = spawned
   const pipes = [child.stdout, child.stderr]
   let closed = false
@@ -113,15 +132,16 @@ const commandBody = (ctx: AppContext, spawned: Spawned, response: Http.ServerRes
       callback(error)
     }
   })
-  const emit = (lines: ReadonlyArray<string>, stream: StreamName) => {
-    if (lines.length > 0 && !body.push(Sse.outputFrames(lines, stream)) && !killed) {
+  if (head !== undefined) body.push(head)
+  const emit = (frames: Uint8Array | undefined) => {
+    if (frames !== undefined && !body.push(frames) && !killed) {
       for (const pipe of pipes) pipe.pause()
     }
   }
   const forward = (pipe: NodeJS.ReadableStream, stream: StreamName) => {
-    const splitter = LineSplitter.make({ maxLineBytes: maxStreamLineBytes, trim: "all" })
-    pipe.on("data", (chunk: Buffer) => emit(splitter.push(chunk), stream))
-    pipe.once("end", () => emit(splitter.end(), stream))
+    const frames = framer(stream)
+    pipe.on("data", (chunk: Buffer) => emit(frames.data(chunk)))
+    pipe.once("end", () => emit(frames.end()))
     pipe.on("error", () => {})
   }
   forward(child.stdout, "stdout")
@@ -151,6 +171,7 @@ export const runStreaming = (ctx: AppContext, request: Request) =>
       Effect.flatMap(commandSpec(ctx, body), (spec) =>
         Effect.match(ctx.groups.spawn(spec), {
           onFailure: () => Sse.sse(Stream.make(startFailedFrame)),
-          onSuccess: (spawned) => Sse.sseRaw(commandBody(ctx, spawned, NodeHttpServerRequest.toServerResponse(request)))
+          onSuccess: (spawned) =>
+            Sse.sseRaw(commandBody(ctx, spawned, NodeHttpServerRequest.toServerResponse(request), lineFramer))
         })).pipe(Effect.merge)
   )

@@ -1,0 +1,159 @@
+/**
+ * The `interactive` extension: commands with a stdin, raw output and signals.
+ *
+ * - `POST /spawn` (a `CommandRequest` body) starts `sh -c cmd` in a process group of its own with
+ *   a stdin pipe and answers an SSE stream: `started` (`{"id","pid"}`), `output` events of the raw
+ *   bytes of each pipe read (base64, not split into lines), then `complete`. Closing that
+ *   connection stops the command's group, as on `/run_streaming`.
+ * - `POST /stdin?id=` writes its raw body to the command's stdin; the reply comes once the child's
+ *   stdin pipe has accepted every byte. The body is read only as fast as the pipe takes it, so a
+ *   command that does not read its stdin holds the request (and the client) back instead of
+ *   making the executor buffer. Bytes sent after the command closed its stdin are discarded
+ *   (`{"success":true,"closed":true}`).
+ * - `POST /stdin_end` and `POST /signal` (a `SpawnControlRequest` body) close the stdin and send a
+ *   signal to the command's process group.
+ *
+ * Why SSE plus plain POSTs rather than one WebSocket: every hop between the SDK and the executor
+ * (Koyeb's gateway, the emulator's forwarder, corporate proxies) already carries streamed HTTP
+ * responses and ordinary requests, while the emulator's gateway, like many proxies, drops the
+ * `Upgrade` header a WebSocket needs. Each request carries the same bearer secret as any other.
+ *
+ * @internal
+ */
+import * as ExecutorWire from "@effect-koyeb/core/ExecutorWire"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
+import * as Os from "node:os"
+import * as GoJson from "../goJson.js"
+import type { Spawned } from "../processGroups.js"
+import type { StreamName } from "../processTable.js"
+import { commandBody, commandSpec, decodeCommand, type PipeFramer } from "./commands.js"
+import type { AppContext } from "./context.js"
+import { json, onlyMethod, plain, queryParam, type Request, type Response, withBody } from "./http.js"
+import * as Sse from "./sse.js"
+
+/** The running commands started by `/spawn`, by id. */
+export type Sessions = Map<string, Spawned>
+
+/** An empty registry, one per server. */
+export const makeSessions = (): Sessions => new Map()
+
+const decodeControl = GoJson.decoder(ExecutorWire.SpawnControlRequest)
+
+const rawFramer = (stream: StreamName): PipeFramer => ({
+  data: (chunk) => Sse.frame("output", `{"stream":"${stream}","data":"${chunk.toString("base64")}"}`),
+  end: () => undefined
+})
+
+const notFound = (id: string) => json(404, `{"success":false,"error":${GoJson.string(`command not found: ${id}`)}}`)
+const success = json(200, `{"success":true}`)
+const discarded = json(200, `{"success":true,"closed":true}`)
+
+/** `/spawn` (POST). */
+export const spawn = (ctx: AppContext, sessions: Sessions, request: Request) =>
+  onlyMethod(
+    "POST",
+    request,
+    () =>
+      withBody(ctx, request, decodeCommand, (body) =>
+        Effect.flatMap(commandSpec(ctx, body), (spec) =>
+          Effect.match(ctx.groups.spawn({ ...spec, stdin: true }), {
+            onFailure: () =>
+              Sse.sse(Stream.make(Sse.frame("error", `{"error": "Failed to start command"}`))),
+            onSuccess: (spawned) => {
+              const id = Crypto.randomUUID()
+              sessions.set(id, spawned)
+              spawned.child.stdin.on("error", () => {})
+              spawned.child.once("close", () =>
+                sessions.delete(id))
+              const head = Sse.frame("started", `{"id":"${id}","pid":${spawned.pid}}`)
+              return Sse.sseRaw(
+                commandBody(ctx, spawned, NodeHttpServerRequest.toServerResponse(request), rawFramer, head)
+              )
+            }
+          })).pipe(Effect.merge))
+  )
+
+/** `/stdin?id=` (POST): the body, written to the command's stdin at the pace the pipe takes it. */
+export const stdin = (sessions: Sessions, request: Request) =>
+  onlyMethod("POST", request, () =>
+    Effect.async<Response>((resume) => {
+      const id = queryParam(request, "id")
+      const spawned = sessions.get(id)
+      if (spawned === undefined) return resume(Effect.succeed(notFound(id)))
+      const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+      const pipe = spawned.child.stdin
+      let pending = 0
+      let ended = false
+      let replied = false
+      const reply = (response: Response) => {
+        if (replied) return
+        replied = true
+        cleanup()
+        incoming.resume() // drain what is left of a discarded body
+        resume(Effect.succeed(response))
+      }
+      const closed = () => pipe.destroyed || pipe.writableEnded
+      const settle = () => {
+        if (ended && pending === 0) reply(closed() ? discarded : success)
+      }
+      const onData = (chunk: Buffer) => {
+        if (closed()) return reply(discarded)
+        pending++
+        const accepted = pipe.write(chunk, (error) => {
+          pending--
+          if (error != null) reply(discarded)
+          else settle()
+        })
+        if (!accepted) {
+          incoming.pause()
+          pipe.once("drain", onDrain)
+        }
+      }
+      const onDrain = () => incoming.resume()
+      const onEnd = () => {
+        ended = true
+        settle()
+      }
+      const onPipeClosed = () => reply(discarded)
+      const cleanup = () => {
+        incoming.off("data", onData)
+        incoming.off("end", onEnd)
+        pipe.off("drain", onDrain)
+        pipe.off("close", onPipeClosed)
+      }
+      incoming.on("data", onData)
+      incoming.on("end", onEnd)
+      pipe.once("close", onPipeClosed)
+      if (incoming.readableEnded) onEnd()
+      return Effect.sync(cleanup)
+    }))
+
+/** `/stdin_end` (POST): closes the command's stdin. */
+export const stdinEnd = (ctx: AppContext, sessions: Sessions, request: Request) =>
+  onlyMethod("POST", request, () =>
+    withBody(ctx, request, decodeControl, (body) =>
+      Effect.sync(() => {
+        const spawned = sessions.get(body.id)
+        if (spawned === undefined) return notFound(body.id)
+        spawned.child.stdin.end()
+        return success
+      })))
+
+/** `/signal` (POST): sends the named signal to the command's process group. */
+export const signal = (ctx: AppContext, sessions: Sessions, request: Request) =>
+  onlyMethod("POST", request, () =>
+    withBody(ctx, request, decodeControl, (body) =>
+      Effect.sync(() => {
+        if (!Object.hasOwn(Os.constants.signals, body.signal)) return plain(400, `Invalid signal: ${body.signal}`)
+        const spawned = sessions.get(body.id)
+        if (spawned === undefined) return notFound(body.id)
+        try {
+          process.kill(-spawned.pid, body.signal as NodeJS.Signals)
+        } catch {
+          // the group is gone: the command is ending
+        }
+        return success
+      })))
