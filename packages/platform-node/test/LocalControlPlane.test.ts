@@ -16,6 +16,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import * as LocalBackend from "../src/internal/localControlPlane.js"
+import { firstLine } from "./utils/childOutput.js"
 import * as FakeExecutors from "./utils/fakeExecutor.js"
 import { alive, processesOf } from "./utils/hostProcesses.js"
 
@@ -73,16 +74,7 @@ const parentGoneBy = (isolation: Isolation, how: "SIGKILL" | "SIGTERM" | "exit")
       }
       child.once("exit", (code, signal) => resume(Effect.succeed({ code, signal })))
     })
-    const line = yield* Effect.async<string, Error>((resume) => {
-      let out = ""
-      let err = ""
-      child.stderr.on("data", (c) => (err += c))
-      child.stdout.on("data", (c) => {
-        out += c
-        if (out.includes("\n")) resume(Effect.succeed(out.split("\n")[0]!))
-      })
-      child.on("exit", (code) => resume(Effect.fail(new Error(`parent exited ${code}: ${err}`))))
-    })
+    const line = yield* firstLine(child, "parent")
     const { id } = JSON.parse(line) as { id: string }
     const dir = Path.join(baseDir, id)
     const pids = processesOf(dir)

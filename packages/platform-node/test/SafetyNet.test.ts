@@ -12,6 +12,7 @@ import * as TestClock from "effect/TestClock"
 import * as ChildProcess from "node:child_process"
 import * as Url from "node:url"
 import * as EmulatorServer from "../src/internal/emulator/server.js"
+import { firstLine } from "./utils/childOutput.js"
 import * as FakeExecutors from "./utils/fakeExecutor.js"
 import { settled } from "./utils/settled.js"
 
@@ -117,16 +118,7 @@ const holder = (emu: KoyebEmulator.KoyebEmulatorShape, name: string, idle: numbe
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KOYEB_API_HOST: emu.url, KOYEB_API_TOKEN: TOKEN } }
     )
     yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-    const line = yield* Effect.async<string, Error>((resume) => {
-      let out = ""
-      let err = ""
-      child.stderr.on("data", (c) => (err += c))
-      child.stdout.on("data", (c) => {
-        out += c
-        if (out.includes("\n")) resume(Effect.succeed(out.split("\n")[0]!))
-      })
-      child.on("exit", (code) => resume(Effect.fail(new Error(`holder exited ${code}: ${err}`))))
-    })
+    const line = yield* firstLine(child, "holder")
     return { child, id: (JSON.parse(line) as { id: string }).id }
   })
 

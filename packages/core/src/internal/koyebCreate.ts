@@ -26,6 +26,9 @@ const MAX_APP_NAME = 63
 // flight on the server, so an empty first lookup is repeated for about two seconds.
 const lostAppLookups = Schedule.fromDelays("250 millis", "500 millis", "1250 millis")
 
+/** Matches the names `appName` gives: how `list` tells the apps this SDK created. */
+export const sdkAppName = /^sandbox-app-.*-\d+-[0-9a-f]{8}$/
+
 /** `sandbox-app-<name>-<unix seconds>-<8 hex>`, the name cut so that the whole stays within 63 characters. */
 const appName = (name: string, unixSeconds: number): string => {
   const suffix = `-${unixSeconds}-${randomToken().slice(0, 8)}`

@@ -9,11 +9,9 @@ import * as Option from "effect/Option"
 import type { ControlPlaneShape, LifecycleOptions, ProvisionedSandbox } from "../ControlPlane.js"
 import { deepSleepSeconds, type Deployment, type Service, ServiceList } from "../KoyebWire.js"
 import { SandboxInfo } from "../SandboxSchema.js"
+import { sdkAppName } from "./koyebCreate.js"
 import type { KoyebResources } from "./koyebResources.js"
 import * as Wire from "./koyebWire.js"
-
-/** The name `koyebCreate` gives the apps it creates: `sandbox-app-<name>-<unix seconds>-<8 hex>`. */
-const SDK_APP_NAME = /^sandbox-app-.*-\d+-[0-9a-f]{8}$/
 
 /**
  * A listed sandbox: its info, whether the SDK created its app, its deployment's status and, when
@@ -31,7 +29,7 @@ const listed = (service: Service, deployment: Option.Option<Deployment>, appName
   )
   return new SandboxInfo({
     ...Wire.infoOf(service, deployment, false),
-    managed: SDK_APP_NAME.test(appName),
+    managed: sdkAppName.test(appName),
     ...(Option.isSome(status) ? { status: status.value } : {}),
     ...(Option.isSome(lastActivity) ? { lastActivity: lastActivity.value } : {})
   })
