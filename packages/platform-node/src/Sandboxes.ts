@@ -32,13 +32,14 @@ import {
   type SandboxInfo,
   type WaitReadyOptions
 } from "@effect-koyeb/core/ControlPlane"
-import type { RunOptions } from "@effect-koyeb/core/Executor"
+import type { OutputBytes, RunningCommand, RunOptions } from "@effect-koyeb/core/Executor"
 import type * as Filesystem from "@effect-koyeb/core/Filesystem"
 import type * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
 import type * as Processes from "@effect-koyeb/core/Processes"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import { InvalidArgument, type SandboxError } from "@effect-koyeb/core/SandboxError"
 import type {
+  CommandExit,
   CommandResult,
   ExecEvent,
   ExposedPort,
@@ -58,9 +59,9 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { dispose, iterate, run, runDetached, type Runtime, SandboxFailure } from "./internal/promiseRuntime.js"
-import type { SandboxErrorFields } from "./internal/promiseRuntime.js" // Node 20 before 20.4 has no `Symbol.asyncDispose`; Node's own polyfill uses this registered symbol.
+import type { SandboxErrorFields } from "./internal/promiseRuntime.js"
 import type * as LocalControlPlane from "./LocalControlPlane.js"
-import * as NodeSandbox from "./NodeSandbox.js"
+import * as NodeSandbox from "./NodeSandbox.js" // Node 20 before 20.4 has no `Symbol.asyncDispose`; Node's own polyfill uses this registered symbol.
 ;(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for("nodejs.asyncDispose")
 
 export {
@@ -281,6 +282,49 @@ export interface PromiseProcesses {
 export type CommandOptions = RunOptions & CallOptions
 
 /**
+ * A command started by `spawn`: write to its stdin, read its raw output, wait for its exit, signal
+ * it. `await using` (or `close()`) stops it if it still runs.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PromiseRunningCommand extends AsyncDisposable {
+  /** The command's stdin: each write resolves once the sandbox took the bytes; `end` closes it. */
+  readonly stdin: {
+    readonly write: (data: string | Uint8Array, options?: CallOptions) => Promise<void>
+    readonly end: (options?: CallOptions) => Promise<void>
+  }
+  /** Its stdout and stderr as raw byte chunks, as read, ending when it has exited; iterate it once. */
+  readonly output: AsyncIterable<OutputBytes>
+  /** Resolves with its exit, whatever the exit code. */
+  wait(options?: CallOptions): Promise<CommandExit>
+  /** Sends a signal (default `SIGTERM`) to its process group. */
+  kill(signal?: string, options?: CallOptions): Promise<void>
+  /** Stops it if it still runs, and releases it. */
+  close(): Promise<void>
+}
+
+const runningCommand = (
+  runtime: Runtime<Services>,
+  scope: Scope.CloseableScope,
+  running: RunningCommand
+): PromiseRunningCommand => {
+  let closed: Promise<void> | undefined
+  const close = () => (closed ??= runDetached(Scope.close(scope, Exit.void)))
+  return {
+    stdin: {
+      write: (data, options) => run(runtime, running.stdin.write(data), options?.signal),
+      end: (options) => run(runtime, running.stdin.end, options?.signal)
+    },
+    output: iterate(runtime, running.output),
+    wait: (options) => run(runtime, running.exit, options?.signal),
+    kill: (signal = "SIGTERM", options) => run(runtime, running.signal(signal), options?.signal),
+    close,
+    [Symbol.asyncDispose]: close
+  }
+}
+
+/**
  * One live sandbox. `await using` (or `[Symbol.asyncDispose]()`) releases it: see `create` and `fromId`.
  *
  * @since 0.1.0
@@ -456,6 +500,26 @@ export class PromiseSandbox implements AsyncDisposable {
   stream(command: ShellCommand.Input, options?: CommandOptions): AsyncIterable<OutputChunk> {
     const [rest, signal] = split(options)
     return iterate(this.#runtime, this.#handle.executor.stream(command, rest), signal)
+  }
+
+  /**
+   * Starts a command that reads stdin and whose output arrives as raw bytes: see `PromiseRunningCommand`.
+   *
+   * @since 0.2.0
+   */
+  spawn(command: ShellCommand.Input, options?: CommandOptions): Promise<PromiseRunningCommand> {
+    const [rest, signal] = split(options)
+    const executor = this.#handle.executor
+    return this.#call(
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const running = yield* Scope.extend(executor.spawn(command, rest), scope).pipe(
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
+        return { scope, running }
+      }),
+      signal
+    ).then(({ running, scope }) => runningCommand(this.#runtime, scope, running))
   }
 
   /**

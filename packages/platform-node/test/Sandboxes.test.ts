@@ -30,6 +30,34 @@ const collect = async <A>(iterable: AsyncIterable<A>): Promise<Array<A>> => {
 }
 
 describe("Sandboxes (Promise facade, local backend)", { timeout: 60_000 }, () => {
+  it("spawn: stdin, raw output, exit, kill; close stops a command that still runs", async () => {
+    await using sandbox = await Sandboxes.create({ ...local, name: "facade-spawn" })
+    const text = async (output: AsyncIterable<{ readonly data: Uint8Array }>) =>
+      Buffer.concat((await collect(output)).map((chunk) => Buffer.from(chunk.data))).toString("utf8")
+
+    const greeter = await sandbox.spawn("read name; printf 'hello %s' \"$name\"; cat >&2")
+    await greeter.stdin.write("Ada\n")
+    await greeter.stdin.write(new Uint8Array([0x6f, 0x6b]))
+    await greeter.stdin.end()
+    const [out, exit] = await Promise.all([text(greeter.output), greeter.wait()])
+    assert.strictEqual(out.replace("ok", ""), "hello Ada")
+    assert.include(out, "ok")
+    assert.strictEqual(exit.exitCode, 0)
+
+    const trapped = await sandbox.spawn("trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done")
+    const first = await trapped.output[Symbol.asyncIterator]().next()
+    assert.strictEqual(Buffer.from(first.value!.data).toString("utf8"), "ready\n")
+    await trapped.kill()
+    assert.strictEqual((await trapped.wait()).exitCode, 7)
+    await trapped.close()
+
+    const sleeper = await sandbox.spawn("echo $$; exec sleep 300")
+    const pid = Number(Buffer.from((await sleeper.output[Symbol.asyncIterator]().next()).value!.data).toString("utf8"))
+    assert.isTrue(alive(pid))
+    await sleeper.close()
+    assert.isTrue(await eventually(() => !alive(pid)), `sleep ${pid} still runs after close`)
+  })
+
   it("create, run, stream, files, processes, logs; `await using` deletes the sandbox and stops the runtime", async () => {
     let pid = 0
     {
