@@ -10,13 +10,14 @@ import * as Effect from "effect/Effect"
 import type { AssertNoneOptions, CollectOptions } from "../Cleanup.js"
 import { LeftoverSandboxes } from "../Cleanup.js"
 import { ControlPlane } from "../ControlPlane.js"
+import { TERMINAL_STATUSES } from "../KoyebWire.js"
 import { SandboxInfo } from "../SandboxSchema.js"
 
 /**
  * Deployment statuses in which nothing keeps the sandbox: asleep (a held sandbox is kept awake by
  * its owner's keep-alive) or stopped for good.
  */
-const UNHELD: ReadonlySet<string> = new Set(["SLEEPING", "STOPPED", "ERROR", "ERRORING", "CANCELED"])
+const UNHELD: ReadonlySet<string> = new Set(["SLEEPING", ...TERMINAL_STATUSES])
 
 /** Created by the SDK: Koyeb marks it; control planes that hold nothing else do not say. */
 const isManaged = (info: SandboxInfo) => info.managed !== false

@@ -89,22 +89,21 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
   const streamEvents = (command: ShellCommand.Input, options?: RunOptions): Stream.Stream<ExecEvent, ExecFailure> =>
     events(command, options, "Executor.streamEvents").pipe(Stream.withSpan("Executor.streamEvents"))
 
-  const collect = (command: ShellCommand.Input, options: RunOptions | undefined, operation: string) =>
-    Effect.flatMap(strategy, (chosen) => {
-      const line = ShellCommand.toLine(command)
-      const collected = withStdin(options) !== undefined
-        ? collectEvents(events(command, options, operation))
-        : chosen.collect(line, options, operation)
-      return Effect.map(collected, ({ exit, stderr, stdout }) =>
-        new CommandResult({
-          command: line,
-          stdout: joinLines(stdout),
-          stderr: joinLines(stderr),
-          exitCode: exit.exitCode,
-          status: exit.exitCode === 0 ? "finished" : "failed",
-          durationMillis: exit.durationMillis
-        }))
-    })
+  const collect = (command: ShellCommand.Input, options: RunOptions | undefined, operation: string) => {
+    const line = ShellCommand.toLine(command)
+    const collected = withStdin(options) !== undefined
+      ? collectEvents(events(command, options, operation))
+      : Effect.flatMap(strategy, (chosen) => chosen.collect(line, options, operation))
+    return Effect.map(collected, ({ exit, stderr, stdout }) =>
+      new CommandResult({
+        command: line,
+        stdout: joinLines(stdout),
+        stderr: joinLines(stderr),
+        exitCode: exit.exitCode,
+        status: exit.exitCode === 0 ? "finished" : "failed",
+        durationMillis: exit.durationMillis
+      }))
+  }
 
   const exec = Effect.fn("Executor.exec")(function*(command: ShellCommand.Input, options?: RunOptions) {
     return yield* collect(command, options, "Executor.exec")
