@@ -28,6 +28,7 @@
  *   child process).
  * - Process exit code: 1 when a figure failed to run (never because a goal was missed).
  */
+import * as CodeInterpreter from "@effect-koyeb/core/CodeInterpreter"
 import { ControlPlane } from "@effect-koyeb/core/ControlPlane"
 import * as Executor from "@effect-koyeb/core/Executor"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
@@ -35,11 +36,14 @@ import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
@@ -856,6 +860,414 @@ const importTime: Figure = {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Figures of stdin and watch (issue 14)
+
+const mbps = (bytes: number, millis: number) => bytes / 1e6 / (millis / 1000)
+
+/**
+ * Bytes through spawn's stdin into `wc -c`, against the same bytes piped into `wc -c` from a file
+ * already in the sandbox (`cat file | wc -c`: `wc -c < file` would only stat the file).
+ */
+const stdinThroughput: Figure = {
+  key: "stdin",
+  title: "stdin throughput into wc -c",
+  run: async (world) => {
+    const mb = size(100, 10)
+    const bytes = mb * 1024 * 1024
+    const file = Path.join(workDir, "stdin-baseline.bin")
+    Fs.writeFileSync(file, Buffer.alloc(bytes, 120))
+    // one chunk reused: the stream itself holds no more than a chunk
+    const chunk = new Uint8Array(1024 * 1024).fill(120)
+    const pipe = (chunks: number) => () =>
+      sdk(
+        world,
+        Effect.flatMap(Executor.Executor, (executor) =>
+          executor.run("wc -c", { stdin: Stream.repeatValue(chunk).pipe(Stream.take(chunks)) }))
+      )
+    const piped = pipe(mb)
+    const fromFile = () => sdk(world, run(`cat ${file} | wc -c`))
+    // the HTTP transfer by hand: one streamed raw body to `/write_file_bytes`, then `wc -c` of the file
+    const upload = Path.join(workDir, "stdin-upload.bin")
+    const byHand = async () => {
+      let sent = 0
+      const body = new ReadableStream<Uint8Array>({
+        pull: (controller) => sent++ < mb ? controller.enqueue(chunk) : controller.close()
+      })
+      const response = await fetch(`${world.executor.url}/write_file_bytes?path=${encodeURIComponent(upload)}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${world.executor.secret}` },
+        body,
+        duplex: "half"
+      } as RequestInit)
+      if (response.status !== 200) throw new Error(`/write_file_bytes: ${response.status} ${await response.text()}`)
+      await response.text()
+      await Raw.run(world.executor, `wc -c < ${upload}`)
+    }
+    await pipe(2)()
+    await fromFile()
+    const rounds = size(3, 1)
+    const sdkTimes: Array<number> = []
+    const fileTimes: Array<number> = []
+    const handTimes: Array<number> = []
+    let peak = 0
+    for (let i = 0; i < rounds; i++) {
+      const measured = await H.withPeakRss(piped)
+      if (measured.value.stdout.trim() !== String(bytes)) throw new Error(`wc -c read ${measured.value.stdout}`)
+      sdkTimes.push(measured.millis)
+      peak = Math.max(peak, measured.rssGrowth)
+      fileTimes.push((await H.timed(fromFile)).millis)
+      handTimes.push((await H.timed(byHand)).millis)
+    }
+    Fs.rmSync(file, { force: true })
+    Fs.rmSync(upload, { force: true })
+    return [
+      row(
+        "stdin.rate",
+        `${mb} MB piped into wc -c through stdin`,
+        "MB/s",
+        mbps(bytes, H.median(sdkTimes)),
+        mbps(bytes, H.median(fileTimes)),
+        {
+          kind: "ratioAtLeast",
+          value: 0.5
+        },
+        { detail: `baseline: run("cat file | wc -c") of a ${mb} MB file already in the sandbox; median of ${rounds}` }
+      ),
+      row(
+        "stdin.http",
+        `${mb} MB piped into wc -c through stdin, against the bytes uploaded by hand`,
+        "MB/s",
+        mbps(bytes, H.median(sdkTimes)),
+        mbps(bytes, H.median(handTimes)),
+        { kind: "report" },
+        { detail: "baseline: one streamed fetch to /write_file_bytes, then wc -c of the file" }
+      ),
+      row("stdin.rss", `${mb} MB piped into wc -c, peak RSS growth`, "MiB", H.mib(peak), 0, {
+        kind: "valueAtMost",
+        value: 64
+      }, { detail: "flat: the SDK holds a few chunks of 256 KiB, whatever the volume" })
+    ]
+  }
+}
+
+/** A hand-written `/watch` client (fetch + SSE split): calls `onChange` with each `change` event's path. */
+const rawWatch = async (endpoint: Raw.Endpoint, path: string, onChange: (path: string) => void) => {
+  const controller = new AbortController()
+  const response = await fetch(`${endpoint.url}/watch?path=${encodeURIComponent(path)}&recursive=false`, {
+    headers: { authorization: `Bearer ${endpoint.secret}` },
+    signal: controller.signal
+  })
+  if (response.status !== 200 || response.body === null) throw new Error(`/watch: status ${response.status}`)
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ""
+  let ready: () => void = () => {}
+  const isReady = new Promise<void>((resolve) => (ready = resolve))
+  const pump = async () => {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      buffer += value
+      let end: number
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const frame = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        if (frame.startsWith("event: ready")) ready()
+        if (frame.startsWith("event: change")) {
+          onChange((JSON.parse(frame.slice(frame.indexOf("data: ") + 6)) as { path: string }).path)
+        }
+      }
+    }
+  }
+  pump().catch(() => {})
+  await isReady
+  return () => controller.abort()
+}
+
+/** Milliseconds from a file write on the host (the sandbox's disk) to its event, `samples` times. */
+const writeToEvent = async (dir: string, prefix: string, samples: number, next: (path: string) => Promise<void>) => {
+  const times: Array<number> = []
+  for (let i = 0; i < samples; i++) {
+    const path = Path.join(dir, `${prefix}-${i}`)
+    const t0 = H.now()
+    const seen = next(path)
+    Fs.writeFileSync(path, "x")
+    await seen
+    times.push(H.now() - t0)
+  }
+  return times
+}
+
+/** Waits for paths, in order: `next(path)` resolves once `path` was reported. */
+const pathWaiter = () => {
+  const seen = new Set<string>()
+  let waiting: { readonly path: string; readonly resolve: () => void } | undefined
+  return {
+    report: (path: string) => {
+      seen.add(path)
+      if (waiting !== undefined && seen.has(waiting.path)) waiting.resolve()
+    },
+    next: (path: string) =>
+      new Promise<void>((resolve) => {
+        waiting = { path, resolve }
+        if (seen.has(path)) resolve()
+      })
+  }
+}
+
+/** Watch-event latency: the SDK's `Filesystem.watch` against a raw SSE client of the same `/watch`; polling reported. */
+const watchLatency: Figure = {
+  key: "watch",
+  title: "watch-event latency",
+  run: async (world) => {
+    const samples = size(100, 20)
+    const dir = Fs.mkdtempSync(Path.join(workDir, "watch-"))
+    const sdkWatch = (stock: boolean, interval: Duration.DurationInput, prefix: string, count: number) => {
+      const waiter = pathWaiter()
+      return sdk(
+        world,
+        Effect.scoped(Effect.gen(function*() {
+          const fs = stock ? yield* stockFilesystem : yield* Filesystem.Filesystem
+          const events = yield* fs.watchScoped(dir, { pollInterval: interval })
+          yield* Effect.forkScoped(Stream.runForEach(events, (event) => Effect.sync(() => waiter.report(event.path))))
+          return yield* Effect.promise(() => writeToEvent(dir, prefix, count, waiter.next))
+        }))
+      )
+    }
+    const rawOnce = async (prefix: string, count: number) => {
+      const waiter = pathWaiter()
+      const close = await rawWatch(world.executor, dir, waiter.report)
+      try {
+        return await writeToEvent(dir, prefix, count, waiter.next)
+      } finally {
+        close()
+      }
+    }
+    const sdkTimes: Array<number> = []
+    const rawTimes: Array<number> = []
+    for (let round = 0; round < 2; round++) {
+      sdkTimes.push(...await sdkWatch(false, "500 millis", `sdk${round}`, samples / 2))
+      rawTimes.push(...await rawOnce(`raw${round}`, samples / 2))
+    }
+    const polled = await sdkWatch(true, "100 millis", "poll", size(20, 5))
+    Fs.rmSync(dir, { recursive: true, force: true })
+    return [
+      row(
+        "watch.latency",
+        "write to watch event (watch extension), median",
+        "ms",
+        H.median(sdkTimes),
+        H.median(rawTimes),
+        {
+          kind: "report"
+        },
+        { detail: `baseline: a raw fetch + SSE client of the same /watch; ${samples} writes each` }
+      ),
+      row(
+        "watch.poll",
+        "write to watch event (stock polling, 100 ms interval), median",
+        "ms",
+        H.median(polled),
+        H.median(rawTimes),
+        {
+          kind: "report"
+        },
+        { detail: "baseline: the raw /watch client above; polling costs one find per interval" }
+      )
+    ]
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figure of terminals (issue 14: pty)
+
+/** A hand-written `/spawn` client of `cat` (no terminal): `key` writes a byte through `/stdin` and waits for its echo. */
+const rawEcho = async (endpoint: Raw.Endpoint) => {
+  const auth = { authorization: `Bearer ${endpoint.secret}` }
+  const abort = new AbortController()
+  const response = await fetch(`${endpoint.url}/spawn`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ cmd: "cat" }),
+    signal: abort.signal
+  })
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ""
+  let echoed = 0
+  let wake: (() => void) | undefined
+  let started: (id: string) => void = () => {}
+  const id = new Promise<string>((resolve) => (started = resolve))
+  void (async () => {
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }))
+      if (done) return
+      buffer += value
+      let end: number
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const [head, data] = buffer.slice(0, end).split("\n")
+        buffer = buffer.slice(end + 2)
+        const payload = JSON.parse(data!.slice(6)) as { id?: string; data?: string }
+        if (head === "event: started") started(payload.id!)
+        else if (head === "event: output") echoed += Buffer.from(payload.data!, "base64").length
+      }
+      wake?.()
+    }
+  })()
+  const session = await id
+  let sent = 0
+  return {
+    key: async () => {
+      sent++
+      const echo = new Promise<void>((resolve) => (wake = () => echoed >= sent && resolve()))
+      await fetch(`${endpoint.url}/stdin?id=${session}`, { method: "POST", headers: auth, body: "x" }).then((r) =>
+        r.text()
+      )
+      if (echoed < sent) await echo
+    },
+    close: () => abort.abort()
+  }
+}
+
+/** The SDK's `spawn` of `cat` on a pty in raw mode: `key` writes a byte and waits for `cat`'s echo of it. */
+const ptyEcho = async (world: World) => {
+  const scope = await sdk(world, Scope.make())
+  const session = await sdk(
+    world,
+    Effect.gen(function*() {
+      const executor = yield* Executor.Executor
+      const running = yield* executor.spawn("stty raw -echo && echo ready && cat", { pty: { cols: 80, rows: 24 } })
+      const pull = yield* Stream.toPull(running.output)
+      let echoed = 0
+      const until = (bytes: number) =>
+        Effect.gen(function*() {
+          while (echoed < bytes) {
+            for (const chunk of yield* pull) echoed += chunk.data.length
+          }
+        })
+      return { running, until }
+    }).pipe(Scope.extend(scope))
+  )
+  // raw mode has no output processing: "ready\n", 6 bytes
+  let sent = 6
+  await sdk(world, session.until(sent))
+  return {
+    key: () => sdk(world, Effect.zipRight(session.running.stdin.write("x"), session.until(++sent))),
+    close: () => sdk(world, Scope.close(scope, Exit.void))
+  }
+}
+
+/** Keystroke-to-echo round trip through a pty, against the same byte echoed by `cat` through a raw `/spawn` client. */
+const ptyRoundTrip: Figure = {
+  key: "pty",
+  title: "keystroke-to-echo round trip through a pty",
+  run: async (world) => {
+    const keys = size(200, 40)
+    const terminal = await ptyEcho(world)
+    const raw = await rawEcho(world.executor)
+    try {
+      for (let i = 0; i < 20; i++) {
+        await terminal.key()
+        await raw.key()
+      }
+      const rounds = await H.interleave(
+        keys,
+        async () => (await H.timed(terminal.key)).millis,
+        async () => (await H.timed(raw.key)).millis
+      )
+      const detail = `${keys} keystrokes each, interleaved; SDK: spawn("cat", { pty }) in raw mode, write 1 byte, ` +
+        "await its echo; baseline: fetch /spawn of cat (no pty), POST /stdin of 1 byte, await its output event"
+      return [
+        row("pty.median", "pty keystroke → echo, median", "ms", H.median(rounds.a), H.median(rounds.b), {
+          kind: "ratioAtMost",
+          value: 1.5
+        }, { detail }),
+        row("pty.p95", "pty keystroke → echo, p95", "ms", H.quantile(rounds.a, 0.95), H.quantile(rounds.b, 0.95), {
+          kind: "report"
+        }, { detail })
+      ]
+    } finally {
+      raw.close()
+      await terminal.close()
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures of the code interpreter (issue 15)
+
+/** Round trips of `cell` in a warm context against `run(command)` (a new interpreter each time). */
+const warmCell = async (
+  world: World,
+  context: CodeInterpreter.CodeContext,
+  cell: string,
+  command: string,
+  iterations: number
+) => {
+  const cellOnce = () =>
+    sdk(world, context.run(cell)).then((execution) => {
+      if (execution.text !== "2") throw new Error(`${cell} gave ${execution.text ?? execution.error?.value}`)
+    })
+  const commandOnce = () => sdk(world, run(command))
+  for (let i = 0; i < 3; i++) {
+    await cellOnce()
+    await commandOnce()
+  }
+  const { a, b } = await H.interleave(iterations, () => H.timed(cellOnce), () => H.timed(commandOnce))
+  return { cell: H.median(a.map((r) => r.millis)), command: H.median(b.map((r) => r.millis)) }
+}
+
+const codeInterpreter: Figure = {
+  key: "interpreter",
+  title: "code interpreter: warm cells and output throughput",
+  run: async (world) => {
+    const scope = await sdk(world, Scope.make())
+    try {
+      const interpreter = await sdk(world, Scope.extend(CodeInterpreter.make, scope))
+      const python = await sdk(world, Scope.extend(interpreter.createContext({ language: "python" }), scope))
+      const javascript = await sdk(world, Scope.extend(interpreter.createContext({ language: "javascript" }), scope))
+      const py = await warmCell(world, python, "1+1", `python3 -c 'print(1+1)'`, size(60, 10))
+      const js = await warmCell(world, javascript, "1+1", `node -e 'console.log(1+1)'`, size(30, 6))
+      const lines = size(1_000_000, 100_000)
+      const cellLines = () =>
+        sdk(
+          world,
+          Stream.runCount(
+            Stream.filter(python.runStream(`for i in range(${lines}): print(i)`), (e) => e._tag === "OutputChunk")
+          )
+        )
+      const streamLines = () =>
+        sdk(
+          world,
+          Effect.flatMap(Executor.Executor, (executor) =>
+            Stream.runCount(executor.stream(`python3 -c 'for i in range(${lines}): print(i)'`)))
+        )
+      const rounds = size(3, 1)
+      const { a, b } = await H.interleave(rounds, () => H.timed(cellLines), () => H.timed(streamLines))
+      for (const r of [...a, ...b]) if (r.value !== lines) throw new Error(`expected ${lines} lines, got ${r.value}`)
+      const rate = (rs: ReadonlyArray<{ readonly millis: number }>) =>
+        H.median(rs.map((r) => (lines / r.millis) * 1000))
+      return [
+        row("interpreter.python", "python cell 1+1 in a warm context", "ms", py.cell, py.command, {
+          kind: "ratioAtMost",
+          value: 0.25
+        }, { detail: `median round trip; baseline: run("python3 -c 'print(1+1)'"), a new interpreter each time` }),
+        row("interpreter.javascript", "javascript cell 1+1 in a warm context", "ms", js.cell, js.command, {
+          kind: "ratioAtMost",
+          value: 0.25
+        }, { detail: `median round trip; baseline: run("node -e 'console.log(1+1)'")` }),
+        row("interpreter.output", `python cell printing ${lines} lines`, "lines/s", rate(a), rate(b), {
+          kind: "ratioAtLeast",
+          value: 0.8
+        }, {
+          detail: `runStream of the cell; baseline: stream() of python3 -c with the same loop; median of ${rounds}`
+        })
+      ]
+    } finally {
+      await sdk(world, Scope.close(scope, Exit.void))
+    }
+  }
+}
+
 // `binary` runs last: it writes and frees hundreds of MiB, and on disks mounted with online
 // discard (this VM's) file creation then slows down tenfold for a while, which would leak into
 // the small-file figures (`writefiles`, `sandboxes`) run after it.
@@ -872,6 +1284,10 @@ const figures: ReadonlyArray<Figure> = [
   sandboxMany,
   cliStartup,
   importTime,
+  stdinThroughput,
+  watchLatency,
+  ptyRoundTrip,
+  codeInterpreter,
   binary
 ]
 

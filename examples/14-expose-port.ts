@@ -9,8 +9,8 @@ import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Schedule } from "effect"
 
-// Locally every sandbox shares this machine's network: pick a port nothing else uses.
-const PORT = 8081
+// Every sandbox has a network of its own (locally too, under bubblewrap): any port is free there.
+const PORT = 8080
 
 /** GET through the public URL; the edge may need a moment after exposing, so retry briefly. */
 const get = (url: string) =>

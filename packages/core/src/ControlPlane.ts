@@ -78,7 +78,11 @@ export interface CreateOptions {
   readonly instanceType?: string | undefined
   /** Region (default `KOYEB_REGION`, else `"na"`). */
   readonly region?: string | undefined
-  /** Environment variables of the sandbox. `SANDBOX_SECRET` is reserved. */
+  /**
+   * Environment variables of the sandbox. `SANDBOX_SECRET` is reserved. A value may refer to a
+   * secret (`{{ secret.NAME }}`, see `Secrets.reference`) or to another variable (`{{ VAR }}`),
+   * replaced when the sandbox starts.
+   */
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Protocol of the exposed port route: `"http"` (default) or `"http2"`. */
   readonly exposedPortProtocol?: "http" | "http2" | undefined
@@ -88,7 +92,8 @@ export interface CreateOptions {
   /** Name of a Koyeb secret holding registry credentials for a private image. */
   readonly registrySecret?: string | undefined
   /**
-   * Sleep after this much time without inbound traffic; 0 keeps the sandbox always on. Default 5
+   * Sleep after this much time without inbound traffic (deep sleep: files kept, processes gone; the
+   * next call wakes it); 0 keeps the sandbox always on. Default 5
    * minutes for `ControlPlane.create`; 2 minutes for the scoped constructors (`Sandbox.make`,
    * `Sandbox.layer`, the Promise facade's `create`), which keep their sandbox awake while their scope
    * is open with a `/health` request every third of this delay.
@@ -114,7 +119,7 @@ export interface CreateOptions {
   readonly entrypoint?: ReadonlyArray<string> | undefined
   readonly command?: string | undefined
   readonly args?: ReadonlyArray<string> | undefined
-  /** Files written at start, by absolute path. */
+  /** Files written at start, by absolute path; contents may refer to secrets and variables like `env`. */
   readonly configFiles?: Readonly<Record<string, string | ConfigFile>> | undefined
   /** Wait until the sandbox is ready before returning (default true). */
   readonly waitReady?: boolean | undefined
@@ -200,7 +205,7 @@ export interface ControlPlaneShape {
    * `Sandbox.make` deletes through `delete` when its scope closes.
    */
   readonly adopt?: ((info: SandboxInfo) => Effect.Effect<Effect.Effect<void>>) | undefined
-  /** Polls the deployment until HEALTHY and the executor answers `/health`; terminal statuses fail fast. */
+  /** Polls the deployment until HEALTHY and the executor answers `/health`, waking a sleeping sandbox; terminal statuses fail fast. */
   readonly waitReady: (
     id: string,
     options?: WaitReadyOptions
@@ -213,9 +218,17 @@ export interface ControlPlaneShape {
   readonly tcpProxy: (
     id: string
   ) => Effect.Effect<Option.Option<{ readonly host: string; readonly port: number }>, ControlPlaneFailure>
-  /** A client for the sandbox's executor, using the control plane's own HTTP stack (so no HttpClient leaks into `Sandbox`'s requirements). */
+  /**
+   * A client for the sandbox's executor, using the control plane's own HTTP stack (so no HttpClient
+   * leaks into `Sandbox`'s requirements). A call on a sleeping sandbox wakes it (through the gateway,
+   * or the local backend first), or fails with `ExecutorError` (status 503) when it cannot wake.
+   */
   readonly connect: (endpoint: SandboxEndpoint) => Effect.Effect<ExecutorClientShape>
-  /** Changes the deletion delays, keeping the unspecified ones. */
+  /**
+   * Changes the deletion delays, keeping the unspecified ones. When this makes a replacement
+   * deployment (the emulator does; Koyeb may), returns once it is active (or failed): `get` then
+   * gives the sandbox's new address.
+   */
   readonly updateLifecycle: (
     id: string,
     options: LifecycleOptions

@@ -32,7 +32,7 @@ import type * as Stream from "effect/Stream"
 import type { ExecutorClient } from "./ExecutorClient.js"
 import * as internal from "./internal/executor.js"
 import * as lines from "./internal/outputLines.js"
-import type { CommandError, ExecutorFailure, InvalidArgument, Timeout } from "./SandboxError.js"
+import type { CommandError, ExecutorFailure, InvalidArgument, Timeout, Unsupported } from "./SandboxError.js"
 import type { CommandExit, CommandResult, ExecEvent, OutputChunk, StreamName } from "./SandboxSchema.js"
 import type * as ShellCommand from "./ShellCommand.js"
 
@@ -66,6 +66,36 @@ export interface RunOptions {
    * @since 0.2.0
    */
   readonly stdin?: StdinInput | undefined
+}
+
+/**
+ * Options of `spawn`: those of every call, plus a terminal.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SpawnOptions extends RunOptions {
+  /**
+   * Run the command on a pseudo-terminal of this many columns and rows (1 to 65535 each): it sees
+   * a terminal on stdin, stdout and stderr (`isatty` is true, line editing and job control work,
+   * Ctrl-C written to stdin interrupts it), all its output arrives as `stdout` with the terminal's
+   * `\r\n` line ends and echo, and `resize` changes the size. `TERM` defaults to
+   * `xterm-256color` (set it in `env` to change it), and `stdin.end` types Ctrl-D (end of input at
+   * the start of a line; the terminal stays open). The terminal comes from the sandbox's
+   * `script` (util-linux); without it the spawn fails with `Unsupported`.
+   */
+  readonly pty?: PtySize | undefined
+}
+
+/**
+ * The size of a terminal, in characters.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PtySize {
+  readonly cols: number
+  readonly rows: number
 }
 
 /**
@@ -123,8 +153,19 @@ export interface RunningCommand {
   readonly output: Stream.Stream<OutputBytes, ExecFailure>
   /** Its exit (a command with much unread output is held back before it, as described for `output`). */
   readonly exit: Effect.Effect<CommandExit, ExecFailure>
-  /** Sends a signal (such as `SIGINT` or `SIGTERM`) to the command's process group. */
+  /**
+   * Sends a signal (such as `SIGINT` or `SIGTERM`) to the command's process group; on a terminal,
+   * to the terminal's foreground process group.
+   */
   readonly signal: (signal: string) => Effect.Effect<void, ExecFailure>
+  /**
+   * Sets the size of the command's terminal; its foreground process group gets `SIGWINCH`. A
+   * command spawned without `pty`, or a bad size, fails with `InvalidArgument`; Koyeb's stock
+   * executor cannot resize a terminal (`Unsupported`).
+   *
+   * @since 0.2.0
+   */
+  readonly resize: (cols: number, rows: number) => Effect.Effect<void, ExecFailure | Unsupported>
 }
 
 /**
@@ -188,14 +229,15 @@ export interface ExecutorShape {
    * every part is direct; on Koyeb's stock executor stdin goes through chunk files in the sandbox
    * that a loop copies to the command (each write costs a `/run` round trip plus up to 50 ms), a
    * write completes once on the sandbox's disk rather than once read, and output arrives line by
-   * line, each with a `\n` added.
+   * line, each with a `\n` added. With `pty` the command runs on a terminal (see `SpawnOptions`);
+   * on the stock executor too, through `script`, but without `resize`.
    *
    * @since 0.2.0
    */
   readonly spawn: (
     command: ShellCommand.Input,
-    options?: RunOptions
-  ) => Effect.Effect<RunningCommand, ExecFailure, Scope.Scope>
+    options?: SpawnOptions
+  ) => Effect.Effect<RunningCommand, ExecFailure | Unsupported, Scope.Scope>
 }
 
 /**

@@ -25,7 +25,7 @@ import type {
   ProcessNotFound,
   ProcessNotRunning
 } from "./SandboxError.js"
-import type { ProcessInfo, ProcessLogLine, StreamName } from "./SandboxSchema.js"
+import type { FileEvent, ProcessInfo, ProcessLogLine, StreamName } from "./SandboxSchema.js"
 
 /**
  * Where an executor is and how to authenticate to it.
@@ -56,6 +56,17 @@ export interface CommandRequest {
   readonly cmd: string
   readonly cwd?: string | undefined
   readonly env?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * The body of `/spawn`: a command, optionally on a pseudo-terminal of `pty`'s size (executors
+ * advertising `pty`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SpawnRequest extends CommandRequest {
+  readonly pty?: { readonly cols: number; readonly rows: number } | undefined
 }
 
 /**
@@ -91,6 +102,17 @@ export type SpawnEvent =
   | { readonly _tag: "Started"; readonly id: string; readonly pid: number }
   | { readonly _tag: "Output"; readonly stream: StreamName; readonly data: Uint8Array }
   | { readonly _tag: "Complete"; readonly code: number }
+
+/**
+ * An event of `/watch` (the `watch` extension): `Ready` once the executor watches the directory,
+ * then one `Change` per event.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type WatchEvent =
+  | { readonly _tag: "Ready" }
+  | { readonly _tag: "Change"; readonly event: FileEvent }
 
 /**
  * The reply of `/start_process`.
@@ -198,13 +220,13 @@ export interface ExecutorClientShape {
   readonly processLogs: (id: string) => Stream.Stream<ProcessLogLine, ProcessNotFound | ExecutorFailure>
   /**
    * `POST /spawn`: starts a command with a stdin pipe; closing the stream stops it. Only for
-   * executors whose `/health` lists `interactive`. This and the three members after it are
+   * executors whose `/health` lists `interactive`. This and the members after it are
    * optional so that existing implementations of this interface stay valid; the client of
    * `make` has them all.
    *
    * @since 0.2.0
    */
-  readonly spawn?: (request: CommandRequest) => Stream.Stream<SpawnEvent, InvalidArgument | ExecutorFailure>
+  readonly spawn?: (request: SpawnRequest) => Stream.Stream<SpawnEvent, InvalidArgument | ExecutorFailure>
   /**
    * `POST /stdin?id=`: writes bytes to a spawned command's stdin, succeeding once its pipe took
    * them all (no deadline: a command that does not read holds the write back). `false` when the
@@ -226,6 +248,25 @@ export interface ExecutorClientShape {
    * @since 0.2.0
    */
   readonly signalSpawned?: (id: string, signal: string) => Effect.Effect<void, InvalidArgument | ExecutorFailure>
+  /**
+   * `GET /watch?path=&recursive=`: the changes below a directory, from when `Ready` comes until
+   * the stream is closed (which stops the watch) or the directory goes away (after its `delete`).
+   * Only for executors whose `/health` lists `watch`; optional like `spawn`.
+   *
+   * @since 0.2.0
+   */
+  readonly watch?: (
+    path: string,
+    options: { readonly recursive: boolean }
+  ) => Stream.Stream<WatchEvent, FileEndpointFailure>
+  /**
+   * `POST /resize`: sets the terminal size of a command spawned with `pty` (executors advertising
+   * `pty`); its foreground process group gets `SIGWINCH` (nothing to do once it has ended). A
+   * command without a terminal, or a bad size, is an `InvalidArgument`.
+   *
+   * @since 0.2.0
+   */
+  readonly resize?: (id: string, cols: number, rows: number) => Effect.Effect<void, InvalidArgument | ExecutorFailure>
 }
 
 /**

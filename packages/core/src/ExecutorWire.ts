@@ -11,13 +11,13 @@
  * the server before it decodes with these schemas.
  *
  * `/unbind_port` ignores its body, `/health` and `/list_processes` take none, and
- * `/process_logs_streaming`, `/write_file_bytes` and `/read_file_bytes` take their `id` or
- * `path` from the query string.
+ * `/process_logs_streaming`, `/write_file_bytes`, `/read_file_bytes` and `/watch` take their `id`
+ * or `path` from the query string.
  *
  * @since 0.2.0
  */
 import * as Schema from "effect/Schema"
-import { ProcessInfo, ProcessLogLine } from "./SandboxSchema.js"
+import { FileEvent, ProcessInfo, ProcessLogLine } from "./SandboxSchema.js"
 
 // Go leaves a field that is missing, or `null`, at its zero value: here `""`.
 const GoString = Schema.optionalWith(Schema.String, { default: () => "", nullable: true })
@@ -269,15 +269,40 @@ export type HealthReply = typeof HealthReply.Type
  */
 export const LogEvent = ProcessLogLine
 
+// A terminal dimension: 1 to 65535 characters (the kernel's `winsize` holds 16 bits).
+const TerminalCells = Schema.Int.pipe(Schema.between(1, 65535))
+
 /**
- * The body of `/spawn` (the `interactive` extension): the command as for `/run_streaming`, started
- * with a stdin pipe. The reply is an SSE stream: `started` (`SpawnStartedEvent`), then `output`
- * events of raw bytes (`SpawnOutputEvent`), then `complete` (`{"code":n}`).
+ * The size of a pseudo-terminal, in characters.
  *
  * @since 0.2.0
  * @category schemas
  */
-export const SpawnRequest = CommandRequest
+export const PtySize = Schema.Struct({
+  cols: TerminalCells,
+  rows: TerminalCells
+})
+/**
+ * @see PtySize
+ * @since 0.2.0
+ * @category models
+ */
+export type PtySize = typeof PtySize.Type
+
+/**
+ * The body of `/spawn` (the `interactive` extension): the command as for `/run_streaming`, started
+ * with a stdin pipe. The reply is an SSE stream: `started` (`SpawnStartedEvent`), then `output`
+ * events of raw bytes (`SpawnOutputEvent`), then `complete` (`{"code":n}`). With `pty` (executors
+ * advertising `pty`) the command runs on a pseudo-terminal of that size: its stdin, stdout and
+ * stderr are the terminal, and all its output comes as `stdout`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const SpawnRequest = Schema.Struct({
+  ...CommandRequest.fields,
+  pty: Schema.optional(Schema.NullOr(PtySize))
+})
 /**
  * @see SpawnRequest
  * @since 0.2.0
@@ -303,6 +328,24 @@ export const SpawnControlRequest = Schema.Struct({
  * @category models
  */
 export type SpawnControlRequest = typeof SpawnControlRequest.Type
+
+/**
+ * The body of `/resize` (the `pty` extension): the new size of the terminal of the command `id`
+ * (spawned with `pty`); the terminal's foreground process group gets `SIGWINCH`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ResizeRequest = Schema.Struct({
+  id: GoString,
+  ...PtySize.fields
+})
+/**
+ * @see ResizeRequest
+ * @since 0.2.0
+ * @category models
+ */
+export type ResizeRequest = typeof ResizeRequest.Type
 
 /**
  * The `data` of the first event of `/spawn`, `started`: the id naming the command in `/stdin`,
@@ -357,3 +400,15 @@ export const StdinReply = Schema.Struct({
  * @category models
  */
 export type StdinReply = typeof StdinReply.Type
+
+/**
+ * The `data` of a `change` event of `GET /watch?path=&recursive=` (the `watch` extension). The
+ * reply is an SSE stream: `ready` (`{}`) once the watch is set, then one `change` per event, and
+ * `complete` (`{}`) after the `delete` of the watched directory itself; an `error` event
+ * (`{"error"}`) ends a failed watch. A missing path, or one that is not a directory, is refused
+ * before the stream with 422 and `{"error": "<Go path error>"}`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const WatchEvent = FileEvent

@@ -20,19 +20,32 @@
  * Nothing is atomic: an interrupted write may leave a partially written destination (never a
  * staging file).
  *
+ * `watch` follows the changes below a directory. When `/health` lists `watch` (effect-koyeb's
+ * executor), the executor watches with inotify (one watch per directory, Node's `fs.watch`) and
+ * streams each event as it happens; a `rename` within the tree is one event with `from`, paired
+ * by inode. Elsewhere (Koyeb's stock executor) the SDK polls: one `find -printf` snapshot per
+ * `pollInterval` (default 500 ms, one `/run` each), diffed against the previous one. Polling has
+ * limits: changes within one interval are merged (a file created then modified is one `create`, one
+ * created and deleted is nothing), a `rename` is seen as `delete` plus `create`, a `modify` needs
+ * a change of size or mtime (at the file system's mtime resolution), and each poll lists the whole
+ * tree. In both, a directory's own mtime is not an event, and the stream ends after the `delete` of
+ * the watched directory itself.
+ *
  * Commands use POSIX `sh` and GNU coreutils / findutils (`base64 -w`, `mv -T`, `find -printf`), as
  * in Koyeb's Ubuntu-based sandbox images.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { ExecutorClient } from "./ExecutorClient.js"
 import * as internal from "./internal/filesystem.js"
 import type { ExecutorFailure, FilesystemError, FilesystemFailure, InvalidArgument } from "./SandboxError.js"
-import type { FileEntry } from "./SandboxSchema.js"
+import type { FileEntry, FileEvent } from "./SandboxSchema.js"
 
 /**
  * Options of `writeFile`, `writeStream` and `upload`.
@@ -80,6 +93,19 @@ export interface RmOptions {
   readonly recursive?: boolean | undefined
   /** Succeed when nothing is at the path (default false: `FileNotFound`). */
   readonly force?: boolean | undefined
+}
+
+/**
+ * Options of `watch` and `watchScoped`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface WatchOptions {
+  /** Also watch every directory below, including those created later (default false: the directory's own entries). */
+  readonly recursive?: boolean | undefined
+  /** How often the polling fallback (stock executor) takes a snapshot (default 500 millis). */
+  readonly pollInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -207,6 +233,25 @@ export interface FilesystemShape {
   readonly download: (remotePath: string, localPath: string) => Effect.Effect<void, FilesystemFailure>
   /** A handle on one file (nothing is opened in the sandbox). */
   readonly open: (path: string) => Effect.Effect<FileHandle, InvalidArgument>
+  /**
+   * The changes below a directory (`create`, `modify`, `delete`, `rename`) from when the stream
+   * starts until it is closed, which stops the watch in the sandbox. A missing path is
+   * `FileNotFound`, a file `NotADirectory`. Events that happen before the watch is set up are
+   * not seen: to act only once it is, use `watchScoped`.
+   *
+   * @since 0.2.0
+   */
+  readonly watch: (path: string, options?: WatchOptions) => Stream.Stream<FileEvent, FilesystemFailure>
+  /**
+   * Like `watch`, but the watch is set up when the effect returns and lasts until the scope closes:
+   * changes made after it returns are in the stream, buffered until read.
+   *
+   * @since 0.2.0
+   */
+  readonly watchScoped: (
+    path: string,
+    options?: WatchOptions
+  ) => Effect.Effect<Stream.Stream<FileEvent, FilesystemFailure>, FilesystemFailure, Scope.Scope>
 }
 
 /**

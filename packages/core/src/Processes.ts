@@ -20,8 +20,11 @@
  *   process table. Processes started by other clients have no such files: their `logs` fail with
  *   `InvalidArgument` rather than risk the executor's replay.
  * - `kill` sends SIGTERM to the process group, then SIGKILL to what is left after a grace period,
- *   so no descendant survives; the executor's own kill (SIGKILL of the shell only) is used only for
- *   processes started by other clients.
+ *   so no descendant survives. A process started by another client (or a raw `startProcess`) is in
+ *   the stock executor's own group, whose kill stops only its shell: `kill` first freezes the
+ *   shell's process tree (found through `/proc` from its pid), sends SIGTERM then SIGKILL to the
+ *   descendants, and lets the executor kill the shell. An executor advertising
+ *   `process-group-kill` (ours) stops the whole group itself.
  *
  * @since 0.1.0
  */

@@ -4,6 +4,12 @@
  * (never deleted implicitly). Commands, files and processes are the `Executor`, `Filesystem` and
  * `Processes` services built for the same sandbox.
  *
+ * A sandbox with an `idleTimeout` sleeps after that long without traffic (deep sleep: its files
+ * stay, its processes are gone). A call wakes it: every operation here and on its services, and
+ * `waitReady`, reach a sleeping sandbox after it woke (through the gateway on Koyeb and in the
+ * emulator; locally the control plane's client wakes it first); one that cannot wake fails with a
+ * typed error (`ExecutorError` with status 503 from a call).
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -52,11 +58,15 @@ export interface SandboxShape {
   readonly tcpProxy: Effect.Effect<Option.Option<{ readonly host: string; readonly port: number }>, ControlPlaneFailure>
   /** True when the executor answers `/health` as healthy; never fails. */
   readonly isHealthy: Effect.Effect<boolean>
-  /** Waits until the deployment is healthy and the executor answers; terminal deployment statuses fail fast. */
+  /** Waits until the deployment is healthy and the executor answers, waking a sleeping sandbox; terminal deployment statuses fail fast. */
   readonly waitReady: (
     options?: WaitReadyOptions
   ) => Effect.Effect<void, Timeout | DeploymentFailed | ControlPlaneFailure>
-  /** Changes the deletion delays; unspecified ones keep their current value. */
+  /**
+   * Changes the deletion delays; unspecified ones keep their current value. When the control plane
+   * answers with a replacement deployment (the emulator does; Koyeb may), it returns once that one is
+   * active, and the handle follows the sandbox to its new address.
+   */
   readonly updateLifecycle: (options: LifecycleOptions) => Effect.Effect<void, ControlPlaneFailure | InvalidArgument>
   /** Deletes the sandbox now (its app too when the SDK created it). Succeeds if it is already gone. */
   readonly delete: Effect.Effect<void, ApiError | ControlPlaneError | Unauthorized | RateLimited>

@@ -367,6 +367,29 @@ export class SandboxLeaked extends Schema.TaggedError<SandboxLeaked>(id("Sandbox
 }
 
 /**
+ * The executor cannot do what was asked: Koyeb's stock executor cannot resize a terminal, and a
+ * sandbox without `script(1)` cannot give a command a terminal.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class Unsupported extends Schema.TaggedError<Unsupported>(id("Unsupported"))("Unsupported", {
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  get message(): string {
+    return `Unsupported ${this.operation}: ${this.detail}`
+  }
+}
+
+/**
  * The sandbox's deployment reached a terminal status and will not become ready.
  *
  * @since 0.1.0
@@ -550,3 +573,4 @@ export type SandboxError =
   | ApiError
   | ControlPlaneError
   | SandboxLeaked
+  | Unsupported

@@ -166,6 +166,77 @@ export class FileEntry extends Schema.Class<FileEntry>("@effect-koyeb/core/FileE
 }) {}
 
 /**
+ * The kind of a `FileEvent`: an entry appeared, a file's content or metadata changed, an entry
+ * went away, or an entry moved within the watched tree.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const FileEventKind = Schema.Literal("create", "modify", "delete", "rename")
+/**
+ * @see FileEventKind
+ * @since 0.2.0
+ * @category models
+ */
+export type FileEventKind = typeof FileEventKind.Type
+
+/**
+ * A change seen by `Filesystem.watch`. `path` is the watched path joined with the entry's path
+ * below it; a `rename` also has `from`, the path before. `directory` tells whether the entry is (or
+ * was) a directory, when known.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export class FileEvent extends Schema.Class<FileEvent>("@effect-koyeb/core/FileEvent")({
+  kind: FileEventKind,
+  path: Schema.String,
+  from: Schema.optional(Schema.String),
+  directory: Schema.optional(Schema.Boolean)
+}) {}
+
+/**
+ * What a local sandbox's commands can reach: `private` (a network namespace of its own: its own
+ * loopback, no outbound), `user-mode` (its own namespace with outbound traffic through
+ * `slirp4netns` or `pasta`; no host loopback) or `shared` (the host's network, ports included).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const SandboxNetwork = Schema.Literal("private", "user-mode", "shared")
+/**
+ * @see SandboxNetwork
+ * @since 0.2.0
+ * @category models
+ */
+export type SandboxNetwork = typeof SandboxNetwork.Type
+
+/**
+ * How a local sandbox is separated from the host: `mode` is `bubblewrap` (own mount and PID
+ * namespaces) or `none` (a plain process of the current user, NOT a security boundary).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export class SandboxIsolation extends Schema.Class<SandboxIsolation>("@effect-koyeb/core/SandboxIsolation")({
+  mode: Schema.Literal("bubblewrap", "none"),
+  network: SandboxNetwork
+}) {}
+
+/**
+ * The limits a local sandbox got from its instance type: memory in bytes and the number of tasks
+ * (processes and threads), each absent when this machine could not apply it (`detail` says why).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export class SandboxLimits extends Schema.Class<SandboxLimits>("@effect-koyeb/core/SandboxLimits")({
+  memoryBytes: Schema.optional(Schema.Number),
+  processes: Schema.optional(Schema.Number),
+  detail: Schema.optional(Schema.String)
+}) {}
+
+/**
  * What is known about a sandbox. `id` is the Koyeb service id.
  *
  * @since 0.1.0
@@ -201,5 +272,32 @@ export class SandboxInfo extends Schema.Class<SandboxInfo>("@effect-koyeb/core/S
    *
    * @since 0.2.0
    */
-  lastActivity: Schema.optional(Schema.DateFromSelf)
+  lastActivity: Schema.optional(Schema.DateFromSelf),
+  /**
+   * Local sandboxes: how the sandbox is isolated, its network included. Absent elsewhere (a Koyeb
+   * sandbox is a microVM with a network of its own).
+   *
+   * @since 0.2.0
+   */
+  isolation: Schema.optional(SandboxIsolation),
+  /**
+   * Local sandboxes: the resource limits of the instance type that apply (see `SandboxLimits`).
+   * Absent when the sandbox has none (no instance type, or `local`).
+   *
+   * @since 0.2.0
+   */
+  limits: Schema.optional(SandboxLimits),
+  /**
+   * `privileged` as asked at creation, when the control plane records it (locally: recorded, no effect).
+   *
+   * @since 0.2.0
+   */
+  privileged: Schema.optional(Schema.Boolean),
+  /**
+   * The registry secret's name as given at creation, when the control plane records it (locally:
+   * recorded, no effect: no image is pulled).
+   *
+   * @since 0.2.0
+   */
+  registrySecret: Schema.optional(Schema.String)
 }) {}

@@ -33,9 +33,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
+import * as CodeInterpreter from "./CodeInterpreter.js"
 import { ControlPlane, type LifecycleOptions } from "./ControlPlane.js"
 import { type ExecFailure, Executor } from "./Executor.js"
 import { Filesystem, type FilesystemShape } from "./Filesystem.js"
+import * as CodeInterpreterMemory from "./internal/codeInterpreterMemory.js"
 import * as MemoryControlPlaneInternal from "./internal/memoryControlPlane.js"
 import * as MemorySandboxInternal from "./internal/memorySandbox.js"
 import { SuppliedServices } from "./internal/sandboxServices.js"
@@ -128,6 +130,49 @@ export interface MemoryOptions {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Overrides of the sandbox's info (default id `memory-sandbox`). */
   readonly info?: Partial<SandboxInfo> | undefined
+  /** The code interpreter's cell handlers, tried in order (an unmatched cell gets an `Unscripted` error). */
+  readonly cells?: ReadonlyArray<CellHandler> | undefined
+}
+
+/**
+ * A cell the memory code interpreter received.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ScriptedCell {
+  readonly code: string
+  readonly language: CodeInterpreter.Language
+  readonly contextId: string
+  /** 1 for the first cell of its context, then 2, 3… */
+  readonly count: number
+}
+
+/**
+ * What a scripted cell gives: output (text split into lines, or lines), the main result's
+ * `text/plain` (`value`), other results, and an exception.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CellReply {
+  readonly stdout?: string | ReadonlyArray<string> | undefined
+  readonly stderr?: string | ReadonlyArray<string> | undefined
+  readonly value?: string | undefined
+  readonly results?: ReadonlyArray<Omit<ConstructorParameters<typeof CodeInterpreter.Result>[0], "isMain">> | undefined
+  readonly error?: { readonly name: string; readonly value: string; readonly traceback?: string } | undefined
+}
+
+/**
+ * Answers the cells whose code equals `match` (or matches it) in `language` (default: any).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CellHandler {
+  readonly match: string | RegExp
+  readonly language?: CodeInterpreter.Language | undefined
+  readonly reply: CellReply | ((cell: ScriptedCell) => Effect.Effect<CellReply, CodeInterpreter.RunFailure>)
 }
 
 /**
@@ -210,8 +255,9 @@ export class MemoryControlPlane extends Context.Tag("@effect-koyeb/core/Testing/
 
 /**
  * One in-memory sandbox: `Sandbox`, `Executor`, `Filesystem` and `Processes` over a filesystem
- * tree and your command handlers, plus `MemorySandbox` to inspect its state. Processes still
- * running when the layer closes are interrupted.
+ * tree and your command handlers, a `CodeInterpreter` answering with your cell handlers (output
+ * all at once: stdout lines, stderr lines, results, error), plus `MemorySandbox` to inspect its
+ * state. Processes still running when the layer closes are interrupted.
  *
  * @example
  * ```ts
@@ -242,14 +288,15 @@ export class MemoryControlPlane extends Context.Tag("@effect-koyeb/core/Testing/
  */
 export const layerMemory = (
   options: MemoryOptions = {}
-): Layer.Layer<Sandbox | Executor | Filesystem | Processes | MemorySandbox> =>
+): Layer.Layer<Sandbox | Executor | Filesystem | Processes | MemorySandbox | CodeInterpreter.CodeInterpreter> =>
   Layer.scopedContext(
     Effect.map(MemorySandboxInternal.fromOptions(options), (backend) =>
       Context.make(Sandbox, backend.sandbox).pipe(
         Context.add(Executor, backend.executor),
         Context.add(Filesystem, backend.filesystem),
         Context.add(Processes, backend.processes),
-        Context.add(MemorySandbox, backend.inspect)
+        Context.add(MemorySandbox, backend.inspect),
+        Context.add(CodeInterpreter.CodeInterpreter, CodeInterpreterMemory.make(options.cells ?? []))
       ))
   )
 

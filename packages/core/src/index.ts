@@ -97,9 +97,23 @@ export * as Filesystem from "./Filesystem.js"
  */
 export * as Testing from "./Testing.js"
 /**
+ * Koyeb secrets: create, list, reveal, delete; `{{ secret.NAME }}` references resolved at deploy time.
+ *
+ * @since 0.2.0
+ * @category exports
+ */
+export * as Secrets from "./Secrets.js"
+/**
  * Finding and removing the sandboxes effect-koyeb left behind: `collect` (the `gc` command) and `assertNone` (test teardown).
  *
  * @since 0.2.0
  * @category exports
  */
 export * as Cleanup from "./Cleanup.js"
+/**
+ * A code interpreter: stateful Python and JavaScript contexts with streamed output and rich results.
+ *
+ * @since 0.2.0
+ * @category exports
+ */
+export * as CodeInterpreter from "./CodeInterpreter.js"

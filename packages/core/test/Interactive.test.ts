@@ -50,6 +50,16 @@ describe("Executor.spawn on Testing.layerMemory", () => {
       yield* sleeping.signal("SIGINT")
       assert.strictEqual((yield* sleeping.exit).exitCode, 130)
     }).pipe(Effect.provide(TestLayer)))
+
+  it.scoped("a pty: resize succeeds; without one, or with a bad size, InvalidArgument", () =>
+    Effect.gen(function*() {
+      const executor = yield* Executor.Executor
+      const terminal = yield* executor.spawn("sleep", { pty: { cols: 80, rows: 24 } })
+      yield* terminal.resize(120, 40)
+      assert.strictEqual((yield* Effect.flip(terminal.resize(0, 40)))._tag, "InvalidArgument")
+      const plain = yield* executor.spawn("sleep")
+      assert.strictEqual((yield* Effect.flip(plain.resize(120, 40)))._tag, "InvalidArgument")
+    }).pipe(Effect.provide(TestLayer)))
 })
 
 describe("Executor.outputLines", () => {

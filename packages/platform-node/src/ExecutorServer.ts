@@ -1,9 +1,11 @@
 /**
  * A sandbox executor server that speaks the stock Koyeb executor's wire format (`/run`,
  * `/run_streaming`, files, background processes, TCP proxy; with and without the
- * `/koyeb-sandbox` prefix), so Koyeb's SDKs and ours work against it unchanged, while fixing the
- * stock's bugs: no stderr deadlock, no crash or loss on log replay, kills reach the whole process
- * group, bounded memory and bodies, and the sandbox secret is hidden from commands.
+ * `/koyeb-sandbox` prefix), so Koyeb's SDKs and ours work against it unchanged (down to invalid
+ * UTF-8 in output: one U+FFFD per invalid byte, as Go writes it), while fixing the stock's bugs: no
+ * stderr deadlock, no crash or loss on log replay, kills reach the whole process group and the
+ * descendants that left it, a client that drops `/run` stops its command, bounded memory and
+ * bodies, and the sandbox secret is hidden from commands.
  *
  * @since 0.1.0
  */
@@ -31,6 +33,19 @@ export interface ExecutorServerOptions {
   readonly port?: number | undefined
   /** TCP proxy port (default 0: ephemeral). */
   readonly proxyPort?: number | undefined
+  /**
+   * An inherited socket, already listening, to serve the HTTP API on instead of `host:port` (the
+   * local backend binds it on host loopback, outside the sandbox's network namespace).
+   *
+   * @since 0.2.0
+   */
+  readonly fd?: number | undefined
+  /**
+   * An inherited listening socket for the TCP proxy, instead of `host:proxyPort`.
+   *
+   * @since 0.2.0
+   */
+  readonly proxyFd?: number | undefined
   /** The bearer secret (default: the `SANDBOX_SECRET` environment variable). */
   readonly secret?: Redacted.Redacted<string> | undefined
   /** Working directory of commands and base of relative file paths (default `process.cwd()`). */

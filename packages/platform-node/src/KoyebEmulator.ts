@@ -6,7 +6,8 @@
  *
  * - REST: `POST /v1/apps`, `GET /v1/apps` (`name`, `limit`, `offset`), `GET|DELETE /v1/apps/{id}`,
  *   `POST /v1/services` (`?dry_run=true` validates only), `GET /v1/services` (`app_id`, `name`, `types`, `statuses`, `limit`, `offset`),
- *   `GET|PUT|DELETE /v1/services/{id}`, `GET /v1/deployments/{id}`, with Koyeb's JSON shapes and
+ *   `GET|PUT|DELETE /v1/services/{id}`, `GET /v1/deployments/{id}`, `GET /v1/instances`
+ *   (`app_id`, `service_id`, `deployment_id`, `statuses`), `GET /v1/instances/{id}`, with Koyeb's JSON shapes and
  *   error bodies (`400 INVALID_ARGUMENT` with `fields`, `401 UNAUTHENTICATED`, `404 NOT_FOUND`).
  * - Deployments move PENDING → PROVISIONING → STARTING → HEALTHY (HEALTHY once the executor answers
  *   `/health`); a PUT creates a new deployment which, once HEALTHY, replaces (STOPPED) the old one.
@@ -17,14 +18,23 @@
  * - App domains are fake `<app name>-local.koyeb.app` names (type `AUTOASSIGNED`); they do not
  *   resolve, but a request to the emulator whose `Host` header is such a domain is routed like
  *   Koyeb's edge does: `/koyeb-sandbox/<endpoint>` to the executor, anything else to the proxy port.
+ * - With `tls: true` the API and the gateway are served over HTTPS with a certificate signed by a CA
+ *   made at start with the `openssl` command line (`caPath`; removed with the scope), and app
+ *   domains are `<app name>.koyeb.localhost:<port>` (the certificate covers `*.koyeb.localhost`,
+ *   `localhost`, `127.0.0.1`, `::1`), so `https://<domain>/koyeb-sandbox/` — what Koyeb's JS SDK
+ *   calls — reaches the emulator. `*.localhost` resolves to loopback in browsers, curl and
+ *   systemd-resolved, but not through plain glibc: there, give the client a `lookup` that answers
+ *   127.0.0.1, or add one `/etc/hosts` line per app (`127.0.0.1 <app name>.koyeb.localhost`).
  * - `metadata.proxy_ports` lists `{host: "127.0.0.1", public_port: <executor proxy port>, port: 3031,
  *   protocol: "tcp"}` when the definition asks for a TCP proxy on 3031.
  * - `life_cycle.delete_after_create` deletes the service after that many seconds; app
  *   `life_cycle.delete_when_empty` deletes the app with its last service. A service that may scale
  *   to zero (`scalings[].min` 0 with `targets[].sleep_idle_delay.deep_sleep_value`) goes to
- *   `SLEEPING` (service and deployment; its executor is stopped) after that many seconds without a
- *   request through the gateway, and `life_cycle.delete_after_sleep` deletes it that many seconds
- *   later. A sleeping service does not wake up: requests to it get 503.
+ *   `SLEEPING` (service, deployment and its instance in `GET /v1/instances`; its executor is
+ *   stopped, its files kept) after that many seconds without a request through the gateway, and
+ *   `life_cycle.delete_after_sleep` deletes it that many seconds later. The next gateway request
+ *   wakes it first (STARTING, then HEALTHY: a new executor on the same files, no process left, as
+ *   after Koyeb's deep sleep) and waits for it, at most 30 seconds (then 503).
  *
  * Fault switches (also over HTTP under `/_emulator/`, with the same bearer token):
  * `POST /_emulator/faults/fail` `{status, times?, method?, path?, code?, message?, retry_after_seconds?}`,
@@ -66,6 +76,11 @@ export interface KoyebEmulatorOptions {
   readonly baseDir?: string | undefined
   /** `metadata.sandbox.public_url` to advertise (default: the emulator's own URL). */
   readonly publicUrl?: string | undefined
+  /**
+   * Serve the API and the gateway over HTTPS with a CA generated at start (needs the `openssl`
+   * command line; `KoyebEmulatorError` when it is missing). Default false.
+   */
+  readonly tls?: boolean | undefined
 }
 
 /**
@@ -182,6 +197,8 @@ export interface EmulatorState {
 export interface KoyebEmulatorShape {
   /** Base URL, e.g. `http://127.0.0.1:41234`: use it as `KOYEB_API_HOST`. It is also the sandbox gateway. */
   readonly url: string
+  /** With `tls`: the path of the CA certificate (PEM) that clients must trust, e.g. with `NODE_EXTRA_CA_CERTS`. */
+  readonly caPath?: string | undefined
   /** The requests received so far (the last 10 000), oldest first (admin `/_emulator/` calls excepted). */
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Forgets the recorded requests. */
@@ -244,7 +261,10 @@ export const make: (
 ) => Effect.Effect<KoyebEmulatorShape, KoyebEmulatorError, Scope.Scope> = Effect.fn("KoyebEmulator.make")(
   function*(options: KoyebEmulatorOptions) {
     return yield* internal.make(options).pipe(
-      Effect.catchTag("ListenError", (error) => new KoyebEmulatorError({ detail: error.detail, cause: error.cause }))
+      Effect.catchTags({
+        ListenError: (error) => new KoyebEmulatorError({ detail: error.detail, cause: error.cause }),
+        TlsError: (error) => new KoyebEmulatorError({ detail: error.detail, cause: error.cause })
+      })
     )
   }
 )

@@ -25,6 +25,8 @@
  * @since 0.1.0
  */
 import * as Cleanup from "@effect-koyeb/core/Cleanup"
+// The root export until package.json lists the `./CodeInterpreter` subpath.
+import * as CodeInterpreter from "@effect-koyeb/core/CodeInterpreter"
 import {
   ControlPlane,
   type CreateOptions,
@@ -32,8 +34,14 @@ import {
   type SandboxInfo,
   type WaitReadyOptions
 } from "@effect-koyeb/core/ControlPlane"
-import type { OutputBytes, RunningCommand, RunOptions } from "@effect-koyeb/core/Executor"
-import type * as Filesystem from "@effect-koyeb/core/Filesystem"
+import {
+  Executor,
+  type OutputBytes,
+  type RunningCommand,
+  type RunOptions,
+  type SpawnOptions
+} from "@effect-koyeb/core/Executor"
+import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import type * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
 import type * as Processes from "@effect-koyeb/core/Processes"
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
@@ -52,6 +60,7 @@ import type * as ShellCommand from "@effect-koyeb/core/ShellCommand"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -282,6 +291,14 @@ export interface PromiseProcesses {
 export type CommandOptions = RunOptions & CallOptions
 
 /**
+ * Options of `spawn`: those of a command, plus `pty` (a terminal of that size).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type SpawnCommandOptions = SpawnOptions & CallOptions
+
+/**
  * A command started by `spawn`: write to its stdin, read its raw output, wait for its exit, signal
  * it. `await using` (or `close()`) stops it if it still runs.
  *
@@ -298,8 +315,13 @@ export interface PromiseRunningCommand extends AsyncDisposable {
   readonly output: AsyncIterable<OutputBytes>
   /** Resolves with its exit, whatever the exit code. */
   wait(options?: CallOptions): Promise<CommandExit>
-  /** Sends a signal (default `SIGTERM`) to its process group. */
+  /** Sends a signal (default `SIGTERM`) to its process group (on a terminal: the foreground one). */
   kill(signal?: string, options?: CallOptions): Promise<void>
+  /**
+   * Sets the size of its terminal (spawned with `pty`); its foreground processes get `SIGWINCH`.
+   * Rejects with `InvalidArgument` without a terminal, `Unsupported` on Koyeb's stock executor.
+   */
+  resize(cols: number, rows: number, options?: CallOptions): Promise<void>
   /** Stops it if it still runs, and releases it. */
   close(): Promise<void>
 }
@@ -319,9 +341,63 @@ const runningCommand = (
     output: iterate(runtime, running.output),
     wait: (options) => run(runtime, running.exit, options?.signal),
     kill: (signal = "SIGTERM", options) => run(runtime, running.signal(signal), options?.signal),
+    resize: (cols, rows, options) => run(runtime, running.resize(cols, rows), options?.signal),
     close,
     [Symbol.asyncDispose]: close
   }
+}
+
+/**
+ * A code context of `codeInterpreter.createContext`: a kernel and its variables until it is closed
+ * (or the sandbox released).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PromiseCodeContext extends AsyncDisposable {
+  readonly id: string
+  readonly language: CodeInterpreter.Language
+  /** The kernel's process id in the sandbox. */
+  readonly pid: number
+  /** Runs a cell; an abort interrupts the cell (the context keeps its state) and rejects. */
+  readonly run: (code: string, options?: CodeCellOptions) => Promise<CodeInterpreter.Execution>
+  /** Runs a cell, yielding its output lines and results as they happen. */
+  readonly runStream: (code: string, options?: CodeCellOptions) => AsyncIterable<CodeInterpreter.ExecutionEvent>
+  /** Stops the kernel. */
+  readonly close: () => Promise<void>
+}
+
+/**
+ * Options of a cell in the facade (`timeout`, and `signal`, which rejects as every call does).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CodeCellOptions extends CallOptions {
+  readonly timeout?: CodeInterpreter.RunOptions["timeout"]
+}
+
+/**
+ * The code interpreter of a sandbox (the `CodeInterpreter` service as Promises): see
+ * `@effect-koyeb/core/CodeInterpreter`. Aborting a run interrupts the cell, keeps the context's
+ * state, and rejects with the signal's reason.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PromiseCodeInterpreter {
+  /** Runs a cell in the sandbox's default context of `language` (default `"python"`). */
+  readonly run: (
+    code: string,
+    options?: CodeCellOptions & { readonly language?: CodeInterpreter.Language | undefined }
+  ) => Promise<CodeInterpreter.Execution>
+  /** Runs a cell, yielding its output lines and results as they happen. */
+  readonly runStream: (
+    code: string,
+    options?: CodeCellOptions & { readonly language?: CodeInterpreter.Language | undefined }
+  ) => AsyncIterable<CodeInterpreter.ExecutionEvent>
+  /** Starts a new context (a kernel of its own). */
+  readonly createContext: (options?: CodeInterpreter.ContextOptions & CallOptions) => Promise<PromiseCodeContext>
 }
 
 /**
@@ -349,6 +425,14 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   readonly processes: PromiseProcesses
+  /**
+   * The code interpreter: stateful Python and JavaScript contexts, stopped when the handle is released.
+   *
+   * @since 0.2.0
+   */
+  readonly codeInterpreter: PromiseCodeInterpreter
+  /** @ignore */
+  readonly #interpreterScope: Scope.CloseableScope
   /** @ignore */
   readonly #runtime: Runtime<Services>
   /** @ignore */
@@ -460,6 +544,59 @@ export class PromiseSandbox implements AsyncDisposable {
         return call(ps.waitForPort(port, rest), signal)
       }
     }
+    this.#interpreterScope = Effect.runSync(Scope.make())
+    const interpreterScope = this.#interpreterScope
+    // Built on first use; its default contexts and kernel files live until the handle is released.
+    const interpreter = Effect.runSync(Effect.cached(
+      CodeInterpreter.make.pipe(
+        Scope.extend(interpreterScope),
+        Effect.provideService(Executor, handle.executor),
+        Effect.provideService(Filesystem.Filesystem, handle.filesystem)
+      )
+    ))
+    const codeContext = (scope: Scope.CloseableScope, context: CodeInterpreter.CodeContext): PromiseCodeContext => {
+      const close = () => Effect.runPromise(Scope.close(scope, Exit.void))
+      return {
+        id: context.id,
+        language: context.language,
+        pid: context.pid,
+        run: (code, options) => {
+          const [rest, signal] = split(options)
+          return call(context.run(code, rest), signal)
+        },
+        runStream: (code, options) => {
+          const [rest, signal] = split(options)
+          return iterate(runtime, context.runStream(code, rest), signal)
+        },
+        close,
+        [Symbol.asyncDispose]: close
+      }
+    }
+    this.codeInterpreter = {
+      run: (code, options) => {
+        const [rest, signal] = split(options)
+        return call(Effect.flatMap(interpreter, (i) => i.run(code, rest)), signal)
+      },
+      runStream: (code, options) => {
+        const [rest, signal] = split(options)
+        return iterate(runtime, Stream.unwrap(Effect.map(interpreter, (i) => i.runStream(code, rest))), signal)
+      },
+      createContext: (options) => {
+        const [rest, signal] = split(options)
+        return call(
+          Effect.gen(function*() {
+            const scope = yield* Scope.fork(interpreterScope, ExecutionStrategy.sequential)
+            const context = yield* interpreter.pipe(
+              Effect.flatMap((i) => i.createContext(rest)),
+              Scope.extend(scope),
+              Effect.onError(() => Scope.close(scope, Exit.void))
+            )
+            return codeContext(scope, context)
+          }),
+          signal
+        )
+      }
+    }
   }
 
   /** The sandbox (Koyeb service) id. */
@@ -503,11 +640,13 @@ export class PromiseSandbox implements AsyncDisposable {
   }
 
   /**
-   * Starts a command that reads stdin and whose output arrives as raw bytes: see `PromiseRunningCommand`.
+   * Starts a command that reads stdin and whose output arrives as raw bytes: see
+   * `PromiseRunningCommand`. With `pty: { cols, rows }` it runs on a terminal (see
+   * `Executor.SpawnOptions`).
    *
    * @since 0.2.0
    */
-  spawn(command: ShellCommand.Input, options?: CommandOptions): Promise<PromiseRunningCommand> {
+  spawn(command: ShellCommand.Input, options?: SpawnCommandOptions): Promise<PromiseRunningCommand> {
     const [rest, signal] = split(options)
     const executor = this.#handle.executor
     return this.#call(
@@ -615,7 +754,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.#released ??= this.#release()
+    return this.#released ??= Effect.runPromise(Scope.close(this.#interpreterScope, Exit.void)).then(this.#release)
   }
 }
 

@@ -108,6 +108,49 @@ const expected: Record<string, ReadonlyArray<string | RegExp>> = {
     "CommandError, exit code 7",
     "aborted (TimeoutError)",
     "done, sandbox deleted"
+  ],
+  "24-interactive-shell.ts": [
+    "stdout is a terminal",
+    "sandbox$ tty; stty size\n/dev/pts/",
+    "sandbox$ stty size\n43 132",
+    "^C (interrupted; the shell lives on)",
+    "shell exited with 3"
+  ],
+  "25-answer-prompts.ts": [
+    "package name: (my-app) sandbox-demo",
+    "version: (1.0.0) ⏎ (default)",
+    "setup exited with 0",
+    "package.json: {\"name\":\"sandbox-demo\",\"version\":\"1.0.0\",\"description\":\"Answered by a program\",\"license\":\"MIT\"}"
+  ],
+  "26-python-repl.ts": [
+    ">>> x\n42",
+    "[0, 1, 4, 9, 16]",
+    "ZeroDivisionError: division by zero",
+    "python exited with 0"
+  ],
+  "27-watch-directory.ts": [
+    "create /tmp/site/assets/",
+    "rename /tmp/site/index.html.part -> /tmp/site/index.html",
+    "delete /tmp/site/scratch.tmp",
+    /\d+ events, watch closed/
+  ],
+  "28-code-interpreter-agent.ts": [
+    "error:  TypeError: unhashable type: 'slice'",
+    "'best month': 'Jun'",
+    /saved chart\.(png|svg) \(\d+ bytes\)/,
+    "value:  4"
+  ],
+  "29-interrupt-long-computation.ts": [
+    "first run: Timeout",
+    /state kept: checked, primes = \(\d+, \d+\)/,
+    "second run: KeyboardInterrupt",
+    /resumed from where it stopped: \(\d+, \d+\)/
+  ],
+  "30-javascript-context.ts": [
+    "totals: { ada: 37.5, bob: 12.5 }",
+    "[stdout] processing order 3\nvalue: '3 orders processed'",
+    "error as data: TypeError",
+    "orders still defined: 3"
   ]
 }
 

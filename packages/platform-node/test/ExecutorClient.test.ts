@@ -27,13 +27,17 @@ const exitCode = (events: ReadonlyArray<RunStreamEvent>) => {
   return last?._tag === "Complete" ? last.code : undefined
 }
 
-// A fresh directory in the sandbox for one test.
-const tempDir = Effect.gen(function*() {
-  const client = yield* ExecutorClient.ExecutorClient
-  const reply = yield* client.run({ cmd: "mktemp -d" })
-  assert.strictEqual(reply.code, 0)
-  return reply.stdout.trim()
-})
+// A fresh directory in the sandbox for one test, removed when its scope closes.
+const tempDir = Effect.acquireRelease(
+  Effect.gen(function*() {
+    const client = yield* ExecutorClient.ExecutorClient
+    const reply = yield* client.run({ cmd: "mktemp -d" })
+    assert.strictEqual(reply.code, 0)
+    return reply.stdout.trim()
+  }),
+  (dir) =>
+    Effect.flatMap(ExecutorClient.ExecutorClient, (client) => Effect.ignore(client.run({ cmd: `rm -rf '${dir}'` })))
+)
 
 // A client for the same executor with other options (another secret, URL or routing key), over fetch.
 const otherClient = (options: Partial<ExecutorClient.ExecutorClientOptions>) =>
@@ -59,7 +63,7 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
       assert.strictEqual((yield* client.health).status, "ok")
     }))
 
-  it.effect("run returns stdout, stderr and the exit code, with cwd and env", () =>
+  it.scoped("run returns stdout, stderr and the exit code, with cwd and env", () =>
     Effect.gen(function*() {
       const client = yield* ExecutorClient.ExecutorClient
       const dir = yield* tempDir
@@ -159,7 +163,7 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
       assert.strictEqual(error3._tag === "InvalidArgument" && error3.argument, "command")
     }))
 
-  it.effect("files: write, read, list (sorted, dotfiles), empty file and empty directory", () =>
+  it.scoped("files: write, read, list (sorted, dotfiles), empty file and empty directory", () =>
     Effect.gen(function*() {
       const client = yield* ExecutorClient.ExecutorClient
       const dir = yield* tempDir
@@ -179,7 +183,7 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
       assert.strictEqual((yield* Effect.flip(client.listDir(dir)))._tag, "FileNotFound")
     }))
 
-  it.effect("files: every error the stock executor shows is classified", () =>
+  it.scoped("files: every error the stock executor shows is classified", () =>
     Effect.gen(function*() {
       const client = yield* ExecutorClient.ExecutorClient
       const dir = yield* tempDir
@@ -209,6 +213,8 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
   it.effect("ports: bind, 409 on a second bind, unbind, empty port", () =>
     Effect.gen(function*() {
       const client = yield* ExecutorClient.ExecutorClient
+      // one binding per executor: clear what an earlier test (or client) left
+      yield* client.unbindPort
       yield* Effect.gen(function*() {
         yield* client.bindPort("8080")
         const again = yield* Effect.flip(client.bindPort("8080"))
@@ -323,7 +329,7 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("ExecutorClient c
     }))
 
   // The stock executor serves only `/x`; Koyeb's edge strips `/koyeb-sandbox` before it.
-  it.effect.skipIf(stock)("the /koyeb-sandbox prefix routes to the same endpoints", () =>
+  it.scoped.skipIf(stock)("the /koyeb-sandbox prefix routes to the same endpoints", () =>
     Effect.gen(function*() {
       const endpoint = yield* TestExecutor.TestExecutorEndpoint
       const client = yield* otherClient({ url: `${endpoint.url}/koyeb-sandbox` })

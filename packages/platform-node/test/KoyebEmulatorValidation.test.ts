@@ -50,13 +50,49 @@ const cases: ReadonlyArray<{
       { "field": "definition.routes[0].path", "description": "must start with /" },
       { "field": "definition.routes[1].port", "description": "must be one of the declared ports" },
       { "field": "definition.routes[1].path", "description": "must start with /" },
-      { "field": "definition.env[0].secret", "description": "secret references are not supported by the emulator" },
+      { "field": "definition.env[0].value", "description": "must be a string" },
       { "field": "definition.env[1].key", "description": "must be a valid environment variable name" },
       { "field": "definition.regions", "description": "must be a list" },
       { "field": "definition.instance_types[0].type", "description": "must be a non-empty instance type" },
       { "field": "definition.scalings[0]", "description": "min and max must be integers with 0 <= min <= max" },
       { "field": "definition.scalings[1]", "description": "min and max must be integers with 0 <= min <= max" },
       { "field": "life_cycle.delete_after_sleep", "description": "must be a non-negative integer number of seconds" }
+    ]
+  },
+  {
+    "kind": "service",
+    "name": "create options: docker program, secret references, mesh, config files, unknown fields",
+    "body": {
+      "app_id": "a",
+      "definition": {
+        "name": "demo",
+        "type": "SANDBOX",
+        "docker": { "image": "koyeb/sandbox", "entrypoint": "sh", "command": 1 },
+        "ports": [{ "port": 3030, "protocol": "http" }],
+        "env": [{ "key": "SANDBOX_SECRET", "value": "s" }, { "key": "B", "secret": "bad name" }],
+        "mesh": "ON",
+        "config_files": [{ "path": "etc/x", "content": "c" }, {
+          "path": "/etc/../x",
+          "permissions": "999",
+          "content": 2
+        }],
+        "health_checks": [{}],
+        "volumes": null
+      }
+    },
+    "fields": [
+      { "field": "definition.docker.entrypoint", "description": "must be a list of strings" },
+      { "field": "definition.docker.command", "description": "must be a string" },
+      { "field": "definition.env[1].secret", "description": "must be the name of a secret" },
+      {
+        "field": "definition.mesh",
+        "description": "must be DEPLOYMENT_MESH_AUTO, DEPLOYMENT_MESH_ENABLED or DEPLOYMENT_MESH_DISABLED"
+      },
+      { "field": "definition.config_files[0].path", "description": "must be an absolute file path without .." },
+      { "field": "definition.config_files[1].path", "description": "must be an absolute file path without .." },
+      { "field": "definition.config_files[1].permissions", "description": "must be octal permissions such as 0644" },
+      { "field": "definition.config_files[1].content", "description": "must be a string" },
+      { "field": "definition.health_checks", "description": "is not supported by the emulator" }
     ]
   },
   {
@@ -155,7 +191,18 @@ describe("KoyebEmulator request validation", () => {
       result,
       Either.right({
         appId: "app",
-        definition: { raw: definition, name: "demo", secret: "s", env: { A: "", B: "b" }, tcpProxy: true },
+        definition: {
+          raw: definition,
+          name: "demo",
+          secret: "s",
+          env: { A: "", B: "b" },
+          tcpProxy: true,
+          entrypoint: undefined,
+          command: undefined,
+          args: undefined,
+          configFiles: [],
+          instanceType: undefined
+        },
         lifeCycle: { delete_after_create: 60 }
       })
     )

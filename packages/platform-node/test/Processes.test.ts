@@ -15,23 +15,32 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as Take from "effect/Take"
+import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import * as TestExecutor from "./utils/TestExecutor.js"
 
 const ProcessesLive = Processes.layer.pipe(Layer.provideMerge(TestExecutor.layerClient))
 
-/** The argument lists of the processes of the sandbox whose command line starts with `prefix`. */
-const processesLike = (prefix: string) =>
+/**
+ * A fresh 9-digit number for `sleep <n>`: a test finds its own sleeps by their exact argument,
+ * never another test's (or an earlier run's, left on a shared executor).
+ */
+const tokens = (count: number): Array<string> =>
+  Array.from({ length: count }, () => String(100_000_000 + Crypto.randomInt(800_000_000)))
+
+/** The argument lists of the processes of the sandbox that are `sleep <token>` for one of `tokens`. */
+const sleepsOf = (tokens: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const client = yield* ExecutorClient
     const reply = yield* client.run({ cmd: "ps -eo args" })
     assert.strictEqual(reply.code, 0, reply.stderr)
-    return reply.stdout.split("\n").filter((args) => args.startsWith(prefix))
+    const wanted = new Set(tokens.map((t) => `sleep ${t}`))
+    return reply.stdout.split("\n").filter((args) => wanted.has(args.trim()))
   })
 
-/** Polls `processesLike(prefix)` until `done` holds for its result. */
-const pollProcesses = (prefix: string, done: (found: ReadonlyArray<string>) => boolean) =>
-  processesLike(prefix).pipe(
+/** Polls `sleepsOf(tokens)` until `done` holds for its result. */
+const pollSleeps = (tokens: ReadonlyArray<string>, done: (found: ReadonlyArray<string>) => boolean) =>
+  sleepsOf(tokens).pipe(
     Effect.repeat({
       schedule: Schedule.zipLeft(Schedule.identity<ReadonlyArray<string>>(), Schedule.spaced("50 millis")),
       until: done
@@ -39,8 +48,23 @@ const pollProcesses = (prefix: string, done: (found: ReadonlyArray<string>) => b
     Effect.timeout("20 seconds")
   )
 
-/** Waits until `count` processes whose command line starts with `prefix` run in the sandbox. */
-const awaitProcesses = (prefix: string, count: number) => pollProcesses(prefix, (found) => found.length >= count)
+/** Waits until a `sleep <token>` runs for each of `tokens`. */
+const awaitSleeps = (tokens: ReadonlyArray<string>) => pollSleeps(tokens, (found) => found.length >= tokens.length)
+
+/** Processes with `ps -eo args` lines starting with `prefix` (for readers, whose lines hold a pid). */
+const pollProcesses = (prefix: string, done: (found: ReadonlyArray<string>) => boolean) =>
+  Effect.gen(function*() {
+    const client = yield* ExecutorClient
+    const reply = yield* client.run({ cmd: "ps -eo args" })
+    assert.strictEqual(reply.code, 0, reply.stderr)
+    return reply.stdout.split("\n").filter((args) => args.startsWith(prefix))
+  }).pipe(
+    Effect.repeat({
+      schedule: Schedule.zipLeft(Schedule.identity<ReadonlyArray<string>>(), Schedule.spaced("50 millis")),
+      until: done
+    }),
+    Effect.timeout("20 seconds")
+  )
 
 /**
  * The executor client, except that a `/run_streaming` connection stays open after its consumer
@@ -79,26 +103,27 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
   it.effect("launch, get and list show the caller's command; kill ends it", () =>
     Effect.gen(function*() {
       const processes = yield* Processes.Processes
-      const proc = yield* processes.launch("sleep 4101")
-      assert.strictEqual(proc.command, "sleep 4101")
+      const [a, b, c] = tokens(3)
+      const proc = yield* processes.launch(`sleep ${a}`)
+      assert.strictEqual(proc.command, `sleep ${a}`)
       assert.isTrue(proc.pid > 0)
       const info = yield* processes.get(proc.id)
       assert.strictEqual(info.status, "running")
-      assert.strictEqual(info.command, "sleep 4101")
+      assert.strictEqual(info.command, `sleep ${a}`)
       assert.strictEqual(info.pid, proc.pid)
       const listed = (yield* processes.list).find((p) => p.id === proc.id)
-      assert.strictEqual(listed?.command, "sleep 4101")
+      assert.strictEqual(listed?.command, `sleep ${a}`)
 
-      const templated = yield* processes.launch(ShellCommand.sh`sleep ${4102}`)
-      assert.strictEqual((yield* templated.info).command, "sleep '4102'")
-      const argv = yield* processes.launch(["sleep", "4102.5"])
-      assert.strictEqual((yield* argv.info).command, "'sleep' '4102.5'")
+      const templated = yield* processes.launch(ShellCommand.sh`sleep ${b}`)
+      assert.strictEqual((yield* templated.info).command, `sleep '${b}'`)
+      const argv = yield* processes.launch(["sleep", c!])
+      assert.strictEqual((yield* argv.info).command, `'sleep' '${c}'`)
 
       yield* proc.kill()
       yield* templated.kill()
       yield* argv.kill()
       assert.strictEqual((yield* processes.get(proc.id)).status, "killed")
-      assert.deepStrictEqual(yield* processesLike("sleep 410"), [])
+      assert.deepStrictEqual(yield* sleepsOf([a!, b!, c!]), [])
     }))
 
   it.effect("launch passes cwd and env and rejects an empty command", () =>
@@ -116,17 +141,18 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
   it.effect("kill stops the whole process tree", () =>
     Effect.gen(function*() {
       const processes = yield* Processes.Processes
-      const proc = yield* processes.launch("sleep 4103 & sleep 4104 & (sleep 4105 & wait) ; echo never")
-      yield* awaitProcesses("sleep 410", 3)
+      const [a, b, c, d, e] = tokens(5)
+      const proc = yield* processes.launch(`sleep ${a} & sleep ${b} & (sleep ${c} & wait) ; echo never`)
+      yield* awaitSleeps([a!, b!, c!])
       yield* proc.kill()
-      assert.deepStrictEqual(yield* processesLike("sleep 410"), [])
+      assert.deepStrictEqual(yield* sleepsOf([a!, b!, c!]), [])
       assert.strictEqual((yield* proc.info).status, "killed")
 
       // descendants that ignore SIGTERM get SIGKILL after the grace period
-      const stubborn = yield* processes.launch("trap '' TERM; sleep 4106 & sleep 4107; echo never")
-      yield* awaitProcesses("sleep 410", 2)
+      const stubborn = yield* processes.launch(`trap '' TERM; sleep ${d} & sleep ${e}; echo never`)
+      yield* awaitSleeps([d!, e!])
       yield* stubborn.kill({ grace: "300 millis" })
-      assert.deepStrictEqual(yield* processesLike("sleep 410"), [])
+      assert.deepStrictEqual(yield* sleepsOf([d!, e!]), [])
       assert.strictEqual((yield* stubborn.info).status, "killed")
       const logs = yield* Stream.runCollect(stubborn.logs)
       assert.deepStrictEqual(split(logs).stdout, [])
@@ -149,20 +175,49 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
 
   it.effect("killAll kills every running process and counts them", () =>
     Effect.gen(function*() {
-      const processes = yield* Processes.Processes
       const client = yield* ExecutorClient
-      const launched = yield* Effect.forEach(
-        ["4108", "4109", "4110 & sleep 4111"],
-        (s) => processes.launch(`sleep ${s}`)
+      // killAll over a view of the executor that lists this test's processes only: the same code
+      // path, without stopping what other tests (or other files, on a shared executor) run
+      const mine = new Set<string>()
+      const processes = yield* Processes.make.pipe(
+        Effect.provideService(ExecutorClient, {
+          ...client,
+          listProcesses: Effect.map(client.listProcesses, (all) => all.filter((info) => mine.has(info.id)))
+        })
       )
-      const foreign = yield* client.startProcess({ cmd: "sleep 4112" })
-      yield* awaitProcesses("sleep 41", 5)
-      const count = yield* processes.killAll
-      assert.isTrue(count >= 4, `killed ${count}`)
+      const [a, b, c, d, e] = tokens(5)
+      const launched = yield* Effect.forEach([a, b, `${c} & sleep ${d}`], (s) => processes.launch(`sleep ${s}`))
+      const foreign = yield* client.startProcess({ cmd: `sleep ${e}` })
+      const finished = yield* processes.launch("exit 0")
+      for (const id of [...launched.map((p) => p.id), foreign.id, finished.id]) mine.add(id)
+      yield* finished.wait()
+      yield* awaitSleeps([a!, b!, c!, d!, e!])
+      assert.strictEqual(yield* processes.killAll, 4)
       for (const proc of launched) assert.strictEqual((yield* proc.info).status, "killed")
       assert.strictEqual((yield* processes.get(foreign.id)).status, "killed")
-      assert.deepStrictEqual(yield* processesLike("sleep 41"), [])
+      assert.deepStrictEqual(yield* sleepsOf([a!, b!, c!, d!, e!]), [])
       assert.strictEqual(yield* processes.killAll, 0)
+    }))
+
+  it.effect("kill of a process not started by launch stops its descendants, on the stock path and ours", () =>
+    Effect.gen(function*() {
+      const client = yield* ExecutorClient
+      const direct = yield* Processes.Processes
+      // as on Koyeb's executor: no process-group-kill, so the SDK stops the tree through the pid
+      const stockPath = yield* Processes.make.pipe(
+        Effect.provideService(ExecutorClient, TestExecutor.withoutCapabilities(client))
+      )
+      for (const processes of [stockPath, direct]) {
+        const [a, b, c] = tokens(3)
+        // a child, a child that left the group, and a grandchild that ignores SIGTERM
+        const started = yield* client.startProcess({
+          cmd: `sleep ${a} & setsid sleep ${b} & sh -c "trap '' TERM; sleep ${c}" & wait`
+        })
+        yield* awaitSleeps([a!, b!, c!])
+        yield* processes.kill(started.id, { grace: "300 millis" })
+        assert.strictEqual((yield* processes.get(started.id)).status, "killed")
+        assert.deepStrictEqual(yield* pollSleeps([a!, b!, c!], (found) => found.length === 0), [])
+      }
     }))
 
   it.effect("logs of a short process are complete, read live or after the end (10 runs)", () =>
@@ -222,7 +277,8 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
   it.effect("stopping a logs stream early stops its readers in the sandbox", () =>
     Effect.gen(function*() {
       const processes = yield* Processes.make.pipe(Effect.provide(KeepConnections))
-      const proc = yield* processes.launch("echo one; echo two; sleep 4113")
+      const [a] = tokens(1)
+      const proc = yield* processes.launch(`echo one; echo two; sleep ${a}`)
       const first = yield* proc.logs.pipe(Stream.take(1), Stream.runCollect)
       assert.deepStrictEqual(Chunk.toReadonlyArray(first).map((line) => line.data), ["one"])
       // only this process's readers: another run's leftovers must not make this test fail
@@ -236,8 +292,9 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
     Effect.gen(function*() {
       const processes = yield* Processes.Processes
       const client = yield* ExecutorClient
-      const started = yield* client.startProcess({ cmd: "sleep 4115" })
-      assert.strictEqual((yield* processes.get(started.id)).command, "sleep 4115")
+      const [a] = tokens(1)
+      const started = yield* client.startProcess({ cmd: `sleep ${a}` })
+      assert.strictEqual((yield* processes.get(started.id)).command, `sleep ${a}`)
       const error = yield* Effect.flip(Stream.runDrain(processes.logs(started.id)))
       assert.strictEqual(error._tag, "InvalidArgument")
       const unknown = yield* Effect.flip(Stream.runDrain(processes.logs("no-such-id")))
@@ -253,7 +310,7 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
       const final = yield* processes.wait(failing.id, { timeout: "20 seconds" })
       assert.strictEqual(final.status, "failed")
       assert.strictEqual(final.command, "sleep 0.2; exit 3")
-      const sleeper = yield* processes.launch("sleep 4116")
+      const sleeper = yield* processes.launch(`sleep ${tokens(1)[0]}`)
       const timeout = yield* Effect.flip(sleeper.wait({ timeout: "300 millis" }))
       assert.strictEqual(timeout._tag, "Timeout")
       yield* sleeper.kill()
@@ -263,7 +320,9 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
   it.effect("waitForLog finds the first matching line, or fails if the process ends or time runs out", () =>
     Effect.gen(function*() {
       const processes = yield* Processes.Processes
-      const server = yield* processes.launch("echo starting; sleep 0.2; echo 'ready on 4242' >&2; sleep 4117")
+      const server = yield* processes.launch(
+        `echo starting; sleep 0.2; echo 'ready on 4242' >&2; sleep ${tokens(1)[0]}`
+      )
       const line = yield* server.waitForLog(/ready on \d+/, { timeout: "20 seconds" })
       assert.strictEqual(line.data, "ready on 4242")
       assert.strictEqual(line.stream, "stderr")
@@ -275,7 +334,7 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
       assert.strictEqual(ended._tag, "ProcessNotRunning")
       if (ended._tag === "ProcessNotRunning") assert.strictEqual(ended.status, "failed")
 
-      const silent = yield* processes.launch("sleep 4118")
+      const silent = yield* processes.launch(`sleep ${tokens(1)[0]}`)
       const timeout = yield* Effect.flip(silent.waitForLog("ready", { timeout: "300 millis" }))
       assert.strictEqual(timeout._tag, "Timeout")
       yield* silent.kill()
@@ -313,13 +372,14 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
   it.effect("launchScoped kills the process tree when the scope closes", () =>
     Effect.gen(function*() {
       const processes = yield* Processes.Processes
+      const [a, b] = tokens(2)
       const proc = yield* Effect.scoped(Effect.gen(function*() {
-        const proc = yield* processes.launchScoped("sleep 4119 & sleep 4120")
-        yield* awaitProcesses("sleep 41", 2)
+        const proc = yield* processes.launchScoped(`sleep ${a} & sleep ${b}`)
+        yield* awaitSleeps([a!, b!])
         return proc
       }))
       assert.strictEqual((yield* proc.info).status, "killed")
-      assert.deepStrictEqual(yield* processesLike("sleep 41"), [])
+      assert.deepStrictEqual(yield* sleepsOf([a!, b!]), [])
 
       // a process that ended before the scope closed is fine
       const done = yield* Effect.scoped(Effect.gen(function*() {
@@ -333,17 +393,18 @@ layer(ProcessesLive, { excludeTestServices: true, timeout: 60_000 })("Processes"
   it.effect("launchScoped kills the process tree when its fiber is interrupted", () =>
     Effect.gen(function*() {
       const processes = yield* Processes.Processes
+      const [a, b] = tokens(2)
       const launched = yield* Deferred.make<Processes.ProcessHandle>()
       const fiber = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
-        const proc = yield* processes.launchScoped("sleep 4121 & sleep 4122")
+        const proc = yield* processes.launchScoped(`sleep ${a} & sleep ${b}`)
         yield* Deferred.succeed(launched, proc)
         return yield* Effect.never
       })))
       const proc = yield* Deferred.await(launched)
-      yield* awaitProcesses("sleep 412", 2)
+      yield* awaitSleeps([a!, b!])
       const exit = yield* Fiber.interrupt(fiber)
       assert.isTrue(Exit.isInterrupted(exit))
       assert.strictEqual((yield* proc.info).status, "killed")
-      assert.deepStrictEqual(yield* processesLike("sleep 412"), [])
+      assert.deepStrictEqual(yield* sleepsOf([a!, b!]), [])
     }))
 })

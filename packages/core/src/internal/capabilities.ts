@@ -17,8 +17,12 @@ import type { ExecutorFailure } from "../SandboxError.js"
 export const processGroupKill = "process-group-kill"
 /** Executors with `/spawn`, `/stdin`, `/stdin_end` and `/signal`: commands with a stdin, raw output and signals. */
 export const interactive = "interactive"
+/** Executors whose `/spawn` takes `pty` and with `/resize`: commands on a pseudo-terminal. */
+export const pty = "pty"
 /** Executors with `/write_file_bytes` and `/read_file_bytes`: file bytes as raw HTTP bodies. */
 export const binaryFiles = "binary-files"
+/** Executors with `/watch`: directory changes as an SSE stream (from inotify). */
+export const watch = "watch"
 
 // An executor slow to answer the probe gets the stock behaviour.
 const probeTimeout = Duration.seconds(2)

@@ -10,9 +10,17 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ExecFailure, ExecutorShape, RunFailure, RunningCommand, RunOptions, StdinInput } from "../Executor.js"
+import type {
+  ExecFailure,
+  ExecutorShape,
+  RunFailure,
+  RunningCommand,
+  RunOptions,
+  SpawnOptions,
+  StdinInput
+} from "../Executor.js"
 import { ExecutorClient } from "../ExecutorClient.js"
-import { CommandError } from "../SandboxError.js"
+import { CommandError, type Unsupported } from "../SandboxError.js"
 import { CommandResult } from "../SandboxSchema.js"
 import type { ExecEvent, OutputChunk } from "../SandboxSchema.js"
 import * as ShellCommand from "../ShellCommand.js"
@@ -64,17 +72,25 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
     (capabilities) => capabilities.has(Capabilities.processGroupKill) ? groupStopStrategy(client, marker) : marker
   )
 
-  const spawner = Capabilities.choose(
-    client.capabilities,
-    (capabilities) =>
-      capabilities.has(Capabilities.interactive) && client.spawn !== undefined ? interactiveSpawn : fallbackSpawn
-  )
+  // A terminal needs `pty` as well (an executor with `interactive` only gets the fallback's `script`).
+  const spawners = Capabilities.choose(client.capabilities, (capabilities) => {
+    const interactive = capabilities.has(Capabilities.interactive) && client.spawn !== undefined
+    return {
+      plain: interactive ? interactiveSpawn : fallbackSpawn,
+      terminal: interactive && capabilities.has(Capabilities.pty) && client.resize !== undefined
+        ? interactiveSpawn
+        : fallbackSpawn
+    }
+  })
   const spawnLine = (
     line: string,
-    options: RunOptions | undefined,
+    options: SpawnOptions | undefined,
     operation: string
-  ): Effect.Effect<RunningCommand, ExecFailure, Scope.Scope> =>
-    Effect.flatMap(spawner, (chosen) => chosen(client, line, options, operation))
+  ): Effect.Effect<RunningCommand, ExecFailure | Unsupported, Scope.Scope> =>
+    Effect.flatMap(
+      spawners,
+      (chosen) => (options?.pty === undefined ? chosen.plain : chosen.terminal)(client, line, options, operation)
+    )
 
   const withStdin = (options: RunOptions | undefined): (RunOptions & { readonly stdin: StdinInput }) | undefined =>
     options?.stdin === undefined ? undefined : options as RunOptions & { readonly stdin: StdinInput }
@@ -82,7 +98,11 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
   const events = (command: ShellCommand.Input, options: RunOptions | undefined, operation: string) => {
     const fed = withStdin(options)
     return fed !== undefined
-      ? eventsWithStdin((o) => spawnLine(ShellCommand.toLine(command), o, operation), fed)
+      ? eventsWithStdin(
+        // no terminal, hence never `Unsupported`
+        (o) => Effect.catchTag(spawnLine(ShellCommand.toLine(command), o, operation), "Unsupported", Effect.die),
+        fed
+      )
       : Stream.unwrap(Effect.map(strategy, (chosen) => chosen.events(ShellCommand.toLine(command), options, operation)))
   }
 
@@ -146,7 +166,7 @@ export const make: Effect.Effect<ExecutorShape, never, ExecutorClient> = Effect.
       )
     }).pipe(Stream.withSpan("Executor.stream"))
 
-  const spawn = Effect.fn("Executor.spawn")(function*(command: ShellCommand.Input, options?: RunOptions) {
+  const spawn = Effect.fn("Executor.spawn")(function*(command: ShellCommand.Input, options?: SpawnOptions) {
     return yield* spawnLine(ShellCommand.toLine(command), options, "Executor.spawn")
   })
 

@@ -19,7 +19,9 @@ import type {
   RunResponse,
   RunStreamEvent,
   SpawnEvent,
-  StartedProcess
+  SpawnRequest,
+  StartedProcess,
+  WatchEvent
 } from "../ExecutorClient.js"
 import {
   type ExecutorError,
@@ -46,7 +48,8 @@ import {
   runStreamingFailure,
   spawnHandler,
   statusError,
-  tooLongArgument
+  tooLongArgument,
+  watchHandler
 } from "./executorReplies.js"
 import { makeTransport } from "./executorTransport.js"
 import * as Wire from "./executorWire.js"
@@ -258,7 +261,7 @@ export const make = (
         processLogsHandler(id)
       ).pipe(Stream.withSpan("ExecutorClient.processLogs"))
 
-    const spawn = (request: CommandRequest): Stream.Stream<SpawnEvent, InvalidArgument | ExecutorFailure> =>
+    const spawn = (request: SpawnRequest): Stream.Stream<SpawnEvent, InvalidArgument | ExecutorFailure> =>
       stream("/spawn", post("/spawn", request), (status, body) =>
         (status === 400 ? badCwd(body) : undefined) ?? statusError("/spawn", status, body), spawnHandler(request))
         .pipe(Stream.withSpan("ExecutorClient.spawn"))
@@ -307,6 +310,34 @@ export const make = (
       })
     })
 
+    const resize = Effect.fn("ExecutorClient.resize")(function*(id: string, cols: number, rows: number) {
+      return yield* call("/resize", post("/resize", { id, cols, rows }), (status, body): Effect.Effect<
+        void,
+        InvalidArgument | ExecutorError
+      > =>
+        status === 200
+          ? successReply("/resize", body)
+          : status === 404 // the command has ended
+          ? Effect.void
+          : status === 400
+          ? Effect.fail(new InvalidArgument({ argument: "resize", detail: body.trim() }))
+          : Effect.fail(statusError("/resize", status, body)))
+    })
+
+    const watch = (
+      path: string,
+      options: { readonly recursive: boolean }
+    ): Stream.Stream<WatchEvent, FileEndpointFailure> => {
+      const endpoint = "/watch"
+      return stream(
+        endpoint,
+        HttpClientRequest.get(url(endpoint), { urlParams: { path, recursive: String(options.recursive) } }),
+        (status, body) =>
+          status === 422 ? FileErrors.classify(path, Wire.errorText(body)) : statusError(endpoint, status, body),
+        watchHandler(path)
+      ).pipe(Stream.withSpan("ExecutorClient.watch"))
+    }
+
     return {
       options,
       health,
@@ -332,6 +363,8 @@ export const make = (
       spawn,
       writeStdin,
       endStdin,
-      signalSpawned
+      signalSpawned,
+      resize,
+      watch
     } satisfies ExecutorClientShape
   })

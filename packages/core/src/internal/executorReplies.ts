@@ -9,9 +9,9 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Schema from "effect/Schema"
-import type { CommandRequest, RunStreamEvent, SpawnEvent } from "../ExecutorClient.js"
+import type { CommandRequest, RunStreamEvent, SpawnEvent, WatchEvent } from "../ExecutorClient.js"
 import * as ExecutorWire from "../ExecutorWire.js"
-import { ExecutorError, InvalidArgument, ProcessNotFound, Unauthorized } from "../SandboxError.js"
+import { ExecutorError, FilesystemError, InvalidArgument, ProcessNotFound, Unauthorized } from "../SandboxError.js"
 import type { ProcessLogLine } from "../SandboxSchema.js"
 import * as Base64 from "./base64Transfer.js"
 import * as Wire from "./executorWire.js"
@@ -196,6 +196,30 @@ export const spawnHandler =
       }
       default:
         return commandEnd("/spawn", request, event, data, out)
+    }
+  }
+
+const decodeWatchEvent = Wire.decodeJson(ExecutorWire.WatchEvent)
+
+/** The events of `/watch`: `ready`, `change` events, then `complete`; `error` is a failed watch of `path`. */
+export const watchHandler =
+  (path: string): Sse.Handler<WatchEvent, FilesystemError | ExecutorError> => (event, data, out) => {
+    switch (event) {
+      case "ready":
+        out.push({ _tag: "Ready" })
+        return undefined
+      case "change": {
+        const change = decodeWatchEvent(data)
+        if (Either.isLeft(change)) return decodeError("/watch", `bad change event: ${change.left}`)
+        out.push({ _tag: "Change", event: change.right })
+        return undefined
+      }
+      case "complete":
+        return Sse.End
+      case "error":
+        return new FilesystemError({ path, reason: "Unknown", detail: `the watch failed: ${Wire.errorText(data)}` })
+      default:
+        return undefined
     }
   }
 

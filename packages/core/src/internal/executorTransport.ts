@@ -50,6 +50,7 @@ interface RequestBodies {
   readonly "/spawn": typeof ExecutorWire.SpawnRequest.Encoded
   readonly "/stdin_end": typeof ExecutorWire.SpawnControlRequest.Encoded
   readonly "/signal": typeof ExecutorWire.SpawnControlRequest.Encoded
+  readonly "/resize": typeof ExecutorWire.ResizeRequest.Encoded
   // The executor ignores this body.
   readonly "/unbind_port": Record<string, never>
 }

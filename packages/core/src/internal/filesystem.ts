@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import { ExecutorClient } from "../ExecutorClient.js"
-import type { FilesystemShape, FileToWrite, WriteOptions } from "../Filesystem.js"
+import type { FilesystemShape, FileToWrite, WatchOptions, WriteOptions } from "../Filesystem.js"
 import type { FilesystemFailure } from "../SandboxError.js"
 import { concatBytes } from "./bytes.js"
 import * as Capabilities from "./capabilities.js"
@@ -28,6 +28,7 @@ import { binaryStrategy, type FileStrategy, shellStrategy } from "./fileStrategy
 import { makeWrites, maxCommandBytes, stagedChunkBytes } from "./fileWrites.js"
 import { hostFileSystem, localFileError, localFileSize, writeLocalFile } from "./hostFiles.js"
 import { quote, randomToken, utf8Length } from "./shell.js"
+import * as Watch from "./watch.js"
 
 // `writeFiles`: files above this go through `writeFile`; the rest share scripts of at most this size.
 const batchedFileMaxBytes = 256 * 1024
@@ -163,6 +164,26 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
     return fileHandle(path, { readFile, readFileString, writeFile, appendFile })
   })
 
+  const watchStrategy = Capabilities.choose(
+    client.capabilities,
+    (capabilities) =>
+      capabilities.has(Capabilities.watch) && client.watch !== undefined
+        ? (path: string, options: WatchOptions | undefined) =>
+          Watch.executorWatch(client, path, options?.recursive === true)
+        : (path: string, options: WatchOptions | undefined) =>
+          Watch.pollingWatch(
+            writes,
+            path,
+            options?.recursive === true,
+            options?.pollInterval ?? Watch.defaultPollInterval
+          )
+  )
+
+  const watchScoped = Effect.fn("Filesystem.watchScoped")(function*(path: string, options?: WatchOptions) {
+    yield* checkPath("path", path)
+    return yield* (yield* watchStrategy)(path, options)
+  })
+
   return {
     ...entries,
     writeFile,
@@ -174,6 +195,8 @@ export const make: Effect.Effect<FilesystemShape, never, ExecutorClient> = Effec
     readStream,
     upload,
     download,
-    open
+    open,
+    watch: Watch.fromScoped(watchScoped),
+    watchScoped
   } satisfies FilesystemShape
 })

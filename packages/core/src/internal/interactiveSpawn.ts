@@ -1,7 +1,7 @@
 /**
  * `spawn` on an executor that advertises `interactive`: one `/spawn` SSE stream per command (its
  * first event names it; closing the stream stops it), and `/stdin`, `/stdin_end` and `/signal`
- * requests naming it.
+ * requests naming it; with `pty` (executors advertising `pty`), a terminal that `/resize` resizes.
  *
  * @internal
  */
@@ -12,17 +12,18 @@ import * as Stream from "effect/Stream"
 import type { SpawnEvent } from "../ExecutorClient.js"
 import { prepare, withStreamDeadlines } from "./commandStrategy.js"
 import { protocolError } from "./executorReplies.js"
-import { makeRunning, type Spawner, type TransportEvent } from "./spawn.js"
+import { makeRunning, noTerminal, type Spawner, type TransportEvent, withTerminal } from "./spawn.js"
 
 // Bytes per `/stdin` request: large enough to amortise a round trip, small enough for any gateway.
-const maxWrite = 256 * 1024
+const maxWrite = 1024 * 1024
 
 /** Starts `line` through `/spawn` for the lifetime of the scope (the client has the optional `spawn` members). */
 export const interactiveSpawn: Spawner = (client, line, options, operation) =>
   Effect.gen(function*() {
     const cmd = yield* prepare(line, undefined, options)
+    const { env, pty } = yield* withTerminal(options)
     const events = withStreamDeadlines(
-      client.spawn!({ cmd, cwd: options?.cwd, env: options?.env }),
+      client.spawn!({ cmd, cwd: options?.cwd, env, pty }),
       line,
       options,
       operation
@@ -60,6 +61,7 @@ export const interactiveSpawn: Spawner = (client, line, options, operation) =>
       write: (data) => Effect.asVoid(client.writeStdin!(named, data)),
       end: client.endStdin!(named),
       signal: (signal) => client.signalSpawned!(named, signal),
+      resize: (size) => pty === undefined ? noTerminal() : client.resize!(named, size.cols, size.rows),
       maxWrite
     })
   })

@@ -27,20 +27,28 @@ export const DEFAULT_HOST = "https://app.koyeb.com"
 const envOr = (name: string, fallback: string): Effect.Effect<string> =>
   Config.string(name).pipe(Config.withDefault(fallback), Effect.orElseSucceed(() => fallback))
 
-export const make = (
+/** The HTTP policy of the options: host from `KOYEB_API_HOST` when the options give none. Shared with `Secrets`. */
+export const makeHttp = (
   options: KoyebControlPlaneOptions
-): Effect.Effect<ControlPlaneShape, never, HttpClient.HttpClient> =>
+): Effect.Effect<KoyebHttp.KoyebHttp, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const httpClient = yield* HttpClient.HttpClient
     const host = (options.host ?? (yield* envOr("KOYEB_API_HOST", DEFAULT_HOST))).replace(/\/+$/, "")
-    const defaultRegion = options.region ?? (yield* envOr("KOYEB_REGION", "na"))
-    const http = yield* KoyebHttp.make({
+    return yield* KoyebHttp.make({
       host,
       token: options.token,
       requestTimeout: Duration.decode(options.requestTimeout ?? "30 seconds"),
       retryTimes: Math.max(0, options.retry?.times ?? 4),
       baseDelay: Duration.decode(options.retry?.baseDelay ?? "250 millis")
     })
+  })
+
+export const make = (
+  options: KoyebControlPlaneOptions
+): Effect.Effect<ControlPlaneShape, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const httpClient = yield* HttpClient.HttpClient
+    const defaultRegion = options.region ?? (yield* envOr("KOYEB_REGION", "na"))
+    const http = yield* makeHttp(options)
     const resources = KoyebResources.make(http)
     // Executor clients share the control plane's HttpClient.
     const connect = (endpoint: SandboxEndpoint) =>

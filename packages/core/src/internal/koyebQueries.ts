@@ -6,8 +6,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type { ControlPlaneShape, LifecycleOptions, ProvisionedSandbox } from "../ControlPlane.js"
-import { deepSleepSeconds, type Deployment, type Service, ServiceList } from "../KoyebWire.js"
+import { deepSleepSeconds, type Deployment, type Service, ServiceList, TERMINAL_STATUSES } from "../KoyebWire.js"
 import { SandboxInfo } from "../SandboxSchema.js"
 import { sdkAppName } from "./koyebCreate.js"
 import type { KoyebResources } from "./koyebResources.js"
@@ -148,8 +149,26 @@ export const makeQueries = (
           delete_after_sleep: afterSleep >= 0 ? afterSleep : current.delete_after_sleep ?? 0
         }
       }, { notFound: id })
+      yield* replaced(id, service.latest_deployment_id)
     }
   )
+
+  /**
+   * Whether Koyeb answers a lifecycle-only PUT with a replacement deployment is not known (the
+   * emulator does): when one was made, waits (at most 5 minutes) until it is active or failed, so
+   * that the sandbox's address (a new routing key) can be resolved again afterwards.
+   */
+  const replaced = (id: string, previous: string) =>
+    Effect.gen(function*() {
+      const service = yield* getService(id)
+      const latest = service.latest_deployment_id ?? ""
+      if (latest === "" || latest === previous || service.active_deployment_id === latest) return true
+      return TERMINAL_STATUSES.has((yield* getDeployment(id, latest)).status ?? "")
+    }).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (settled) => settled }),
+      Effect.timeoutOption("5 minutes"),
+      Effect.asVoid
+    )
 
   return { get, list, delete: delete_, domain, exposedUrl, tcpProxy, updateLifecycle }
 }

@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import type { ExecFailure, ExecutorShape, RunFailure, RunOptions, StdinInput } from "../Executor.js"
+import type { ExecFailure, ExecutorShape, RunFailure, RunOptions, SpawnOptions, StdinInput } from "../Executor.js"
 import type { FilesystemShape } from "../Filesystem.js"
 import type {
   KillOptions,
@@ -37,7 +37,7 @@ import { withTimeout } from "./bounded.js"
 import { concatBytes } from "./bytes.js"
 import { isTcpPort } from "./ports.js"
 import { firstMatch, processHandle } from "./processes.js"
-import { eventsWithStdin, makeRunning, type TransportEvent } from "./spawn.js"
+import { eventsWithStdin, makeRunning, noTerminal, type TransportEvent, withTerminal } from "./spawn.js"
 
 /** The output lines of a text, as the executor reports them (no trailing empty line). */
 export const splitLines = (text: string | undefined): Array<string> => {
@@ -134,10 +134,11 @@ const outputOf = (reply: CommandReply): Array<OutputChunk> => [
 
 /** The `Executor` service answering commands with `runner`. */
 export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
-  const spawn = (input: ShellCommand.Input, options?: RunOptions) =>
+  const spawn = (input: ShellCommand.Input, options?: SpawnOptions) =>
     Effect.gen(function*() {
       const line = ShellCommand.toLine(input)
       yield* runner.check(line, options ?? {})
+      yield* withTerminal(options)
       const written: Array<Uint8Array> = []
       const ended = yield* Deferred.make<string>()
       const text = Effect.suspend(() =>
@@ -170,6 +171,8 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
         write: (data) => Effect.sync(() => void written.push(data.slice())),
         end: Effect.asVoid(text),
         signal: (name) => Effect.asVoid(Deferred.succeed(signaled, 128 + (signalNumbers[name] ?? 15))),
+        // a terminal here has no size to keep
+        resize: () => options?.pty === undefined ? noTerminal() : Effect.void,
         maxWrite: Number.MAX_SAFE_INTEGER
       })
     })
@@ -265,7 +268,7 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
     exec,
     stream,
     streamEvents,
-    spawn: Effect.fn("Executor.spawn")(function*(command: ShellCommand.Input, options?: RunOptions) {
+    spawn: Effect.fn("Executor.spawn")(function*(command: ShellCommand.Input, options?: SpawnOptions) {
       return yield* spawn(command, options)
     })
   } satisfies ExecutorShape

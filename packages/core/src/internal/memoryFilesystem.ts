@@ -8,15 +8,26 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { FilesystemShape, FileToWrite, MkdirOptions, MoveOptions, RmOptions, WriteOptions } from "../Filesystem.js"
+import type {
+  FilesystemShape,
+  FileToWrite,
+  MkdirOptions,
+  MoveOptions,
+  RmOptions,
+  WatchOptions,
+  WriteOptions
+} from "../Filesystem.js"
 import { FileExists, FileNotFound, FilesystemError } from "../SandboxError.js"
 import type { FilesystemFailure } from "../SandboxError.js"
 import { FileEntry } from "../SandboxSchema.js"
 import { toBytes } from "./bytes.js"
 import { baseName, checkPath, fileHandle, joinPath, parentOf } from "./fileCommands.js"
 import { hostFileSystem, localFileError, localFileSize, writeLocalFile } from "./hostFiles.js"
+import * as Watch from "./watch.js"
 
 /** A node of the tree. */
 export type Node =
@@ -92,6 +103,8 @@ export interface MemoryTree {
   /** Runs `f` on a copy of the tree and commits it, or fails with the error `f` raised. */
   readonly transact: <A>(f: (tree: Map<string, Node>, now: number) => A) => Effect.Effect<A, Failure>
   readonly read: <A>(f: (tree: Tree) => A) => Effect.Effect<A, Failure>
+  /** The tree now, and every tree committed after it, until the scope closes (for `watch`). */
+  readonly subscribe: Effect.Effect<readonly [Tree, Queue.Dequeue<Tree>], never, Scope.Scope>
 }
 
 export const makeTree = (ref: Ref.Ref<Tree>): MemoryTree => {
@@ -103,6 +116,8 @@ export const makeTree = (ref: Ref.Ref<Tree>): MemoryTree => {
       throw error
     }
   }
+  // told of each commit inside the update, so that subscribers see the trees in commit order
+  const subscribers = new Set<Queue.Queue<Tree>>()
   return {
     ref,
     transact: (f) =>
@@ -110,9 +125,22 @@ export const makeTree = (ref: Ref.Ref<Tree>): MemoryTree => {
         Effect.flatten(Ref.modify(ref, (tree) => {
           const draft = new Map(tree)
           const exit = run(() => f(draft, now))
+          if (Exit.isSuccess(exit)) { for (const queue of subscribers) Queue.unsafeOffer(queue, draft) }
           return [exit, Exit.isSuccess(exit) ? draft : tree]
         }))),
-    read: (f) => Effect.flatMap(Ref.get(ref), (tree) => Effect.flatten(Effect.sync(() => run(() => f(tree)))))
+    read: (f) => Effect.flatMap(Ref.get(ref), (tree) => Effect.flatten(Effect.sync(() => run(() => f(tree))))),
+    subscribe: Effect.acquireRelease(
+      Effect.flatMap(Queue.unbounded<Tree>(), (queue) =>
+        Ref.modify(ref, (tree) => {
+          subscribers.add(queue)
+          return [[tree, queue] as const, tree]
+        })),
+      ([, queue]) =>
+        Effect.zipRight(
+          Effect.sync(() => subscribers.delete(queue)),
+          Queue.shutdown(queue)
+        )
+    )
   }
 }
 
@@ -404,7 +432,44 @@ export const makeFilesystem = (memory: MemoryTree): FilesystemShape => {
     return fileHandle(path, { readFile, readFileString, writeFile, appendFile })
   })
 
+  // a write makes a new node (a new stamp), a move keeps it (an identity found elsewhere)
+  const snapshotOf = (tree: Tree, key: string, recursive: boolean): Watch.Snapshot => {
+    const snapshot = new Map<string, Watch.Signature>()
+    for (const [at, node] of tree) {
+      if (!isWithin(key, at) || at === key || (!recursive && !isChild(key, at))) continue
+      snapshot.set(at.slice(key === "/" ? 1 : key.length + 1), {
+        directory: node.type === "directory",
+        stamp: node.type === "directory" ? "" : node,
+        identity: node
+      })
+    }
+    return snapshot
+  }
+
+  const watchScoped = Effect.fn("Filesystem.watchScoped")(function*(path: string, options?: WatchOptions) {
+    yield* checkPath("path", path)
+    const key = resolve(path)
+    const recursive = options?.recursive === true
+    const [tree, trees] = yield* memory.subscribe
+    const node = tree.get(key)
+    if (node === undefined) return yield* new FileNotFound({ path })
+    if (node.type !== "directory") {
+      return yield* new FilesystemError({ path, reason: "NotADirectory", detail: "the path is not a directory" })
+    }
+    return Watch.diffStream(
+      path,
+      snapshotOf(tree, key, recursive),
+      Stream.fromQueue(trees).pipe(
+        Stream.map((next) =>
+          next.get(key)?.type === "directory" ? Option.some(snapshotOf(next, key, recursive)) : Option.none()
+        )
+      )
+    )
+  })
+
   return {
+    watch: Watch.fromScoped(watchScoped),
+    watchScoped,
     writeFile,
     appendFile,
     writeStream,

@@ -76,6 +76,30 @@ export const logsCommand = (nonce: string, followPid: number | undefined): strin
 }
 
 /**
+ * Stops the descendants of process `pid` and leaves `pid` itself stopped (SIGSTOP), for the
+ * executor's own kill to end it: the stock executor's `/kill_process` kills only the shell it
+ * started, which is in the executor's own process group, so its children would live on. The tree
+ * is frozen top-down first (SIGSTOP to each process whose parent is in the tree, until a scan finds
+ * no new one), so that nothing forks or is reparented meanwhile; then the descendants get SIGTERM
+ * and SIGCONT, and once `graceMillis` have passed with one still alive, the tree is frozen again
+ * (children forked meanwhile) and SIGKILLed. Shell builtins and `/proc/<pid>/stat` only (no `ps`,
+ * no `CONFIG_PROC_CHILDREN`). Only a child of the executor (`$PPID`) is touched: a pid that has
+ * meanwhile been reused by another process is left alone.
+ */
+export const stopTree = (pid: number, graceMillis: number): string => {
+  const steps = Math.max(1, Math.ceil(graceMillis / 50))
+  return `r=${pid};[ $r -gt 1 ]&&[ $r != $PPID ]&&[ $r != $$ ]&&read -r l 2>/dev/null </proc/$r/stat||exit 0;` +
+    `l=\${l##*) };set -- $l;[ "$2" = $PPID ]||exit 0;s=" $r ";kill -STOP $r 2>/dev/null||exit 0;` +
+    `freeze(){ n=1;while [ $n ];do n=;for f in /proc/[0-9]*/stat;do read -r l 2>/dev/null <$f||continue;` +
+    `p=\${l%% *};l=\${l##*) };set -- $l;case "$s" in *" $2 "*) case "$s" in *" $p "*) ;; ` +
+    `*) s="$s$p ";kill -STOP $p 2>/dev/null;n=1;; esac;; esac;done;done;d=\${s# $r };};` +
+    `freeze;[ -n "$d" ]||exit 0;kill -TERM $d 2>/dev/null;kill -CONT $d 2>/dev/null;` +
+    `alive(){ for p in $d;do read -r l 2>/dev/null </proc/$p/stat||continue;l=\${l##*) };` +
+    `[ "\${l%% *}" != Z ]&&return 0;done;return 1;};i=0;while alive;do if [ $i -ge ${steps} ];then ` +
+    `freeze;kill -KILL $d 2>/dev/null;exit 0;fi;sleep 0.05;i=$((i+1));done`
+}
+
+/**
  * Exits 0 when a TCP socket listens on `port` (IPv4 or IPv6), 1 otherwise, from `/proc/net/tcp*`
  * (state `0A` is LISTEN), so it needs no networking tools in the sandbox.
  */

@@ -1,7 +1,7 @@
 /**
  * The `Processes` service: background processes launched through `/start_process` with their
- * output in log files of the sandbox, stopped as process groups, their logs read with commands,
- * and waits that poll with backoff.
+ * output in log files of the sandbox, stopped as process groups (other processes with their
+ * descendants), their logs read with commands, and waits that poll with backoff.
  *
  * @internal
  */
@@ -30,8 +30,9 @@ import { InvalidArgument, ProcessNotFound, ProcessNotRunning } from "../SandboxE
 import { ProcessInfo, ProcessLogLine } from "../SandboxSchema.js"
 import * as ShellCommand from "../ShellCommand.js"
 import { withTimeout } from "./bounded.js"
+import * as Capabilities from "./capabilities.js"
 import { isTcpPort } from "./ports.js"
-import { launchCommand, listeningCommand, logsCommand, logsMarker, parseLaunched } from "./processCommands.js"
+import { launchCommand, listeningCommand, logsCommand, logsMarker, parseLaunched, stopTree } from "./processCommands.js"
 import { checkCommand, checkEnv, killGroup, maxArgBytes, randomToken, utf8Length } from "./shell.js"
 
 const defaultGrace: Duration.DurationInput = "1 second"
@@ -120,11 +121,20 @@ export const make: Effect.Effect<ProcessesShape, never, ExecutorClient> = Effect
   const kill = Effect.fn("Processes.kill")(function*(id: string, options?: KillOptions) {
     const info = yield* rawGet(id)
     if (!info.isRunning) return yield* new ProcessNotRunning({ id, status: info.status })
+    const grace = Duration.toMillis(options?.grace ?? defaultGrace)
     if (parseLaunched(info.command) === undefined) {
-      // Not ours: the executor's kill is all there is (SIGKILL of its shell).
-      yield* client.killProcess(id)
+      // Not ours: the stock executor's kill stops only the shell, whose group is the executor's, so
+      // the descendants are stopped through the shell's pid first (ours stops the whole group).
+      // Uninterruptible: the shell is left stopped for that kill.
+      const groupKill = (yield* client.capabilities).has(Capabilities.processGroupKill)
+      yield* Effect.uninterruptible(Effect.zipRight(
+        groupKill
+          ? Effect.void
+          : client.run({ cmd: stopTree(info.pid, grace) }).pipe(Effect.catchTag("InvalidArgument", Effect.die)),
+        client.killProcess(id)
+      ))
     } else {
-      yield* client.run({ cmd: killGroup(info.pid, Duration.toMillis(options?.grace ?? defaultGrace)) }).pipe(
+      yield* client.run({ cmd: killGroup(info.pid, grace) }).pipe(
         Effect.catchTag("InvalidArgument", Effect.die)
       )
     }

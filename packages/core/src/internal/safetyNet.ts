@@ -23,9 +23,9 @@ import type { CreateOptions } from "../ControlPlane.js"
 export const SCOPED_IDLE_TIMEOUT = Duration.minutes(2)
 
 /**
- * Deletion delay after sleep of a scoped sandbox: a deep-slept sandbox wakes as a fresh container
- * (its files, processes and bound port are gone), so there is little to keep; the delay leaves a
- * moment to notice before the service goes.
+ * Deletion delay after sleep of a scoped sandbox: a deep-slept sandbox wakes without its processes
+ * and bound port (Koyeb's docs even describe a fresh container), so there is little to keep; the
+ * delay leaves a moment to notice before the service goes.
  */
 export const SCOPED_DELETE_AFTER_SLEEP = Duration.minutes(1)
 

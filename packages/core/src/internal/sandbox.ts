@@ -25,6 +25,7 @@ import * as Processes from "../Processes.js"
 import type { SandboxHandle } from "../Sandbox.js"
 import { type ControlPlaneFailure, InvalidArgument } from "../SandboxError.js"
 import { ExposedPort, type SandboxInfo } from "../SandboxSchema.js"
+import { following } from "./followingClient.js"
 import { isTcpPort } from "./ports.js"
 import * as SafetyNet from "./safetyNet.js"
 import { release } from "./sandboxRelease.js"
@@ -36,14 +37,27 @@ export const checkPort = (port: number): Effect.Effect<void, InvalidArgument> =>
     ? Effect.void
     : Effect.fail(new InvalidArgument({ argument: "port", detail: `must be an integer from 1 to 65535, got ${port}` }))
 
-/** The handle of a sandbox the control plane knows, reached at `endpoint`. */
+const sameEndpoint = (a: SandboxEndpoint, b: SandboxEndpoint) => a.url === b.url && a.routingKey === b.routingKey
+
+/**
+ * The handle of a sandbox the control plane knows, reached at `endpoint`. Its client follows the
+ * sandbox: after `updateLifecycle` (which Koyeb may answer with a replacement deployment, with a
+ * new routing key) the endpoint is resolved again and the calls go to the new one.
+ */
 const handleOf = (
   controlPlane: ControlPlaneShape,
   info: SandboxInfo,
   endpoint: SandboxEndpoint
 ): Effect.Effect<SandboxHandle> =>
   Effect.gen(function*() {
-    const client = yield* controlPlane.connect(endpoint)
+    let current = { endpoint, client: yield* controlPlane.connect(endpoint) }
+    const client = following(current.client, () => current.client)
+    const readdress = Effect.flatMap(controlPlane.get(info.id), (found) =>
+      sameEndpoint(found.endpoint, current.endpoint)
+        ? Effect.void
+        : Effect.map(controlPlane.connect(found.endpoint), (connected) => {
+          current = { endpoint: found.endpoint, client: connected }
+        }))
     const supplied = yield* Effect.serviceOption(SuppliedServices).pipe(
       Effect.flatMap(Option.match({ onNone: () => Effect.succeedNone, onSome: (services) => services(endpoint) }))
     )
@@ -75,7 +89,7 @@ const handleOf = (
       waitReady: (options?: WaitReadyOptions) =>
         controlPlane.waitReady(info.id, options).pipe(Effect.asVoid, span("waitReady")),
       updateLifecycle: (options: LifecycleOptions) =>
-        controlPlane.updateLifecycle(info.id, options).pipe(span("updateLifecycle")),
+        controlPlane.updateLifecycle(info.id, options).pipe(Effect.zipRight(readdress), span("updateLifecycle")),
       delete: controlPlane.delete(info).pipe(span("delete")),
       executor,
       filesystem,

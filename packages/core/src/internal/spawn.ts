@@ -13,8 +13,18 @@ import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as Take from "effect/Take"
-import type { CommandStdin, ExecFailure, OutputBytes, RunningCommand, RunOptions, StdinInput } from "../Executor.js"
+import type {
+  CommandStdin,
+  ExecFailure,
+  OutputBytes,
+  PtySize,
+  RunningCommand,
+  RunOptions,
+  SpawnOptions,
+  StdinInput
+} from "../Executor.js"
 import type { ExecutorClientShape } from "../ExecutorClient.js"
+import { InvalidArgument, type Unsupported } from "../SandboxError.js"
 import { CommandExit } from "../SandboxSchema.js"
 import type { ExecEvent } from "../SandboxSchema.js"
 import { toBytes } from "./bytes.js"
@@ -31,6 +41,8 @@ export interface Transport {
   readonly write: (data: Uint8Array) => Effect.Effect<void, ExecFailure>
   readonly end: Effect.Effect<void, ExecFailure>
   readonly signal: (signal: string) => Effect.Effect<void, ExecFailure>
+  /** Sets the terminal's size (already checked by `checkSize`). */
+  readonly resize: (size: PtySize) => Effect.Effect<void, ExecFailure | Unsupported>
   /** The largest piece `write` is given. */
   readonly maxWrite: number
 }
@@ -39,9 +51,35 @@ export interface Transport {
 export type Spawner = (
   client: ExecutorClientShape,
   line: string,
-  options: RunOptions | undefined,
+  options: SpawnOptions | undefined,
   operation: string
-) => Effect.Effect<RunningCommand, ExecFailure, Scope.Scope>
+) => Effect.Effect<RunningCommand, ExecFailure | Unsupported, Scope.Scope>
+
+// The kernel's `winsize` holds 16 bits per dimension.
+const isCells = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535
+
+/** The size, or an `InvalidArgument` naming `argument` when a dimension is not 1 to 65535. */
+export const checkSize = (argument: string, size: PtySize): Effect.Effect<PtySize, InvalidArgument> =>
+  isCells(size.cols) && isCells(size.rows)
+    ? Effect.succeed({ cols: size.cols, rows: size.rows })
+    : Effect.fail(
+      new InvalidArgument({ argument, detail: `${size.cols}x${size.rows}: columns and rows must be 1 to 65535` })
+    )
+
+/** The options of a command on a terminal: the size checked, `TERM` defaulting to `xterm-256color`. */
+export const withTerminal = (
+  options: SpawnOptions | undefined
+): Effect.Effect<{ readonly pty: PtySize | undefined; readonly env: RunOptions["env"] }, InvalidArgument> =>
+  options?.pty === undefined
+    ? Effect.succeed({ pty: undefined, env: options?.env })
+    : Effect.map(checkSize("pty", options.pty), (pty) => ({
+      pty,
+      env: { TERM: "xterm-256color", ...options.env }
+    }))
+
+/** `resize` of a command spawned without a terminal. */
+export const noTerminal = (): Effect.Effect<never, InvalidArgument> =>
+  Effect.fail(new InvalidArgument({ argument: "resize", detail: "the command has no terminal (spawn it with `pty`)" }))
 
 // Output chunks read ahead of the consumer.
 const outputBuffer = 16
@@ -89,7 +127,8 @@ export const makeRunning = (transport: Transport): Effect.Effect<RunningCommand,
       stdin,
       output: Stream.flattenTake(Stream.fromQueue(queue)),
       exit: Deferred.await(exit),
-      signal: transport.signal
+      signal: transport.signal,
+      resize: (cols, rows) => Effect.flatMap(checkSize("resize", { cols, rows }), transport.resize)
     } satisfies RunningCommand
   })
 

@@ -11,20 +11,27 @@
  * a write completes once the chunk is on the sandbox's disk, not once the command read it (a
  * command that does not read its stdin leaves its chunks on disk, under `/tmp`); output arrives
  * line by line as the stock executor reports it (each line with a `\n` added, a final line without
- * one included); no terminal.
+ * one included).
+ *
+ * With `pty`, the command runs under the sandbox's `script` (util-linux), which gives it a terminal
+ * (`Unsupported` when the sandbox has no `script`): `end` types Ctrl-D, its output comes line by
+ * line as above, a signal goes to the terminal's foreground process group (found through `/proc`),
+ * and `resize` fails with `Unsupported`: the stock executor offers no way to set the size of a
+ * terminal the SDK cannot reach.
  *
  * @internal
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { InvalidArgument } from "../SandboxError.js"
+import type { PtySize } from "../Executor.js"
+import { InvalidArgument, Unsupported } from "../SandboxError.js"
 import * as Base64 from "./base64Transfer.js"
 import { prepare } from "./commandStrategy.js"
 import { protocolError } from "./executorReplies.js"
 import { markerEvents } from "./markerStrategy.js"
 import * as Shell from "./shell.js"
-import { makeRunning, type Spawner, type TransportEvent } from "./spawn.js"
+import { makeRunning, noTerminal, type Spawner, type TransportEvent, withTerminal } from "./spawn.js"
 
 /** How often the feeding loop looks for the next chunk. */
 export const pollInterval = "0.05"
@@ -46,20 +53,54 @@ const fedLine = (dir: string, line: string): string => {
   return `p=$$; trap : INT; { ( ${loop} ) 2>/dev/null & } | ( ${line}\n); c=$?; touch ${d}/end 2>/dev/null; exit $c`
 }
 
+/** `line` on a terminal of `size` from `script`, which runs `$SHELL -c`: a sure `sh`, the user's `SHELL` restored. */
+const terminalLine = (line: string, size: PtySize): string => {
+  const inner = `stty cols ${size.cols} rows ${size.rows} 2>/dev/null; ` +
+    `if [ -n "$EFFECT_KOYEB_SHELL" ]; then SHELL=$EFFECT_KOYEB_SHELL; else unset SHELL; fi; unset EFFECT_KOYEB_SHELL; ` +
+    `exec sh -c ${Shell.quote(line)}`
+  return `EFFECT_KOYEB_SHELL="\${SHELL-}" SHELL=/bin/sh exec script -q -e -c ${Shell.quote(inner)} /dev/null`
+}
+
+const noScript = "no-script"
+
+const endOfTransmission = Uint8Array.of(4)
+
+/**
+ * A shell command printing the foreground process group of the terminal that `script`, in process
+ * group `group`, gave its child (nothing before the child holds it), read from `/proc/<pid>/stat`:
+ * the fields after the command name are state, ppid, pgrp, session, tty_nr, tpgid.
+ */
+const foregroundOf = (group: number): string =>
+  `for f in /proc/[0-9]*/stat; do read -r s < "$f" 2>/dev/null || continue; case $s in *"(script) "*) ;; *) continue;; esac; ` +
+  `set -- \${s##*") "}; [ "$3" = ${group} ] || continue; p=\${f#/proc/}; p=\${p%/stat}; ` +
+  `for g in /proc/[0-9]*/stat; do read -r c < "$g" 2>/dev/null || continue; set -- \${c##*") "}; ` +
+  `if [ "$2" = "$p" ] && [ "$6" -gt 0 ]; then echo "$6"; exit 0; fi; done; done`
+
 /** Starts `line` with its stdin fed from files in the sandbox, for the lifetime of the scope. */
 export const fallbackSpawn: Spawner = (client, line, options, operation) =>
   Effect.gen(function*() {
     yield* prepare(line, undefined, options)
+    const { env, pty } = yield* withTerminal(options)
     const dir = `/tmp/.effect-koyeb-stdin-${Shell.randomToken()}`
     const d = Shell.quote(dir)
     const run = (cmd: string) =>
       Effect.flatMap(client.run({ cmd }), (reply) =>
         reply.code === 0
-          ? Effect.void
+          ? Effect.succeed(reply.stdout)
           : Effect.fail(protocolError("/run", `the stdin fallback failed (${reply.code}): ${reply.stderr.trim()}`)))
-    yield* run(`mkdir -p ${d}`)
+    const made = yield* run(
+      pty === undefined ? `mkdir -p ${d}` : `mkdir -p ${d} && { command -v script >/dev/null || echo ${noScript}; }`
+    )
+    if (made.trim() === noScript) {
+      yield* run(`rm -rf ${d}`)
+      return yield* new Unsupported({
+        operation: "pty",
+        detail: "the sandbox has no `script` (util-linux) to give the command a terminal"
+      })
+    }
     const group = yield* Deferred.make<number | undefined>()
-    const events = markerEvents(client)(fedLine(dir, line), options, operation, group).pipe(
+    const command = pty === undefined ? line : terminalLine(line, pty)
+    const events = markerEvents(client)(fedLine(dir, command), { ...options, env }, operation, group).pipe(
       Stream.map((event): TransportEvent =>
         event._tag === "CommandExit"
           ? { _tag: "Complete", code: event.exitCode }
@@ -67,18 +108,27 @@ export const fallbackSpawn: Spawner = (client, line, options, operation) =>
       )
     )
     let next = 1
+    // After the command ended the directory is gone: the bytes are discarded.
+    const write = (data: Uint8Array) =>
+      Effect.suspend(() => {
+        const file = `${d}/${next++}`
+        return Effect.asVoid(run(
+          `[ -d ${d} ] || exit 0; printf %s '${Base64.encode(data)}' | base64 -d > ${file}.part && ` +
+            `mv ${file}.part ${file}`
+        ))
+      })
     return yield* makeRunning({
       events,
-      // After the command ended the directory is gone: the bytes are discarded.
-      write: (data) =>
-        Effect.suspend(() => {
-          const file = `${d}/${next++}`
-          return run(
-            `[ -d ${d} ] || exit 0; printf %s '${Base64.encode(data)}' | base64 -d > ${file}.part && ` +
-              `mv ${file}.part ${file}`
-          )
-        }),
-      end: run(`[ -d ${d} ] && touch ${d}/end; exit 0`),
+      write,
+      // On a terminal, end of input is a typed Ctrl-D (as on our executor): `script` forwards its
+      // own stdin's end only once the command has read everything, and not at all after 2 s.
+      end: pty === undefined ? Effect.asVoid(run(`[ -d ${d} ] && touch ${d}/end; exit 0`)) : write(endOfTransmission),
+      resize: () =>
+        pty === undefined
+          ? noTerminal()
+          : Effect.fail(
+            new Unsupported({ operation: "resize", detail: "Koyeb's stock executor cannot resize a terminal" })
+          ),
       signal: (signal) =>
         Effect.gen(function*() {
           const name = /^(SIG)?([A-Z][A-Z0-9+-]*)$/.exec(signal)?.[2]
@@ -86,7 +136,10 @@ export const fallbackSpawn: Spawner = (client, line, options, operation) =>
           const pid = yield* Deferred.await(group)
           if (pid === undefined) return
           // dash's `kill` rejects `--`; a command the marker could not make a group leader gets the signal alone
-          const cmd = `kill -${name} -${pid} 2>/dev/null || kill -${name} ${pid}`
+          const toGroup = `kill -${name} -${pid} 2>/dev/null || kill -${name} ${pid}`
+          const cmd = pty === undefined
+            ? toGroup
+            : `t=$(${foregroundOf(pid)}); if [ -n "$t" ]; then kill -${name} -$t; else ${toGroup}; fi`
           yield* Effect.flatMap(client.run({ cmd }), (reply) =>
             reply.code === 0 || reply.stderr.includes("No such process")
               ? Effect.void

@@ -11,6 +11,7 @@ import { ControlPlane, type CreateOptions, SandboxInfo } from "@effect-koyeb/cor
 import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import { InvalidArgument } from "@effect-koyeb/core/SandboxError"
 import type { SandboxError } from "@effect-koyeb/core/SandboxError"
+import * as Secrets from "@effect-koyeb/core/Secrets"
 import type * as ShellCommand from "@effect-koyeb/core/ShellCommand"
 import * as Args from "@effect/cli/Args"
 import * as CliConfig from "@effect/cli/CliConfig"
@@ -19,6 +20,7 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -37,6 +39,7 @@ import * as Crypto from "node:crypto"
 import * as KoyebEmulator from "../KoyebEmulator.js"
 import * as NodeSandbox from "../NodeSandbox.js"
 import { runExecutor } from "./cliExecutor.js"
+import * as CliSession from "./cliSession.js"
 import { isTcpPort } from "./ports.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -79,15 +82,23 @@ const noBackend = new InvalidArgument({
     "that created it: use `effect-koyeb create --local` (it runs until interrupted)."
 })
 
-/** Koyeb (or the emulator) from `KOYEB_API_TOKEN` / `KOYEB_API_HOST` / `KOYEB_REGION`; no local fallback. */
-const remote: Layer.Layer<ControlPlane, InvalidArgument | ConfigError.ConfigError> = Layer.unwrapEffect(
-  Config.option(Config.redacted("KOYEB_API_TOKEN")).pipe(
-    Effect.map(Option.filter((token) => Redacted.value(token).trim() !== "")),
-    Effect.map(Option.match({
-      onNone: (): Layer.Layer<ControlPlane, InvalidArgument | ConfigError.ConfigError> => Layer.fail(noBackend),
-      onSome: (token) => NodeSandbox.layerConfig({ token })
-    }))
+/** A layer of Koyeb (or the emulator) built from `KOYEB_API_TOKEN`; no local fallback. */
+const withToken = <A>(
+  f: (token: Redacted.Redacted<string>) => Layer.Layer<A, ConfigError.ConfigError>
+): Layer.Layer<A, InvalidArgument | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(
+    Config.option(Config.redacted("KOYEB_API_TOKEN")).pipe(
+      Effect.map(Option.filter((token) => Redacted.value(token).trim() !== "")),
+      Effect.map(Option.match({
+        onNone: (): Layer.Layer<A, InvalidArgument | ConfigError.ConfigError> => Layer.fail(noBackend),
+        onSome: f
+      }))
+    )
   )
+
+/** Koyeb (or the emulator) from `KOYEB_API_TOKEN` / `KOYEB_API_HOST` / `KOYEB_REGION`; no local fallback. */
+const remote: Layer.Layer<ControlPlane, InvalidArgument | ConfigError.ConfigError> = withToken((token) =>
+  NodeSandbox.layerConfig({ token })
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -181,9 +192,15 @@ const emulator = Command.make(
     isolation: Options.choice("isolation", ["none", "bubblewrap", "auto"]).pipe(
       Options.withDescription("Sandbox isolation (default auto: bubblewrap when available)."),
       Options.optional
+    ),
+    tls: Options.boolean("tls").pipe(
+      Options.withDescription(
+        "Serve over HTTPS with a CA made at start by openssl (its path is printed as \"ca\"); app domains are " +
+          "<app>.koyeb.localhost:<port>."
+      )
     )
   },
-  ({ host, isolation, port, token }) => {
+  ({ host, isolation, port, tls, token }) => {
     const given = Option.getOrElse(token, () => "")
     const generated = given === ""
     const apiToken = generated ? Crypto.randomBytes(24).toString("base64url") : given
@@ -191,9 +208,17 @@ const emulator = Command.make(
       token: Redacted.make(apiToken),
       host,
       port,
-      isolation: Option.getOrUndefined(isolation)
+      isolation: Option.getOrUndefined(isolation),
+      tls
     }).pipe(
-      Effect.tap((emu) => printJson({ event: "listening", url: emu.url, ...(generated ? { token: apiToken } : {}) })),
+      Effect.tap((emu) =>
+        printJson({
+          event: "listening",
+          url: emu.url,
+          ...(emu.caPath === undefined ? {} : { ca: emu.caPath }),
+          ...(generated ? { token: apiToken } : {})
+        })
+      ),
       Effect.zipRight(Effect.never),
       Effect.scoped,
       Effect.catchTag(
@@ -204,7 +229,7 @@ const emulator = Command.make(
   }
 ).pipe(Command.withDescription(
   "Run the Koyeb REST emulator (its sandboxes die with it). Prints one JSON line " +
-    `{"event":"listening","url":…} (plus "token" when generated); use the url as KOYEB_API_HOST.`
+    `{"event":"listening","url":…} (plus "ca" with --tls, "token" when generated); use the url as KOYEB_API_HOST.`
 ))
 
 // ---------------------------------------------------------------------------------------------
@@ -374,6 +399,10 @@ const exec = Command.make(
       Options.withAlias("d"),
       Options.withDescription("Start it as a background process and print its process id (see `logs`).")
     ),
+    interactive: Options.boolean("interactive").pipe(
+      Options.withAlias("i"),
+      Options.withDescription("Pipe this command's stdin into it (output as it comes, not split into lines).")
+    ),
     json
   },
   (o) =>
@@ -382,26 +411,67 @@ const exec = Command.make(
       const command = commandOf(o.command)
       const cwd = Option.getOrUndefined(o.cwd)
       const env = envRecord(o.env)
+      if (o.interactive && o.detach) {
+        return yield* new InvalidArgument({ argument: "--interactive", detail: "a detached process has no stdin" })
+      }
+      if (o.interactive && !o.json) {
+        const timeout = Option.getOrUndefined(o.timeout)
+        process.exitCode = yield* CliSession.execInteractive(sandbox.executor, command, { cwd, env, timeout })
+        return
+      }
       if (o.detach) {
         const proc = yield* sandbox.processes.launch(command, { cwd, env })
         return yield* o.json
           ? printJson({ id: proc.id, pid: proc.pid, command: proc.command })
           : out(`${proc.id}\n`)
       }
-      yield* sandbox.executor.streamEvents(command, { cwd, env, timeout: Option.getOrUndefined(o.timeout) }).pipe(
-        Stream.runForEach((event) => {
-          if (event._tag === "CommandExit") {
-            process.exitCode = event.exitCode < 0 ? 255 : event.exitCode
-            return o.json ? printJson({ exitCode: event.exitCode, durationMillis: event.durationMillis }) : Effect.void
-          }
-          if (o.json) return printJson({ stream: event.stream, data: event.data })
-          return event.stream === "stdout" ? out(`${event.data}\n`) : err(`${event.data}\n`)
-        })
-      )
+      const stdin = o.interactive ? CliSession.stdinStream : undefined
+      yield* sandbox.executor.streamEvents(command, { cwd, env, timeout: Option.getOrUndefined(o.timeout), stdin })
+        .pipe(
+          Stream.runForEach((event) => {
+            if (event._tag === "CommandExit") {
+              process.exitCode = event.exitCode < 0 ? 255 : event.exitCode
+              return o.json
+                ? printJson({ exitCode: event.exitCode, durationMillis: event.durationMillis })
+                : Effect.void
+            }
+            if (o.json) return printJson({ stream: event.stream, data: event.data })
+            return event.stream === "stdout" ? out(`${event.data}\n`) : err(`${event.data}\n`)
+          })
+        )
     }).pipe(Effect.provide(remote), reportFailures(o.json))
 ).pipe(Command.withDescription(
   "Run a command in the sandbox with live output (line by line: a last line without a newline gets one) " +
-    "and exit with its exit code (255 when it was killed by a signal). With --json: one line per output line {stream,data}, then {exitCode,durationMillis}."
+    "and exit with its exit code (255 when it was killed by a signal). With --json: one line per output line {stream,data}, then {exitCode,durationMillis}. " +
+    "With -i: this command's stdin is piped in, and output is copied as it comes (not split into lines, unless --json)."
+))
+
+const shell = Command.make(
+  "shell",
+  {
+    id: sandboxId,
+    command: Args.text({ name: "command" }).pipe(
+      Args.withDescription("The command, after `--` (default: bash, else sh); as for `exec`."),
+      Args.repeated
+    ),
+    cwd: Options.text("cwd").pipe(Options.withDescription("Working directory in the sandbox."), Options.optional),
+    env: envOption
+  },
+  (o) =>
+    Sandbox.fromId(o.id).pipe(
+      Effect.flatMap((sandbox) =>
+        CliSession.shell(sandbox.executor, o.command.length === 0 ? CliSession.defaultShell : commandOf(o.command), {
+          cwd: Option.getOrUndefined(o.cwd),
+          env: envRecord(o.env)
+        })
+      ),
+      Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code))),
+      Effect.provide(remote),
+      reportFailures(false)
+    )
+).pipe(Command.withDescription(
+  "Open a terminal in the sandbox running the command (default bash, else sh), in raw mode: keys, Ctrl-C " +
+    "included, go to the sandbox's terminal, which follows this one's size. Exits with the command's exit code."
 ))
 
 /** `ID:PATH` names a sandbox path (the id has no `/`); anything else is local. */
@@ -499,12 +569,84 @@ const del = Command.make(
       ), { discard: true }).pipe(Effect.provide(remote), reportFailures(o.json))
 ).pipe(Command.withDescription("Delete sandboxes."))
 
+// ---------------------------------------------------------------------------------------------
+// secrets
+
+const remoteSecrets = withToken((token) =>
+  Secrets.layerKoyebConfig({ token }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+)
+
+const secretJson = (info: Secrets.SecretInfo) => ({
+  id: info.id,
+  name: info.name,
+  type: info.type,
+  createdAt: info.createdAt.toISOString(),
+  updatedAt: info.updatedAt.toISOString()
+})
+
+/** Everything on stdin, without one trailing newline. */
+const readStdin = Effect.promise(async () => {
+  const chunks: Array<Buffer> = []
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk))
+  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "")
+})
+
+const secretsCreate = Command.make(
+  "create",
+  { name: Args.text({ name: "name" }).pipe(Args.withDescription("The secret's name.")), json },
+  (o) =>
+    Effect.gen(function*() {
+      const value = Redacted.make(yield* readStdin)
+      const info = yield* (yield* Secrets.Secrets).create({ name: o.name, value })
+      yield* o.json ? printJson(secretJson(info)) : out(`${info.id}\n`)
+    }).pipe(Effect.provide(remoteSecrets), reportFailures(o.json))
+).pipe(Command.withDescription(
+  "Create a secret and print its id. The value is read from stdin (not from the command line, which other " +
+    "users of the machine can see); one trailing newline is removed. Refer to it as {{ secret.<name> }}."
+))
+
+const secretsList = Command.make("list", { json }, ({ json: asJson }) =>
+  Effect.gen(function*() {
+    const all = yield* (yield* Secrets.Secrets).list
+    if (asJson) return yield* printJson(all.map(secretJson))
+    yield* table([
+      ["ID", "NAME", "TYPE", "UPDATED"],
+      ...all.map((s) => [s.id, s.name, s.type, s.updatedAt.toISOString()])
+    ])
+  }).pipe(Effect.provide(remoteSecrets), reportFailures(asJson))).pipe(
+    Command.withDescription("List the secrets (never their values).")
+  )
+
+const secretsDelete = Command.make(
+  "delete",
+  {
+    names: Args.text({ name: "name" }).pipe(Args.withDescription("The secrets to delete."), Args.atLeast(1)),
+    json
+  },
+  (o) =>
+    Effect.forEach(o.names, (name) =>
+      Effect.gen(function*() {
+        const secrets = yield* Secrets.Secrets
+        const found = yield* secrets.findByName(name)
+        if (Option.isNone(found)) {
+          return yield* new InvalidArgument({ argument: "name", detail: `no secret named ${JSON.stringify(name)}` })
+        }
+        yield* secrets.delete(found.value.id)
+        yield* o.json ? printJson({ deleted: name }) : out(`${name}\n`)
+      }), { discard: true }).pipe(Effect.provide(remoteSecrets), reportFailures(o.json))
+).pipe(Command.withDescription("Delete secrets by name."))
+
+const secrets = Command.make("secrets").pipe(
+  Command.withDescription("Koyeb secrets, referred to as {{ secret.<name> }} in env values and config files."),
+  Command.withSubcommands([secretsCreate, secretsList, secretsDelete])
+)
+
 const root = Command.make("effect-koyeb").pipe(
   Command.withDescription(
     "Koyeb sandboxes from the command line. The sandbox commands use KOYEB_API_TOKEN and KOYEB_API_HOST " +
       "(point it at `effect-koyeb emulator` to work without an account)."
   ),
-  Command.withSubcommands([create, list, gc, exec, cp, logs, expose, del, executor, emulator])
+  Command.withSubcommands([create, list, gc, exec, shell, cp, logs, expose, del, secrets, executor, emulator])
 )
 
 /** Runs the command line `argv` (as `process.argv`) and exits: 2 on a usage error, 130 when interrupted. */

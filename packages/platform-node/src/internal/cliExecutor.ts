@@ -15,6 +15,9 @@ export interface ExecutorArgs {
   readonly host: string
   readonly port: number
   readonly proxyPort: number
+  /** Inherited listening sockets (the local backend's), used instead of `--port` / `--proxy-port`. */
+  readonly fd?: number | undefined
+  readonly proxyFd?: number | undefined
 }
 
 /** A port flag: decimal digits naming a TCP port, or 0 for any free port. */
@@ -23,9 +26,14 @@ const portOf = (value: string | undefined): number | undefined => {
   return value !== undefined && /^[0-9]+$/.test(value) && (port === 0 || isTcpPort(port)) ? port : undefined
 }
 
+/** A file descriptor flag: decimal digits. */
+const fdOf = (value: string | undefined): number | undefined =>
+  value !== undefined && /^[0-9]{1,9}$/.test(value) ? Number(value) : undefined
+
 /**
- * Parses `[--host H] [--port N] [--proxy-port N]` (also `--flag=value`), with `PORT` / `PROXY_PORT`
- * as defaults; undefined for anything else (help, unknown or invalid flags), which `@effect/cli` handles.
+ * Parses `[--host H] [--port N] [--proxy-port N] [--fd N] [--proxy-fd N]` (also `--flag=value`),
+ * with `PORT` / `PROXY_PORT` as defaults; undefined for anything else (help, unknown or invalid
+ * flags), which `@effect/cli` handles. `--fd` / `--proxy-fd` are the local backend's, not shown in help.
  */
 export const parseExecutorArgs = (
   args: ReadonlyArray<string>,
@@ -34,6 +42,8 @@ export const parseExecutorArgs = (
   let host: string | undefined = "127.0.0.1"
   let port = portOf(env.PORT || "3030")
   let proxyPort = portOf(env.PROXY_PORT || "3031")
+  let fd: number | undefined
+  let proxyFd: number | undefined
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1
@@ -42,10 +52,17 @@ export const parseExecutorArgs = (
     if (flag === "--host") host = value === undefined || value === "" ? undefined : value
     else if (flag === "--port") port = portOf(value)
     else if (flag === "--proxy-port") proxyPort = portOf(value)
-    else return undefined
+    else if (flag === "--fd" || flag === "--proxy-fd") {
+      const fdValue = fdOf(value)
+      if (fdValue === undefined) return undefined
+      if (flag === "--fd") fd = fdValue
+      else proxyFd = fdValue
+    } else return undefined
     if (host === undefined || port === undefined || proxyPort === undefined) return undefined
   }
-  return host === undefined || port === undefined || proxyPort === undefined ? undefined : { host, port, proxyPort }
+  return host === undefined || port === undefined || proxyPort === undefined
+    ? undefined
+    : { host, port, proxyPort, fd, proxyFd }
 }
 
 /**

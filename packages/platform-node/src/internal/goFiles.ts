@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import type { Readable } from "node:stream"
+import * as GoJson from "./goJson.js"
 
 // Go's syscall error strings (zerrors_linux), which are lower-cased libc texts
 const errnoTexts: Record<string, string> = {
@@ -62,6 +63,7 @@ const close = (handle: Fs.FileHandle): Effect.Effect<void> => Effect.promise(() 
 /** File operations bound to a working directory; failures carry the Go error text. */
 export interface GoFiles {
   readonly writeFile: (path: string, content: string) => Effect.Effect<void, FileError>
+  /** The file as text for `GoJson.string`, invalid bytes as Go writes them (`GoJson.fromBytes`). */
   readonly readFile: (path: string) => Effect.Effect<string, FileError>
   /**
    * Opens as `os.WriteFile` does, then writes the bytes of `body` as they arrive, pausing it while
@@ -175,7 +177,7 @@ export const make = (cwd: string): GoFiles => {
     readFile: (path) =>
       Effect.acquireUseRelease(
         open(path, "r"),
-        (handle) => Effect.map(attempt("read", path, () => handle.readFile()), (bytes) => bytes.toString("utf8")),
+        (handle) => Effect.map(attempt("read", path, () => handle.readFile()), (bytes) => GoJson.fromBytes(bytes)),
         close
       ),
     writeStream: (path, body) =>

@@ -8,23 +8,92 @@
  */
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { isUtf8 } from "node:buffer"
 
-const htmlUnsafe = /[<>&\u2028\u2029]/
-const htmlUnsafeGlobal = /[<>&\u2028\u2029]/g
-const htmlEscapes: Record<string, string> = {
-  "<": "\\u003c",
-  ">": "\\u003e",
-  "&": "\\u0026",
-  "\u2028": "\\u2028",
-  "\u2029": "\\u2029"
+/**
+ * What an invalid byte decodes to (see `fromBytes`): a lone surrogate, which no valid UTF-8 and no
+ * decoded request string (see `wellFormed`) can contain, so `goEscapes` knows it for one.
+ */
+const invalidByte = "\udcff"
+
+// Go's `utf8.DecodeRune`: the accepted range of the second byte after each lead byte (0: not a lead byte)
+const secondLow = new Uint8Array(256)
+const secondHigh = new Uint8Array(256)
+const sequenceLength = new Uint8Array(256)
+for (let b = 0xc2; b <= 0xf4; b++) {
+  sequenceLength[b] = b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4
+  secondLow[b] = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80
+  secondHigh[b] = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf
 }
 
-/** Go's escaping of `<`, `>`, `&`, U+2028 and U+2029 applied to already encoded JSON text. */
-export const escapeHtml = (json: string): string =>
-  htmlUnsafe.test(json) ? json.replace(htmlUnsafeGlobal, (c) => htmlEscapes[c]!) : json
+/** The length of the valid UTF-8 sequence at `i` (before `end`), or 0 when `utf8.DecodeRune` reports an invalid byte there. */
+const validLength = (bytes: Uint8Array, i: number, end: number): number => {
+  const lead = bytes[i]!
+  const length = sequenceLength[lead]!
+  if (length === 0 || i + length > end) return 0
+  const second = bytes[i + 1]!
+  if (second < secondLow[lead]! || second > secondHigh[lead]!) return 0
+  for (let k = 2; k < length; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return 0
+  return length
+}
 
-/** Whether `s` contains a character Go escapes but `JSON.stringify` does not. */
-export const needsHtmlEscape = (s: string): boolean => htmlUnsafe.test(s)
+/**
+ * The text of `bytes[start, end)` for Go's `encoding/json` to write: valid UTF-8 as is, and each
+ * byte `utf8.DecodeRune` finds invalid (width 1: a stray continuation byte, each byte of a
+ * truncated sequence, of an overlong form, of a surrogate, above U+10FFFF) as a lone surrogate,
+ * which `string` and `goEscapes` write as `\ufffd`, like Go. WHATWG decoding (`TextDecoder`,
+ * `Buffer#toString`) gives one U+FFFD per maximal subpart instead (`E0 A0`: one, Go: two). Valid
+ * input takes the native decoder.
+ */
+export const fromBytes = (bytes: Buffer, start = 0, end = bytes.length): string => {
+  if (isUtf8(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end))) {
+    return bytes.toString("utf8", start, end)
+  }
+  let text = ""
+  let run = start
+  let i = start
+  while (i < end) {
+    if (bytes[i]! < 0x80) {
+      i++
+      continue
+    }
+    const length = validLength(bytes, i, end)
+    if (length > 0) {
+      i += length
+      continue
+    }
+    text += bytes.toString("utf8", run, i) + invalidByte
+    run = ++i
+  }
+  return run === start ? text : text + bytes.toString("utf8", run, end)
+}
+
+const htmlUnsafe = /[<>&\u2028\u2029]/
+// an escaped backslash is matched too, so that `\\udc..` (text, not an escape) is left alone
+const goUnsafeGlobal = /[<>&\u2028\u2029]|\\(?:\\|ud[89a-f][0-9a-f]{2})/g
+const goEscape = (c: string): string =>
+  c === "<"
+    ? "\\u003c"
+    : c === ">"
+    ? "\\u003e"
+    : c === "&"
+    ? "\\u0026"
+    : c === "\u2028"
+    ? "\\u2028"
+    : c === "\u2029"
+    ? "\\u2029"
+    : c === "\\\\"
+    ? c
+    : "\\ufffd"
+
+/**
+ * Go's output escapes applied to text `JSON.stringify` encoded: `<`, `>`, `&`, U+2028 and U+2029
+ * as `\u` escapes, and a lone surrogate (an invalid byte of `fromBytes`, or a lone surrogate of any
+ * other string) as `\ufffd`, which is how Go writes an invalid byte.
+ */
+export const goEscapes = (json: string): string =>
+  // two scans, each faster than one looking for both: the usual text has neither
+  htmlUnsafe.test(json) || json.indexOf("\\ud") !== -1 ? json.replace(goUnsafeGlobal, goEscape) : json
 
 // ES2024 string methods (Node >= 20 has them; the project's lib is ES2022)
 interface WellFormedString {
@@ -32,14 +101,14 @@ interface WellFormedString {
   toWellFormed(): string
 }
 
-/** `s` with lone surrogates replaced by U+FFFD, as Go decodes `"\ud800"`. */
+/** `s` with lone surrogates replaced by U+FFFD, as Go decodes `"\ud800"` (and a request body's invalid bytes). */
 export const wellFormed = (s: string): string => {
   const w = s as unknown as WellFormedString
   return w.isWellFormed() ? s : w.toWellFormed()
 }
 
 /** A JSON string literal as Go's `encoding/json` writes it. */
-export const string = (s: string): string => escapeHtml(JSON.stringify(wellFormed(s)))
+export const string = (s: string): string => goEscapes(JSON.stringify(s))
 
 // Go's case folding for field names is Unicode simple folding; ASCII folding covers every real key.
 const fold = (s: string): string => s.toLowerCase()

@@ -1,11 +1,14 @@
 /**
  * Splits a byte stream into text lines the way the stock executor does (`/run_streaming` and
- * process logs): only on `\n`, trailing `\r` removed, final unterminated line kept, UTF-8 never split
- * across lines, invalid bytes replaced with U+FFFD. Unlike the stock, a line longer than
- * `maxLineBytes` is cut (at a character boundary) instead of stalling the reader.
+ * process logs): only on `\n`, trailing `\r` removed, final unterminated line kept, each line
+ * decoded whole as Go writes it (`GoJson.fromBytes`: one U+FFFD per invalid byte), so a sequence
+ * split across reads is kept and one cut by a newline or the end of the stream is replaced. Unlike
+ * the stock, a line longer than `maxLineBytes` is cut (at a character boundary) instead of
+ * stalling the reader.
  *
  * @internal
  */
+import * as GoJson from "./goJson.js"
 
 /** A stateful splitter fed with the chunks of one stream. */
 export interface LineSplitter {
@@ -62,7 +65,7 @@ export const make = (options: { readonly maxLineBytes: number; readonly trim: Tr
     let all = takePending()
     while (all.length > options.maxLineBytes) {
       const cut = charBoundary(all, options.maxLineBytes)
-      out.push(all.toString("utf8", 0, cut))
+      out.push(GoJson.fromBytes(all, 0, cut))
       all = all.subarray(cut)
     }
     if (all.length > 0) {
@@ -92,17 +95,17 @@ export const make = (options: { readonly maxLineBytes: number; readonly trim: Tr
           pendingBytes += end - start
           if (pendingBytes > options.maxLineBytes) cutOversized(out)
           if (nl === -1) break
-          out.push(trim(takePending().toString("utf8")))
+          out.push(trim(GoJson.fromBytes(takePending())))
           start = nl + 1
         }
         return out
       }
       if (pendingBytes === 0) {
-        splitText(buf.toString("utf8", 0, last + 1), out)
+        splitText(GoJson.fromBytes(buf, 0, last + 1), out)
       } else {
         pending.push(buf.subarray(0, last + 1))
         pendingBytes += last + 1
-        splitText(takePending().toString("utf8"), out)
+        splitText(GoJson.fromBytes(takePending()), out)
       }
       if (last + 1 < buf.length) {
         pending.push(buf.subarray(last + 1))
@@ -112,7 +115,7 @@ export const make = (options: { readonly maxLineBytes: number; readonly trim: Tr
     },
     end() {
       if (pendingBytes === 0) return []
-      return [trim(takePending().toString("utf8"))]
+      return [trim(GoJson.fromBytes(takePending()))]
     }
   }
 }

@@ -1,7 +1,10 @@
 /**
  * The local control plane: one executor process per sandbox (see `localRuntime`), the sandboxes
- * in a `Ref`, one lifecycle timer per sandbox in a `FiberMap`. Every time comes from `Clock`, so
- * a `TestClock` drives the deletion delays.
+ * in a `Ref`, one lifecycle timer and one sleep timer per sandbox in `FiberMap`s. Every time comes
+ * from `Clock`, so a `TestClock` drives the deletion delays. As on Koyeb, a sandbox with an idle
+ * timeout sleeps after that long without calls (its executor stopped, its files kept) and the next
+ * call through its `connect` client (or `waitReady`) wakes it: a new executor on the same directory
+ * and the same loopback ports, so its endpoint and exposed URL do not change.
  *
  * @internal
  */
@@ -15,7 +18,15 @@ import {
   type WaitReadyOptions
 } from "@effect-koyeb/core/ControlPlane"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
-import { ControlPlaneError, InvalidArgument, SandboxNotFound, Timeout } from "@effect-koyeb/core/SandboxError"
+import {
+  ControlPlaneError,
+  ExecutorError,
+  InvalidArgument,
+  SandboxNotFound,
+  Timeout
+} from "@effect-koyeb/core/SandboxError"
+import { SandboxIsolation, SandboxLimits } from "@effect-koyeb/core/SandboxSchema"
+import * as Secrets from "@effect-koyeb/core/Secrets"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
@@ -33,8 +44,20 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import type { Options } from "../LocalControlPlane.js"
-import { type Activity, idleMillis, makeActivity, trackClient } from "./activity.js"
-import { healthy, type LocalExecutorProcess, type SpawnExecutor, spawnExecutor } from "./localRuntime.js"
+import { type Activity, connected, idleMillis, makeActivity, touch, trackClient } from "./activity.js"
+import {
+  type ExecutorStartError,
+  healthy,
+  type LocalExecutorProcess,
+  planConfigFiles,
+  removeSandboxDir,
+  resolveIsolation,
+  type SpawnExecutor,
+  spawnExecutor
+} from "./localRuntime.js"
+import { resolveTemplates } from "./localSecrets.js"
+import type { AppliedLimits } from "./sandboxLimits.js"
+import { configFiles, instanceLimits, mainCommand } from "./sandboxStart.js"
 
 interface Lifecycle {
   readonly idleTimeoutMillis: number
@@ -42,9 +65,22 @@ interface Lifecycle {
   readonly deleteAfterInactivityDelayMillis: number
 }
 
+/** Whether a sandbox runs or sleeps; one per sandbox, shared by every copy of its entry. */
+interface Power {
+  /** The executor running now, or the last one while asleep. */
+  current: LocalExecutorProcess
+  asleep: boolean
+  /** Serialises falling asleep and waking. */
+  readonly lock: Effect.Semaphore
+  /** Starts a new executor on the sandbox's directory and ports, in the sandbox's scope. */
+  readonly respawn: Effect.Effect<LocalExecutorProcess, ExecutorStartError | InvalidArgument>
+}
+
 interface Entry {
   readonly info: SandboxInfo
+  /** The first executor: its URL, ports and secret stay the sandbox's across sleeps. */
   readonly process: LocalExecutorProcess
+  readonly power: Power
   readonly scope: Scope.CloseableScope
   readonly activity: Activity
   readonly enableTcpProxy: boolean
@@ -68,13 +104,15 @@ const validate = (options: CreateOptions): Effect.Effect<void, InvalidArgument> 
       )
     }
   }
-  if (options.configFiles !== undefined && Object.keys(options.configFiles).length > 0) {
-    return Effect.fail(
-      new InvalidArgument({ argument: "configFiles", detail: "config files are not supported by the local backend" })
-    )
-  }
   return Effect.void
 }
+
+const sandboxLimits = (applied: AppliedLimits): SandboxLimits =>
+  new SandboxLimits({
+    ...(applied.memoryBytes === undefined ? {} : { memoryBytes: applied.memoryBytes }),
+    ...(applied.processes === undefined ? {} : { processes: applied.processes }),
+    ...(applied.detail === undefined ? {} : { detail: applied.detail })
+  })
 
 /**
  * When a sandbox is due for deletion: at `deleteAfterDelay` after its creation, or after
@@ -118,9 +156,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
       onNone: () => Effect.map(Layer.build(NodeHttpClient.layerUndici), Context.get(HttpClient.HttpClient))
     }))
   )
+  // Where `{{ secret.NAME }}` references are read, when the layer was built with a `Secrets` service.
+  const secretsService = yield* Effect.serviceOption(Secrets.Secrets)
   // Sandboxes are deleted in parallel when the layer's scope closes, after their timers are stopped.
   const sandboxesScope = yield* Scope.fork(layerScope, ExecutionStrategy.parallel)
   const timers = yield* FiberMap.make<string>()
+  const sleepers = yield* FiberMap.make<string>()
   const sandboxes = yield* Ref.make<ReadonlyMap<string, Entry>>(new Map())
 
   const endpointOf = (entry: Entry): SandboxEndpoint => ({ url: entry.process.url, secret: entry.process.secret })
@@ -143,7 +184,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
       Effect.flatMap((entry) =>
         entry === undefined
           ? Effect.void
-          : Effect.zipRight(FiberMap.remove(timers, id), Scope.close(entry.scope, Exit.void))
+          : Effect.zipRight(
+            Effect.zipRight(FiberMap.remove(timers, id), FiberMap.remove(sleepers, id)),
+            Scope.close(entry.scope, Exit.void)
+          )
       ),
       Effect.uninterruptible
     )
@@ -165,17 +209,40 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
 
   const create = Effect.fn("LocalControlPlane.create")(function*(createOptions: CreateOptions) {
     yield* validate(createOptions)
+    const main = yield* mainCommand(createOptions.entrypoint, createOptions.command, createOptions.args)
+    const limits = yield* instanceLimits(createOptions.instanceType)
+    const templates = yield* resolveTemplates(
+      createOptions.env ?? {},
+      yield* configFiles(createOptions.configFiles),
+      createOptions.name ?? "quick-sandbox",
+      secretsService
+    )
+    const files = templates.files
     const id = Crypto.randomUUID()
     const secret = Redacted.make(Crypto.randomBytes(32).toString("base64url"))
     const scope = yield* Scope.fork(sandboxesScope, ExecutionStrategy.sequential)
-    const executor = yield* spawn({
-      id,
-      secret,
-      env: createOptions.env,
-      isolation: options.isolation,
-      baseDir: options.baseDir
-    }).pipe(
-      Scope.extend(scope),
+    // Closed last: the directory outlives each executor (a sleep keeps it), not the sandbox.
+    yield* Scope.addFinalizer(scope, removeSandboxDir(id, options.baseDir))
+    // `ports`: where a waking sandbox listens again.
+    const startExecutor = (ports?: { readonly api: number; readonly proxy: number }) =>
+      Effect.gen(function*() {
+        const isolation = yield* resolveIsolation(options.isolation ?? "auto")
+        const plan = yield* planConfigFiles(files, isolation, id, options.baseDir)
+        return yield* spawn({
+          id,
+          secret,
+          env: templates.env,
+          isolation,
+          outbound: options.outbound,
+          baseDir: options.baseDir,
+          main,
+          configFiles: plan,
+          limits,
+          keepDirectory: true,
+          ports
+        })
+      }).pipe(Scope.extend(scope))
+    const executor = yield* startExecutor().pipe(
       Effect.onError(() => Scope.close(scope, Exit.void)),
       Effect.catchTag("ExecutorStartError", (error) =>
         Effect.fail(
@@ -196,11 +263,23 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
       instanceType: createOptions.instanceType ?? "local",
       image: createOptions.image ?? "koyeb/sandbox",
       createdAt: new Date(yield* Clock.currentTimeMillis),
-      ownsApp: createOptions.appId === undefined
+      ownsApp: createOptions.appId === undefined,
+      isolation: new SandboxIsolation({ mode: executor.isolation, network: executor.network }),
+      ...(executor.limits === undefined ? {} : { limits: sandboxLimits(executor.limits) }),
+      // Recorded only: no image is pulled, and no process here is more privileged than the others.
+      ...(createOptions.privileged === undefined ? {} : { privileged: createOptions.privileged }),
+      ...(createOptions.registrySecret === undefined ? {} : { registrySecret: createOptions.registrySecret })
     })
+    const power: Power = {
+      current: executor,
+      asleep: false,
+      lock: yield* Effect.makeSemaphore(1),
+      respawn: startExecutor({ api: executor.port, proxy: executor.proxyPort })
+    }
     const entry: Entry = {
       info,
       process: executor,
+      power,
       scope,
       activity: yield* makeActivity,
       enableTcpProxy: createOptions.enableTcpProxy === true,
@@ -211,18 +290,85 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
       }
     }
     yield* Ref.update(sandboxes, (all) => new Map(all).set(id, entry))
-    // A crashed executor leaves nothing behind either.
-    // Interruptible even when create runs uninterruptibly (as in `acquireRelease`): closing the
-    // sandbox scope interrupts this watcher before the executor is killed.
-    yield* executor.exited.pipe(
-      Effect.zipRight(Effect.forkIn(remove(id), layerScope)),
-      Effect.interruptible,
-      Effect.forkIn(scope)
-    )
+    yield* watch(entry, executor)
     yield* schedule(entry)
+    yield* FiberMap.run(sleepers, id, sleepTimer(entry))
     yield* Effect.annotateCurrentSpan("sandbox.id", id)
     return provisioned(entry, info.ownsApp)
   })
+
+  /**
+   * A crashed executor leaves nothing behind either; one stopped by a sleep is expected. Interruptible
+   * even when create runs uninterruptibly (as in `acquireRelease`): closing the sandbox scope
+   * interrupts this watcher before the executor is killed.
+   */
+  const watch = (entry: Entry, executor: LocalExecutorProcess) =>
+    executor.exited.pipe(
+      Effect.zipRight(Effect.suspend(() =>
+        entry.power.current === executor && !entry.power.asleep
+          ? Effect.forkIn(remove(entry.info.id), layerScope)
+          : Effect.void
+      )),
+      Effect.interruptible,
+      Effect.forkIn(entry.scope),
+      Effect.asVoid
+    )
+
+  /**
+   * Stops the executor when the sandbox has been idle for its idle timeout, keeping the files (its
+   * processes end, as in Koyeb's deep sleep). Checked under the lock: a call that began meanwhile
+   * keeps it awake, or waits for the lock and wakes it.
+   */
+  const fallAsleep = (entry: Entry) =>
+    entry.power.lock.withPermits(1)(Effect.flatMap(idleMillis(entry.activity), (idleFor) => {
+      if (entry.power.asleep || idleFor < entry.lifecycle.idleTimeoutMillis) return Effect.void
+      entry.power.asleep = true
+      return entry.power.current.kill
+    }))
+
+  /** Wakes a sleeping sandbox: a new executor on its directory and ports. */
+  const wake = (entry: Entry): Effect.Effect<void, ExecutorStartError | InvalidArgument> =>
+    entry.power.lock.withPermits(1)(Effect.suspend(() => {
+      if (!entry.power.asleep) return Effect.void
+      return entry.power.respawn.pipe(
+        Effect.tap((executor) =>
+          Effect.suspend(() => {
+            entry.power.current = executor
+            entry.power.asleep = false
+            return watch(entry, executor)
+          })
+        ),
+        // Waking is traffic: the idle timer counts from now, not from the last call before the sleep.
+        Effect.zipLeft(touch(entry.activity)),
+        Effect.asVoid
+      )
+    }))
+
+  /**
+   * Puts the sandbox to sleep after `idleTimeout` without calls or a connection open to its exposed
+   * port (checked every tenth of it, 20 ms to 1 s).
+   */
+  const sleepTimer = (entry: Entry): Effect.Effect<void> => {
+    const idle = entry.lifecycle.idleTimeoutMillis
+    if (idle <= 0) return Effect.void
+    const tick = Duration.millis(Math.min(1_000, Math.max(20, Math.floor(idle / 10))))
+    const check = Effect.zipRight(
+      Effect.suspend(() =>
+        !entry.power.asleep && connected(entry.process.proxyPort) ? touch(entry.activity) : Effect.void
+      ),
+      fallAsleep(entry)
+    )
+    return Effect.asVoid(Effect.repeat(check, Schedule.spaced(tick)))
+  }
+
+  const wakeFailed = (id: string) => (error: ExecutorStartError | InvalidArgument) =>
+    new ControlPlaneError({
+      reason: "Runtime",
+      detail: `the sandbox could not wake: ${error.detail}`,
+      method: "POST",
+      url: `local:/sandboxes/${id}`,
+      cause: error
+    })
 
   const waitReady = Effect.fn("LocalControlPlane.waitReady")(function*(id: string, waitOptions?: WaitReadyOptions) {
     const timeout = Duration.decode(waitOptions?.timeout ?? DEFAULT_WAIT_TIMEOUT)
@@ -233,6 +379,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
       Schedule.spaced(pollMax)
     )
     const entry = yield* lookup(id).pipe(
+      // A sleeping sandbox is woken, as a request through Koyeb's gateway does.
+      Effect.tap((entry) => Effect.mapError(wake(entry), wakeFailed(id))),
       Effect.repeat({ schedule: Schedule.passthrough(backoff), until: (entry) => healthy(entry.process.url) }),
       Effect.timeoutFail({
         duration: timeout,
@@ -268,7 +416,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
       Effect.flatMap((client) =>
         Effect.map(Ref.get(sandboxes), (all) => {
           const entry = [...all.values()].find((e) => e.process.url === endpoint.url)
-          return entry === undefined ? client : trackClient(client, entry.activity)
+          // Every call wakes a sleeping sandbox first; one that cannot wake answers like Koyeb's gateway: 503.
+          return entry === undefined ? client : trackClient(
+            client,
+            entry.activity,
+            Effect.mapError(wake(entry), (error) =>
+              new ExecutorError({
+                reason: "Status",
+                status: 503,
+                endpoint: endpoint.url,
+                detail: `the sandbox could not wake: ${error.detail}`,
+                cause: error
+              }))
+          )
         })
       )
     )
@@ -278,7 +438,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
     get: Effect.fn("LocalControlPlane.get")(function*(id: string) {
       return provisioned(yield* lookup(id), false)
     }),
-    list: Effect.map(Ref.get(sandboxes), (all) => [...all.values()].map((entry) => entry.info)).pipe(
+    list: Effect.map(
+      Ref.get(sandboxes),
+      (all) =>
+        [...all.values()].map((entry) =>
+          new SandboxInfo({ ...entry.info, status: entry.power.asleep ? "SLEEPING" : "HEALTHY" })
+        )
+    ).pipe(
       Effect.withSpan("LocalControlPlane.list")
     ),
     delete: Effect.fn("LocalControlPlane.delete")(function*(info: SandboxInfo) {

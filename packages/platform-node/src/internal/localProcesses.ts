@@ -122,12 +122,27 @@ export const removeDirSync = (dir: string): void => {
   }
 }
 
+// Directories kept by a kill for a later start (a sleeping sandbox): they go with this process too.
+const keptDirs = new Set<string>()
+
+/** Tracks (`true`) or forgets the directory of a sleeping sandbox, removed if this process goes away first. */
+export const keepDir = (dir: string, kept: boolean): void => {
+  if (kept) {
+    installHooks()
+    keptDirs.add(dir)
+  } else {
+    keptDirs.delete(dir)
+  }
+}
+
 const killAllSync = (): void => {
   for (const child of children.values()) {
     killTreeSync(child)
     removeDirSync(child.dir)
   }
   children.clear()
+  for (const dir of keptDirs) removeDirSync(dir)
+  keptDirs.clear()
 }
 
 const onSignal = (sig: NodeJS.Signals) => {

@@ -7,9 +7,12 @@
  *
  * @internal
  */
+import { InvalidArgument } from "@effect-koyeb/core/SandboxError"
+import type { SandboxNetwork } from "@effect-koyeb/core/SandboxSchema"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -18,8 +21,12 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import type * as Stream from "node:stream"
 import { executorCommand } from "./executorCommand.js"
+import * as Network from "./localNetwork.js"
 import * as Processes from "./localProcesses.js"
+import * as Limits from "./sandboxLimits.js"
+import * as Start from "./sandboxStart.js"
 
 /** How a local sandbox is isolated from the host. */
 export type Isolation = "none" | "bubblewrap"
@@ -41,9 +48,13 @@ export interface LocalExecutorProcess {
   readonly pid: number
   readonly secret: Redacted.Redacted<string>
   readonly isolation: Isolation
+  /** What the sandbox's commands reach: their own loopback only, plus outbound traffic, or the host's network. */
+  readonly network: SandboxNetwork
+  /** The instance type's limits and which of them apply (see `sandboxLimits`); undefined without limits. */
+  readonly limits?: Limits.AppliedLimits | undefined
   /** Home directory of the sandbox as commands see it (their default cwd and `HOME`). */
   readonly home: string
-  /** Kills the whole process tree and removes the directory. Idempotent. */
+  /** Kills the whole process tree and removes the directory (unless spawned with `keepDirectory`). Idempotent. */
   readonly kill: Effect.Effect<void>
   /** Completes when the process has exited (killed or crashed). */
   readonly exited: Effect.Effect<void>
@@ -71,11 +82,37 @@ export interface SpawnOptions {
   readonly secret: Redacted.Redacted<string>
   readonly env?: Readonly<Record<string, string>> | undefined
   readonly isolation?: IsolationOption | undefined
+  /** Outbound traffic through slirp4netns or pasta when installed (default true); false: the sandbox's own loopback only. */
+  readonly outbound?: boolean | undefined
   /** Parent of the sandbox directories (default `<os tmpdir>/effect-koyeb`). */
   readonly baseDir?: string | undefined
   /** Bound on start-up (default 30 seconds). */
   readonly startTimeout?: Duration.DurationInput | undefined
+  /**
+   * `kill` leaves the sandbox directory (its home and tmp) in place, so a later spawn with the same
+   * id finds its files again (a sandbox waking from sleep); the caller removes it (`removeSandboxDir`).
+   */
+  readonly keepDirectory?: boolean | undefined
+  /** Loopback ports for the API and the proxy (a sandbox waking from sleep keeps its address); default: free ones. */
+  readonly ports?: { readonly api: number; readonly proxy: number } | undefined
+  /**
+   * The sandbox's own program (`sandboxStart.mainCommand`): started beside the executor, before it
+   * listens, with the sandbox's env and its home as cwd, output appended to `MAIN_LOG` in its tmp.
+   */
+  readonly main?: ReadonlyArray<string> | undefined
+  /** Its config files (`planConfigFiles`, for this id, base directory and isolation). */
+  readonly configFiles?: Start.ConfigFilePlan | undefined
+  /** Memory and process limits of its instance type (`sandboxStart.instanceLimits`). */
+  readonly limits?: Start.InstanceLimits | undefined
 }
+
+/** Removes the directory of sandbox `id` (one spawned with `keepDirectory`). */
+export const removeSandboxDir = (id: string, baseDir: string | undefined): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const dir = Path.join(baseDir ?? defaultBaseDir(), id)
+    Processes.keepDir(dir, false)
+    return Effect.promise(() => Fs.promises.rm(dir, { recursive: true, force: true }).catch(() => undefined))
+  })
 
 /** Default parent of sandbox directories. */
 export const defaultBaseDir = (): string => Path.join(Os.tmpdir(), "effect-koyeb")
@@ -87,17 +124,29 @@ const GRACE_MILLIS = 2_000
 // ---------------------------------------------------------------------------------------------
 // Isolation
 
-let bwrapProbe: Promise<boolean> | undefined
+let bwrapProbe: Promise<{ readonly works: boolean; readonly network: boolean }> | undefined
 let warnedNoIsolation = false
+let warnedSharedNetwork = false
+let warnedNoOutbound = false
 
-const bwrapWorks = (): Promise<boolean> => (bwrapProbe ??= new Promise((resolve) => {
-  ChildProcess.execFile(
-    "bwrap",
-    ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent", "true"],
-    { timeout: 5_000 },
-    (error) => resolve(error === null)
-  )
-}))
+const bwrapRuns = (extra: ReadonlyArray<string>): Promise<boolean> =>
+  new Promise((resolve) => {
+    const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", ...extra]
+    ChildProcess.execFile(
+      "bwrap",
+      [...args, "--die-with-parent", "true"],
+      { timeout: 5_000 },
+      (error) => resolve(error === null)
+    )
+  })
+
+/** Whether bubblewrap works here, and whether it can also give a sandbox a network namespace (probed once). */
+const bwrapProbes = () =>
+  bwrapProbe ??= Promise.all([bwrapRuns([]), bwrapRuns(["--unshare-net"])]).then(([works, network]) => ({
+    works,
+    network: works && network
+  }))
+const bwrapWorks = () => bwrapProbes().then((probe) => probe.works)
 
 /** Resolves `"auto"` (probing bubblewrap once per process) and checks an explicit `"bubblewrap"`. */
 export const resolveIsolation = (option: IsolationOption): Effect.Effect<Isolation, ExecutorStartError> =>
@@ -125,8 +174,13 @@ export const resolveIsolation = (option: IsolationOption): Effect.Effect<Isolati
 const hiddenRoots = ["/home", "/root"]
 const isUnder = (path: string, root: string) => path === root || path.startsWith(root + "/")
 
-const bwrapArgs = (root: string, visible: ReadonlyArray<string>): Array<string> => {
-  const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+const bwrapArgs = (
+  root: string,
+  visible: ReadonlyArray<string>,
+  network: { readonly unshare: boolean; readonly infoFd: number | undefined },
+  configFiles: { readonly reopen: ReadonlyArray<string>; readonly files: ReadonlyArray<string> }
+): Array<string> => {
+  const args = ["--ro-bind", "/", "/", ...configFiles.reopen, "--dev", "/dev", "--proc", "/proc"]
   for (const hidden of hiddenRoots) {
     if (Fs.existsSync(hidden)) args.push("--tmpfs", hidden)
   }
@@ -135,8 +189,85 @@ const bwrapArgs = (root: string, visible: ReadonlyArray<string>): Array<string> 
   for (const path of visible) {
     if ([...hiddenRoots, "/tmp"].some((hidden) => isUnder(path, hidden))) args.push("--ro-bind", path, path)
   }
+  for (const arg of configFiles.files) args.push(arg)
+  if (network.unshare) args.push("--unshare-net")
+  if (network.infoFd !== undefined) args.push("--info-fd", String(network.infoFd))
   args.push("--unshare-pid", "--die-with-parent", "--chdir", SANDBOX_HOME, "--")
   return args
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the sandbox starts with
+
+/** Where the sandbox's own program writes its output: this file in the sandbox's tmp (`/tmp` under bubblewrap). */
+export const MAIN_LOG = "effect-koyeb-main.log"
+
+const hostKind = (path: string): Start.HostKind => {
+  try {
+    const stat = Fs.lstatSync(path)
+    return stat.isDirectory() ? "directory" : stat.isFile() ? "file" : stat.isSymbolicLink() ? "symlink" : "other"
+  } catch {
+    return "missing"
+  }
+}
+
+/** The host as bubblewrap's read-only bind of `/` shows it. */
+const hostProbe: Start.HostProbe = {
+  kind: hostKind,
+  realpath: (path) => {
+    try {
+      return Fs.realpathSync(path)
+    } catch {
+      return path
+    }
+  },
+  entries: (directory) => {
+    try {
+      return Fs.readdirSync(directory).map((name) => {
+        const path = Path.join(directory, name)
+        const kind = hostKind(path)
+        if (kind !== "symlink") return { name, kind }
+        try {
+          return { name, kind, target: Fs.readlinkSync(path) }
+        } catch {
+          return { name, kind: "missing" as const }
+        }
+      })
+    } catch {
+      return []
+    }
+  }
+}
+
+/**
+ * Plans the config files of sandbox `id` (see `sandboxStart.planConfigFiles`). Without isolation
+ * every path would be this machine's own, so any config file is an `InvalidArgument`.
+ */
+export const planConfigFiles = (
+  files: ReadonlyArray<Start.ConfigFileSpec>,
+  isolation: Isolation,
+  id: string,
+  baseDir: string | undefined
+): Either.Either<Start.ConfigFilePlan, InvalidArgument> => {
+  if (files.length === 0) return Either.right({ hostFiles: [], reopened: [], directories: [], mounted: [] })
+  if (isolation === "none") {
+    return Either.left(
+      new InvalidArgument({
+        argument: "configFiles",
+        detail: `${
+          JSON.stringify(files[0]!.path)
+        }: config files need bubblewrap isolation; without it the path would be on this machine's own file system`
+      })
+    )
+  }
+  const dir = Path.join(baseDir ?? defaultBaseDir(), id)
+  const layout: Start.SandboxLayout = {
+    home: SANDBOX_HOME,
+    hostHome: Path.join(dir, "home"),
+    hostTmp: Path.join(dir, "tmp"),
+    hidden: hiddenRoots.filter((root) => Fs.existsSync(root))
+  }
+  return Start.planConfigFiles(files, layout, hostProbe)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,10 +298,24 @@ export type SpawnExecutor = (
   options: SpawnOptions
 ) => Effect.Effect<LocalExecutorProcess, ExecutorStartError, Scope.Scope>
 
-/** Spawns the executor of sandbox `id`; ready (listening and `/health` OK) when it succeeds; killed when the scope closes. */
-export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) {
+const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   const isolation = yield* resolveIsolation(options.isolation ?? "auto")
   const start = yield* executorCommand
+  const ownNetwork = isolation === "bubblewrap" && (yield* Effect.promise(bwrapProbes)).network
+  if (isolation === "bubblewrap" && !ownNetwork && !warnedSharedNetwork) {
+    warnedSharedNetwork = true
+    yield* Effect.logWarning(
+      "effect-koyeb: bubblewrap cannot create a network namespace here; local sandboxes share the host's network."
+    )
+  }
+  const helper = ownNetwork && options.outbound !== false ? Network.outboundHelper() : undefined
+  // Bound here, on host loopback: the host reaches the API and the proxy; the sandbox's own ports stay inside.
+  const [api, proxy] = yield* Effect.all([
+    Network.listenOnLoopback(options.ports?.api),
+    Network.listenOnLoopback(options.ports?.proxy)
+  ]).pipe(
+    Effect.mapError((cause) => failed(options.id, "Spawn", `cannot listen on 127.0.0.1: ${cause.message}`))
+  )
   const baseDir = options.baseDir ?? defaultBaseDir()
   const dir = Path.join(baseDir, options.id)
   yield* Effect.try({
@@ -182,22 +327,69 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     },
     catch: (cause) => failed(options.id, "Directory", `cannot create ${dir}: ${String(cause)}`)
   })
+  const plan = options.configFiles
+  // Files in the sandbox's own home and tmp are plain files there; the others are read by bubblewrap
+  // from descriptors of unlinked files, so nothing of them stays on the host.
+  const configFds: Array<number> = []
+  yield* Effect.try({
+    try: () => {
+      for (const file of plan?.hostFiles ?? []) {
+        Fs.mkdirSync(Path.dirname(file.path), { recursive: true })
+        Fs.writeFileSync(file.path, file.content, { mode: file.mode })
+        Fs.chmodSync(file.path, file.mode)
+      }
+      for (const [i, file] of (plan?.mounted ?? []).entries()) {
+        const path = Path.join(dir, `config-file-${i}`)
+        Fs.writeFileSync(path, file.content, { mode: 0o600 })
+        configFds.push(Fs.openSync(path, "r"))
+        Fs.unlinkSync(path)
+      }
+    },
+    catch: (cause) => {
+      configFds.forEach((fd) => Fs.closeSync(fd))
+      if (options.keepDirectory !== true) Fs.rmSync(dir, { recursive: true, force: true })
+      return failed(options.id, "Directory", `cannot write the config files: ${String(cause)}`)
+    }
+  })
+  const cgroups = options.limits === undefined ? undefined : Limits.make(options.id, options.limits)
+  // Also when the executor never starts (`kill` removes them too, as soon as it is done).
+  if (cgroups !== undefined) yield* Effect.addFinalizer(() => cgroups.remove)
   const home = isolation === "bubblewrap" ? SANDBOX_HOME : Path.join(dir, "home")
-  const env: Record<string, string> = {
+  const tmp = isolation === "bubblewrap" ? "/tmp" : Path.join(dir, "tmp")
+  const sandboxEnv: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
     LANG: process.env.LANG ?? "C.UTF-8",
     HOME: home,
-    TMPDIR: isolation === "bubblewrap" ? "/tmp" : Path.join(dir, "tmp"),
-    ...options.env,
+    TMPDIR: tmp,
+    ...options.env
+  }
+  const env: Record<string, string> = {
+    ...sandboxEnv,
     // The secret goes through stdin: in the environment, commands could read it from /proc/<pid>/environ.
     SANDBOX_SECRET_STDIN: "1",
     // In a PID namespace the parent's pid means nothing; --die-with-parent covers it there.
     ...(isolation === "none" ? { EFFECT_KOYEB_PARENT_PID: String(process.pid) } : {})
   }
-  const executorArgs = [...start.args, "executor", "--host", "127.0.0.1", "--port", "0", "--proxy-port", "0"]
-  const [file, args] = isolation === "bubblewrap"
-    ? ["bwrap", [...bwrapArgs(dir, start.visiblePaths), start.command, ...executorArgs]] as const
-    : [start.command, executorArgs] as const
+  // fd 3: the API socket, fd 4: the proxy socket, fd 5: bubblewrap's info (the sandbox's pid, for the helper).
+  const executorArgs = [...start.args, "executor", "--fd", "3", "--proxy-fd", "4"]
+  const network = { unshare: ownNetwork, infoFd: helper === undefined ? undefined : 5 }
+  // Config file descriptors follow the ones above.
+  const configFd = (i: number) => (helper === undefined ? 5 : 6) + i
+  const configArgs = plan === undefined
+    ? { reopen: [], files: [] }
+    : Start.configFileArgs(plan, hostProbe, configFd)
+  const inside = options.main === undefined
+    ? [start.command, ...executorArgs]
+    : Start.withMain(
+      options.main,
+      Path.posix.join(tmp, MAIN_LOG),
+      Object.keys(env).filter((key) => !Object.hasOwn(sandboxEnv, key)),
+      [start.command, ...executorArgs]
+    )
+  const command = isolation === "bubblewrap"
+    ? ["bwrap", ...bwrapArgs(dir, start.visiblePaths, network, configArgs), ...inside]
+    : inside
+  const [file, ...args] = cgroups === undefined ? command : cgroups.wrap(command)
 
   const listening = yield* Deferred.make<Listening, ExecutorStartError>()
   const exited = yield* Deferred.make<void>()
@@ -207,10 +399,21 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
         cwd: isolation === "bubblewrap" ? "/" : Path.join(dir, "home"),
         env,
         detached: true,
-        stdio: ["pipe", "pipe", "pipe"]
+        stdio: [
+          "pipe",
+          "pipe",
+          "pipe",
+          api.fd,
+          proxy.fd,
+          ...(helper === undefined ? [] : ["pipe" as const]),
+          ...configFds
+        ]
       }),
     catch: (cause) => failed(options.id, "Spawn", `cannot spawn the executor: ${String(cause)}`)
-  })
+  }).pipe(Effect.ensuring(Effect.sync(() => configFds.forEach((fd) => Fs.closeSync(fd)))))
+  // From now on only the executor accepts on these sockets.
+  api.close()
+  proxy.close()
   child.stdin?.end(Redacted.value(options.secret))
   const pid = child.pid
   if (pid === undefined) {
@@ -276,6 +479,7 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (done) => done, times: GRACE_MILLIS / 25 })
   )
   let killed = false
+  let outbound: Network.Outbound | undefined
   const kill: Effect.Effect<void> = Effect.suspend(() => {
     if (killed) return Deferred.await(exited)
     killed = true
@@ -290,6 +494,7 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
         Processes.killTreeSync(record)
         yield* awaitExit
       }
+      outbound?.stop()
       // SIGKILL is asynchronous, and reparented stragglers are no longer in the tree: sweep until
       // none is left. Under bubblewrap none can leave: its PID namespace dies with the executor.
       if (isolation === "none") {
@@ -301,11 +506,25 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
           Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (none) => none, times: GRACE_MILLIS / 50 })
         )
       }
-      yield* Effect.promise(() => Fs.promises.rm(dir, { recursive: true, force: true }).catch(() => undefined))
+      if (cgroups !== undefined) yield* cgroups.remove
+      // A kept directory still goes if this process exits before its owner removes it.
+      if (options.keepDirectory === true) Processes.keepDir(dir, true)
+      else yield* removeSandboxDir(options.id, options.baseDir)
     })
   }).pipe(Effect.uninterruptible)
 
   yield* Effect.addFinalizer(() => kill)
+
+  // The helper attaches while the executor starts. Without it the sandbox is still a sandbox, offline.
+  const attaching: Promise<SandboxNetwork | Error> = helper === undefined
+    ? Promise.resolve(ownNetwork ? "private" : "shared")
+    : Network.sandboxPid((child.stdio as ReadonlyArray<Stream.Readable | null>)[5])
+      .then((target) => Network.attachOutbound(helper, target, dir, 5_000))
+      .then((attached) => {
+        if (killed) attached.stop()
+        else outbound = attached
+        return "user-mode" as const
+      }, (error: Error) => error)
 
   const started = yield* Deferred.await(listening).pipe(
     Effect.timeoutFail({
@@ -324,6 +543,17 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     Effect.retry({ schedule: Schedule.spaced("25 millis"), times: 20 }),
     Effect.tapError(() => kill)
   )
+  const attached = yield* Effect.promise(() => attaching)
+  if (attached instanceof Error && !warnedNoOutbound) {
+    warnedNoOutbound = true
+    yield* Effect.logWarning(`effect-koyeb: local sandboxes have no outbound network: ${attached.message}`)
+  }
+  const limits = cgroups?.joined(pid)
+  if (limits?.detail !== undefined) {
+    yield* Effect.logWarning(
+      `effect-koyeb: sandbox ${options.id} (${limits.instanceType}) runs without some limits: ${limits.detail}`
+    )
+  }
   // Keep draining the pipes so the executor never blocks on a full pipe, without holding this process open.
   child.stdout!.resume()
   child.unref()
@@ -339,8 +569,20 @@ export const spawnExecutor = Effect.fnUntraced(function*(options: SpawnOptions) 
     pid,
     secret: options.secret,
     isolation,
+    network: attached instanceof Error ? "private" : attached,
+    limits,
     home,
     kill,
     exited: Deferred.await(exited)
   } satisfies LocalExecutorProcess
 }) as SpawnExecutor
+
+/**
+ * Spawns the executor of sandbox `id`; ready (listening and `/health` OK) when it succeeds; killed
+ * when the scope closes. Rarely, bubblewrap fails to set up a new network namespace's loopback (a
+ * netlink reply it does not recognise): that start is tried again.
+ */
+export const spawnExecutor: SpawnExecutor = (options) =>
+  spawnOnce(options).pipe(
+    Effect.retry({ times: 2, while: (error) => error.reason === "Exited" && error.detail.includes("bwrap: loopback:") })
+  )

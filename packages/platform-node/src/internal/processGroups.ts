@@ -1,6 +1,7 @@
 /**
  * Spawning of executor commands (`sh -c`, stdin `/dev/null` or a pipe, own process group) and the registry
- * of the process groups the server started, so that kills and shutdown reach every descendant.
+ * of the process groups the server started, so that kills and shutdown reach every descendant, also
+ * one that left the group (`setsid`).
  *
  * @internal
  */
@@ -70,23 +71,23 @@ export const exists = (pid: number): boolean => {
 // a member that changed its credentials (EPERM) still counts
 const isGroupAlive = (pgid: number): boolean => exists(-pgid)
 
-/**
- * The groups among `pgids` that still have a live member. `kill(-pgid, 0)` also succeeds while only
- * zombies are left: a member orphaned by the group's leader is reparented to init and stays a
- * zombie until init reaps it, which some inits do late and a plain PID 1 (a container's own
- * program) never does. On Linux, /proc tells them apart; elsewhere a zombie counts as alive.
- */
-const liveGroups = (pgids: ReadonlyArray<number>): Array<number> => {
-  const existing = pgids.filter(isGroupAlive)
-  if (existing.length === 0) return existing
+/** A process as `/proc/<pid>/stat` shows it. */
+interface ProcStat {
+  readonly pid: number
+  readonly state: string
+  readonly ppid: number
+  readonly pgrp: number
+}
+
+/** Every process `/proc` shows; `undefined` where there is no `/proc`. */
+const processList = (): Array<ProcStat> | undefined => {
   let entries: Array<string>
   try {
     entries = Fs.readdirSync("/proc")
   } catch {
-    return existing
+    return undefined
   }
-  const wanted = new Set(existing)
-  const live = new Set<number>()
+  const out: Array<ProcStat> = []
   for (const entry of entries) {
     if (!/^[0-9]+$/.test(entry)) continue
     let stat: string
@@ -96,11 +97,38 @@ const liveGroups = (pgids: ReadonlyArray<number>): Array<number> => {
       continue // exited meanwhile, or not ours to read
     }
     // The command name may contain spaces and parentheses: fields follow the last ")" (state, ppid, pgrp, …).
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 3)
-    if (state !== "Z" && state !== "X" && wanted.has(Number(pgrp))) live.add(Number(pgrp))
+    const [state, ppid, pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 3)
+    out.push({ pid: Number(entry), state: state!, ppid: Number(ppid), pgrp: Number(pgrp) })
   }
+  return out
+}
+
+const isLive = (p: ProcStat): boolean => p.state !== "Z" && p.state !== "X"
+
+/**
+ * The groups among `pgids` that still have a live member. `kill(-pgid, 0)` also succeeds while only
+ * zombies are left: a member orphaned by the group's leader is reparented to init and stays a
+ * zombie until init reaps it, which some inits do late and a plain PID 1 (a container's own
+ * program) never does. On Linux, /proc tells them apart; elsewhere a zombie counts as alive.
+ */
+const liveGroups = (pgids: ReadonlyArray<number>): Array<number> => {
+  const existing = pgids.filter(isGroupAlive)
+  if (existing.length === 0) return existing
+  const all = processList()
+  if (all === undefined) return existing
+  const wanted = new Set(existing)
+  const live = new Set<number>()
+  for (const p of all) if (isLive(p) && wanted.has(p.pgrp)) live.add(p.pgrp)
   // A group only this process cannot signal (EPERM) may have members /proc hides: keep it.
   return existing.filter((pgid) => live.has(pgid) || !isSignalable(pgid))
+}
+
+/** The pids among `pids` that are alive and not zombies. */
+const livePids = (pids: ReadonlySet<number>): Array<number> => {
+  if (pids.size === 0) return []
+  const all = processList()
+  if (all === undefined) return [...pids].filter(exists)
+  return all.filter((p) => pids.has(p.pid) && isLive(p)).map((p) => p.pid)
 }
 
 const isSignalable = (pgid: number): boolean => {
@@ -112,11 +140,37 @@ const isSignalable = (pgid: number): boolean => {
   }
 }
 
-const signalGroup = (pgid: number, signal: NodeJS.Signals): void => {
+const signal = (pid: number, signal: NodeJS.Signals): void => {
   try {
-    process.kill(-pgid, signal)
+    process.kill(pid, signal)
   } catch {
-    // the group is gone
+    // gone
+  }
+}
+
+const signalGroup = (pgid: number, sig: NodeJS.Signals): void => signal(-pgid, sig)
+
+/**
+ * Freezes the descendants of the members of `pgids` that left those groups (`setsid`, a shell's
+ * job control, a terminal wrapper) and adds them to `escaped`: SIGSTOP to each one found, scan
+ * again until a scan finds no new one. The groups themselves must be stopped already, so that
+ * nothing forks or is reparented to init while the tree is walked.
+ */
+const freezeEscaped = (pgids: ReadonlySet<number>, escaped: Set<number>): void => {
+  for (;;) {
+    const all = processList()
+    if (all === undefined) return
+    const tree = new Set<number>()
+    for (const p of all) if (pgids.has(p.pgrp) || escaped.has(p.pid)) tree.add(p.pid)
+    let found = false
+    for (const p of all) {
+      if (!tree.has(p.pid) && tree.has(p.ppid) && isLive(p) && p.pid !== process.pid) {
+        escaped.add(p.pid)
+        signal(p.pid, "SIGSTOP")
+        found = true
+      }
+    }
+    if (!found) return
   }
 }
 
@@ -124,7 +178,10 @@ const signalGroup = (pgid: number, signal: NodeJS.Signals): void => {
 export interface ProcessGroups {
   /** Starts `sh -c cmd` as the leader of a new process group. */
   readonly spawn: (spec: CommandSpec) => Effect.Effect<Spawned, SpawnError>
-  /** SIGTERM to the group, then SIGKILL once the grace period has passed and the group still exists. */
+  /**
+   * SIGTERM to the group and to the descendants that left it (found through `/proc`, frozen while
+   * found), then SIGKILL once the grace period has passed and one of them is still alive.
+   */
   readonly kill: (pgid: number) => Effect.Effect<void>
   /** Kills every group still alive (shutdown). */
   readonly killAll: Effect.Effect<void>
@@ -140,17 +197,35 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
     for (const pgid of groups) if (!isGroupAlive(pgid)) groups.delete(pgid)
   }
 
-  // SIGTERM, then a look every `pollInterval` until the groups are gone or the grace period is over
+  const freeze = (pgids: ReadonlyArray<number>, escaped: Set<number>) => {
+    for (const pgid of pgids) signalGroup(pgid, "SIGSTOP")
+    freezeEscaped(new Set(pgids), escaped)
+  }
+
+  // The groups and their escaped descendants are frozen, sent SIGTERM and resumed (so that they
+  // handle it), then looked at every `pollInterval` until they are gone or the grace period is
+  // over; what is left is frozen again (with what it forked meanwhile) and killed.
   const killGroups = (pgids: ReadonlyArray<number>) =>
     Effect.gen(function*() {
-      for (const pgid of pgids) signalGroup(pgid, "SIGTERM")
-      yield* Effect.repeat(Effect.sync(() => liveGroups(pgids)), {
+      const escaped = new Set<number>()
+      const signalAll = (sig: NodeJS.Signals) => {
+        for (const pgid of pgids) signalGroup(pgid, sig)
+        for (const pid of escaped) signal(pid, sig)
+      }
+      freeze(pgids, escaped)
+      signalAll("SIGTERM")
+      signalAll("SIGCONT")
+      const left = () => liveGroups(pgids).length + livePids(escaped).length
+      yield* Effect.repeat(Effect.sync(left), {
         schedule: Schedule.spaced(pollInterval).pipe(Schedule.upTo(gracePeriod)),
-        while: (alive) => alive.length > 0
+        while: (alive) => alive > 0
       })
-      for (const pgid of liveGroups(pgids)) signalGroup(pgid, "SIGKILL")
-      const left = new Set(liveGroups(pgids))
-      for (const pgid of pgids) if (!left.has(pgid)) groups.delete(pgid)
+      if (left() > 0) {
+        freeze(liveGroups(pgids), escaped)
+        signalAll("SIGKILL")
+      }
+      const alive = new Set(liveGroups(pgids))
+      for (const pgid of pgids) if (!alive.has(pgid)) groups.delete(pgid)
     }).pipe(Effect.uninterruptible)
 
   return {

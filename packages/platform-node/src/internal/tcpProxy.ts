@@ -21,6 +21,8 @@ export interface TcpProxy {
 export const make = (options: {
   readonly host: string
   readonly port: number
+  /** An inherited listening socket, used instead of `host:port`. */
+  readonly fd?: number | undefined
   readonly target: () => string | undefined
 }): Effect.Effect<TcpProxy, Error, Scope.Scope> =>
   Effect.gen(function*() {
@@ -72,7 +74,10 @@ export const make = (options: {
       Effect.async<Net.Server, Error>((resume) => {
         const server = Net.createServer({ allowHalfOpen: true }, onConnection)
         server.once("error", (error) => resume(Effect.fail(error)))
-        server.listen({ host: options.host, port: options.port }, () => resume(Effect.succeed(server)))
+        server.listen(
+          options.fd === undefined ? { host: options.host, port: options.port } : { fd: options.fd },
+          () => resume(Effect.succeed(server))
+        )
       }),
       (server) =>
         Effect.async<void>((resume) => {

@@ -41,6 +41,7 @@ export const make = (options: { readonly gated?: boolean } = {}): Effect.Effect<
           pid: -1,
           secret: spawnOptions.secret,
           isolation: "none",
+          network: "shared",
           home: "/nonexistent",
           kill,
           exited: Deferred.await(exited)

@@ -1,6 +1,6 @@
 /**
- * The emulator's Koyeb REST routes: apps, services of type SANDBOX and deployments, with Koyeb's
- * JSON shapes and error bodies.
+ * The emulator's Koyeb REST routes: apps, services of type SANDBOX, deployments and secrets, with
+ * Koyeb's JSON shapes and error bodies.
  *
  * @internal
  */
@@ -13,6 +13,8 @@ import * as Crypto from "node:crypto"
 import type { Deployments } from "./deployments.js"
 import { body, invalidArgument, json, notFound, page, param, query } from "./http.js"
 import { appJson, deploymentJson, serviceObject } from "./render.js"
+import { createViolations } from "./sandboxOptions.js"
+import * as Secrets from "./secrets.js"
 import * as State from "./state.js"
 import type { ServiceRecord, Store } from "./state.js"
 import { validateCreateApp, validateCreateService, validateUpdateService } from "./validation.js"
@@ -24,10 +26,12 @@ export interface RoutesContext {
   readonly organizationId: string
   /** `metadata.sandbox.public_url` of the deployments. */
   readonly publicUrl: string
+  /** The domain of a new app, from its name. */
+  readonly appDomain: (name: string) => string
 }
 
 /** `/v1/apps`, `/v1/services` and `/v1/deployments`. */
-export const make = ({ deployments, organizationId, publicUrl, store }: RoutesContext) => {
+export const make = ({ appDomain, deployments, organizationId, publicUrl, store }: RoutesContext) => {
   const lookup = <A>(select: (store: Store, id: string) => A | undefined) =>
     Effect.map(Effect.zip(Ref.get(store), param("id")), ([s, id]) => select(s, id))
   const serviceReply = (service: ServiceRecord) => json({ service: serviceObject(service, organizationId) })
@@ -40,7 +44,7 @@ export const make = ({ deployments, organizationId, publicUrl, store }: RoutesCo
     const app = {
       id: Crypto.randomUUID(),
       name,
-      domain: `${name}-local.koyeb.app`,
+      domain: appDomain(name),
       deleteWhenEmpty,
       createdAt: yield* Clock.currentTimeMillis
     }
@@ -82,6 +86,8 @@ export const make = ({ deployments, organizationId, publicUrl, store }: RoutesCo
     const validated = validateCreateService(yield* body)
     if (Either.isLeft(validated)) return invalidArgument(validated.left)
     const { appId, definition, lifeCycle } = validated.right
+    const violations = createViolations(definition, yield* Ref.get(store), appId)
+    if (violations.length > 0) return invalidArgument(violations)
     const now = yield* Clock.currentTimeMillis
     const service: ServiceRecord = {
       id: "",
@@ -140,6 +146,8 @@ export const make = ({ deployments, organizationId, publicUrl, store }: RoutesCo
     if (service === undefined) return notFound("Service not found")
     const validated = validateUpdateService(yield* body)
     if (Either.isLeft(validated)) return invalidArgument(validated.left)
+    const violations = createViolations(validated.right.definition, yield* Ref.get(store), service.appId)
+    if (violations.length > 0) return invalidArgument(violations)
     if (yield* dryRun) return serviceReply(service)
     const { definition, lifeCycle, saveOnly } = validated.right
     const now = yield* Clock.currentTimeMillis
@@ -180,6 +188,7 @@ export const make = ({ deployments, organizationId, publicUrl, store }: RoutesCo
     HttpRouter.get("/v1/services/:id", getService),
     HttpRouter.put("/v1/services/:id", updateService),
     HttpRouter.del("/v1/services/:id", deleteService),
-    HttpRouter.get("/v1/deployments/:id", getDeployment)
+    HttpRouter.get("/v1/deployments/:id", getDeployment),
+    HttpRouter.concat(Secrets.routes(store, organizationId))
   )
 }

@@ -1,6 +1,6 @@
 /**
- * The Koyeb emulator assembled: the HTTP server, the edge (request log, fault switches, bearer
- * token), the REST routes, the gateway and the admin routes over one store.
+ * The Koyeb emulator assembled: the HTTP (or, with `tls`, HTTPS) server, the edge (request log,
+ * fault switches, bearer token), the REST routes, the gateway and the admin routes over one store.
  *
  * @internal
  */
@@ -15,15 +15,18 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Crypto from "node:crypto"
 import * as Http from "node:http"
+import * as Https from "node:https"
 import type { KoyebEmulatorShape, Options } from "../../KoyebEmulator.js"
 import { type SpawnExecutor, spawnExecutor } from "../localRuntime.js"
 import * as Deployments from "./deployments.js"
 import * as Faults from "./faults.js"
 import * as Gateway from "./gateway.js"
 import { json, notFound, rawUrl } from "./http.js"
+import * as Instances from "./instances.js"
 import { errorBody } from "./render.js"
 import * as Routes from "./routes.js"
 import * as State from "./state.js"
+import * as Tls from "./tls.js"
 
 /** The server could not listen (mapped to `KoyebEmulatorError` by the public constructor). */
 export class ListenError
@@ -36,21 +39,36 @@ const sameSecret = (given: string, expected: string) => {
   return a.length === b.length && Crypto.timingSafeEqual(a, b)
 }
 
-/** Starts the emulator; `spawn` starts the executor of each deployment. */
-export const make = Effect.fnUntraced(function*(options: Options, spawn: SpawnExecutor = spawnExecutor) {
+/** Starts the emulator; `spawn` starts the executor of each deployment, `openssl` makes the TLS material. */
+export const make = Effect.fnUntraced(function*(
+  options: Options,
+  spawn: SpawnExecutor = spawnExecutor,
+  openssl = "openssl"
+) {
   const token = Redacted.value(options.token)
+  const host = options.host ?? "127.0.0.1"
 
-  const nodeServer = Http.createServer()
-  const server = yield* NodeHttpServer.make(() => nodeServer, {
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0
-  }).pipe(Effect.mapError((cause) => new ListenError({ detail: `cannot listen: ${String(cause.cause)}`, cause })))
+  const tls = options.tls === true ? yield* Tls.make(host, openssl) : undefined
+  // An HTTPS server emits the same events as an HTTP one: NodeHttpServer serves either.
+  const nodeServer = tls === undefined
+    ? Http.createServer()
+    : Https.createServer({ key: tls.key, cert: tls.cert }) as unknown as Http.Server
+  const server = yield* NodeHttpServer.make(() => nodeServer, { host, port: options.port ?? 0 }).pipe(
+    Effect.mapError((cause) => new ListenError({ detail: `cannot listen: ${String(cause.cause)}`, cause }))
+  )
   // Runs after every sandbox is killed (finalizers run in reverse) and before server.close waits for connections.
   yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
   const address = server.address._tag === "TcpAddress" ? server.address : undefined
   if (address === undefined) return yield* new ListenError({ detail: "not listening on TCP" })
   const hostname = address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname
-  const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${address.port}`
+  const url = `${tls === undefined ? "http" : "https"}://${
+    hostname.includes(":") ? `[${hostname}]` : hostname
+  }:${address.port}`
+  // With TLS, app domains resolve to loopback (`*.localhost`) and carry the port, so that
+  // `https://<domain>/koyeb-sandbox/` (Koyeb's JS SDK) reaches this server.
+  const appDomain = tls === undefined
+    ? (name: string) => `${name}-local.koyeb.app`
+    : (name: string) => `${name}.${Tls.APP_DOMAIN_SUFFIX}${address.port === 443 ? "" : `:${address.port}`}`
 
   const store = yield* Ref.make(State.empty)
   const faults = yield* Faults.make
@@ -65,6 +83,7 @@ export const make = Effect.fnUntraced(function*(options: Options, spawn: SpawnEx
 
   const emulator: KoyebEmulatorShape = {
     url,
+    ...(tls === undefined ? {} : { caPath: tls.caPath }),
     requests: faults.requests,
     clearRequests: faults.clearRequests,
     failNext: (o) => Effect.withSpan(faults.failNext(o), "KoyebEmulator.failNext"),
@@ -75,13 +94,16 @@ export const make = Effect.fnUntraced(function*(options: Options, spawn: SpawnEx
     state: Effect.map(Ref.get(store), State.snapshot)
   }
 
-  const gateway = Gateway.make(store)
+  const gateway = Gateway.make(store, deployments)
+  const organizationId = Crypto.randomUUID()
   const router = Routes.make({
     store,
     deployments,
-    organizationId: Crypto.randomUUID(),
-    publicUrl: options.publicUrl ?? url
+    organizationId,
+    publicUrl: options.publicUrl ?? url,
+    appDomain
   }).pipe(
+    HttpRouter.concat(Instances.routes(store, organizationId)),
     HttpRouter.all("/koyeb-sandbox/*", gateway.executor),
     HttpRouter.all("/r/:key", gateway.exposed),
     HttpRouter.all("/r/:key/*", gateway.exposed),

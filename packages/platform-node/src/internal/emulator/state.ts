@@ -57,6 +57,15 @@ export interface DeploymentRecord {
   readonly executor: LocalExecutorProcess | undefined
 }
 
+/** A Koyeb secret of type SIMPLE; times are epoch milliseconds. */
+export interface SecretRecord {
+  readonly id: string
+  readonly name: string
+  readonly value: string
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
 /** Everything the emulator holds; maps keep insertion order. */
 export interface Store {
   readonly apps: ReadonlyMap<string, AppRecord>
@@ -64,13 +73,21 @@ export interface Store {
   readonly deployments: ReadonlyMap<string, DeploymentRecord>
   /** Routing key → deployment id. */
   readonly routes: ReadonlyMap<string, string>
+  /** Secrets by id. */
+  readonly secrets: ReadonlyMap<string, SecretRecord>
 }
 
 /** Deployment statuses after which nothing runs any more. */
 export const terminalStatuses: ReadonlySet<string> = new Set(["ERROR", "CANCELED", "STOPPED"])
 
 /** The empty store. */
-export const empty: Store = { apps: new Map(), services: new Map(), deployments: new Map(), routes: new Map() }
+export const empty: Store = {
+  apps: new Map(),
+  services: new Map(),
+  deployments: new Map(),
+  routes: new Map(),
+  secrets: new Map()
+}
 
 const set = <V>(map: ReadonlyMap<string, V>, key: string, value: V): ReadonlyMap<string, V> =>
   new Map(map).set(key, value)
@@ -86,6 +103,26 @@ export const putApp = (app: AppRecord) => (store: Store): Store => ({ ...store, 
 
 /** Removes an app. */
 export const removeApp = (id: string) => (store: Store): Store => ({ ...store, apps: without(store.apps, [id]) })
+
+/** Adds or replaces a secret. */
+export const putSecret = (secret: SecretRecord) => (store: Store): Store => ({
+  ...store,
+  secrets: set(store.secrets, secret.id, secret)
+})
+
+/** Removes a secret. */
+export const removeSecret = (id: string) => (store: Store): Store => ({
+  ...store,
+  secrets: without(store.secrets, [id])
+})
+
+/** The secret called `name`, if any. */
+export const secretNamed = (store: Store, name: string): SecretRecord | undefined =>
+  Array.from(store.secrets.values()).find((s) => s.name === name)
+
+/** Secret values by name: what deploy-time templates are resolved against. */
+export const secretValues = (store: Store): ReadonlyMap<string, string> =>
+  new Map(Array.from(store.secrets.values(), (s) => [s.name, s.value]))
 
 /** Adds or replaces a service. */
 export const putService = (service: ServiceRecord) => (store: Store): Store => ({

@@ -1,7 +1,8 @@
 /**
  * Validation of the Koyeb REST bodies the emulator accepts (`CreateApp`, `CreateService`,
  * `UpdateService`). The bodies are decoded with the request schemas of `KoyebWire`, narrowed to
- * what the emulator runs (SANDBOX services from a docker image), with every error collected; each
+ * what the emulator runs (SANDBOX services from a docker image; a definition field it does not
+ * know is refused, never ignored), with every error collected; each
  * error is reported as Koyeb does, `fields: [{field, description}]`, the description depending on
  * the field only. The checks that relate fields to each other (declared ports, the executor port,
  * the sandbox secret) are small functions next to the schemas.
@@ -21,7 +22,20 @@ export interface FieldViolation {
   readonly description: string
 }
 
-/** What the emulator needs from a valid `DeploymentDefinition`; `raw` is echoed back as given. */
+/** A config file of a definition, permissions as sent (default `"0644"`). */
+export interface ParsedConfigFile {
+  readonly path: string
+  readonly content: string
+  readonly permissions: string
+}
+
+/**
+ * What the emulator needs from a valid `DeploymentDefinition`; `raw` is echoed back as given.
+ * `secret`, `env` and the config files' contents are templates (`{{ secret.NAME }}`, `{{ VAR }}`),
+ * resolved when a deployment starts. `docker.image`, `docker.privileged`,
+ * `docker.image_registry_secret`, `regions` and `mesh` are recorded (echoed back) with no local
+ * effect: no image is pulled, and every sandbox runs on this machine.
+ */
 export interface ParsedDefinition {
   readonly raw: Record<string, unknown>
   readonly name: string
@@ -29,6 +43,13 @@ export interface ParsedDefinition {
   readonly env: Record<string, string>
   /** The definition publishes the proxy port (3031) as a TCP proxy port. */
   readonly tcpProxy: boolean
+  /** `docker.entrypoint` / `command` / `args`: the sandbox's own program, run beside the executor. */
+  readonly entrypoint: ReadonlyArray<string> | undefined
+  readonly command: string | undefined
+  readonly args: ReadonlyArray<string> | undefined
+  readonly configFiles: ReadonlyArray<ParsedConfigFile>
+  /** The first `instance_types[].type`, if any: the sandbox's resource limits. */
+  readonly instanceType: string | undefined
 }
 
 /** A `ServiceLifeCycle` in seconds; an absent delay is not set. */
@@ -62,9 +83,17 @@ const Seconds = Wire.Int64.pipe(Schema.nonNegative())
 
 const EnvEntry = Schema.Struct({
   key: Wire.DeploymentEnv.fields.key,
-  // secret references cannot be resolved locally
-  secret: Schema.optional(Schema.NullOr(Schema.Literal(""))),
+  // The older form of a secret reference: the name of the secret whose value the variable gets.
+  secret: Schema.optional(Schema.NullOr(Schema.String.pipe(Schema.pattern(/^([A-Za-z0-9][A-Za-z0-9_-]*)?$/)))),
   value: Wire.DeploymentEnv.fields.value
+})
+
+const isSafeAbsolute = (path: string) => path.startsWith("/") && !path.split("/").includes("..") && !path.includes("\0")
+
+const ConfigFile = Schema.Struct({
+  path: Schema.String.pipe(Schema.filter((path) => isSafeAbsolute(path) && path !== "/" && !path.endsWith("/"))),
+  permissions: Schema.optional(Schema.NullOr(Schema.String.pipe(Schema.pattern(/^[0-7]{3,4}$/)))),
+  content: Schema.String
 })
 
 const Scaling = Wire.DeploymentScaling.pick("min", "max").pipe(
@@ -76,7 +105,11 @@ const Definition = Schema.Struct({
   type: Wire.DeploymentType.pipe(Schema.pickLiteral("SANDBOX")),
   docker: Schema.Struct({
     image: Schema.String.pipe(Schema.filter((image) => image.trim() !== "")),
-    privileged: Wire.DockerSource.fields.privileged
+    privileged: Wire.DockerSource.fields.privileged,
+    image_registry_secret: Wire.DockerSource.fields.image_registry_secret,
+    entrypoint: Wire.DockerSource.fields.entrypoint,
+    command: Wire.DockerSource.fields.command,
+    args: Wire.DockerSource.fields.args
   }),
   ports: Schema.Array(Schema.Struct({ ...Wire.DeploymentPort.fields, port: TcpPort })).pipe(Schema.minItems(1)),
   routes: list(Schema.Struct({ ...Wire.DeploymentRoute.fields, path: Schema.String.pipe(Schema.startsWith("/")) })),
@@ -84,8 +117,28 @@ const Definition = Schema.Struct({
   env: list(EnvEntry),
   instance_types: list(Schema.Struct({ type: Schema.NonEmptyString })),
   regions: list(Schema.NonEmptyString),
-  scalings: list(Scaling)
+  scalings: list(Scaling),
+  mesh: Schema.optional(
+    Schema.NullOr(Schema.Literal("DEPLOYMENT_MESH_AUTO", "DEPLOYMENT_MESH_ENABLED", "DEPLOYMENT_MESH_DISABLED"))
+  ),
+  config_files: list(ConfigFile)
 })
+
+/** The definition fields the emulator knows; any other is refused rather than ignored. */
+const definitionFields: ReadonlySet<string> = new Set([
+  "name",
+  "type",
+  "docker",
+  "ports",
+  "routes",
+  "proxy_ports",
+  "env",
+  "instance_types",
+  "regions",
+  "scalings",
+  "mesh",
+  "config_files"
+])
 
 const LifeCycle = Schema.Struct({
   delete_after_create: Schema.optional(Schema.NullOr(Seconds)),
@@ -127,6 +180,10 @@ const descriptions: Readonly<Record<string, string>> = {
   "definition.docker": "is required (the emulator runs docker definitions only)",
   "definition.docker.image": "must be a non-empty image reference",
   "definition.docker.privileged": "must be a boolean",
+  "definition.docker.image_registry_secret": "must be a string",
+  "definition.docker.entrypoint": "must be a list of strings",
+  "definition.docker.command": "must be a string",
+  "definition.docker.args": "must be a list of strings",
   "definition.ports": "must list the ports, including 3030 (the sandbox executor)",
   "definition.ports[].port": "must be an integer between 1 and 65535",
   "definition.ports[].protocol": "must be one of http, http2, tcp",
@@ -138,14 +195,19 @@ const descriptions: Readonly<Record<string, string>> = {
   "definition.proxy_ports[].protocol": "must be tcp",
   "definition.env": "must be a list of {key, value}",
   "definition.env[].key": "must be a valid environment variable name",
-  "definition.env[].secret": "secret references are not supported by the emulator",
+  "definition.env[].secret": "must be the name of a secret",
   "definition.env[].value": "must be a string",
   "definition.instance_types": aList,
   "definition.instance_types[].type": "must be a non-empty instance type",
   "definition.regions": aList,
   "definition.regions[]": "must be a region",
   "definition.scalings": aList,
-  "definition.scalings[]": "min and max must be integers with 0 <= min <= max"
+  "definition.scalings[]": "min and max must be integers with 0 <= min <= max",
+  "definition.mesh": "must be DEPLOYMENT_MESH_AUTO, DEPLOYMENT_MESH_ENABLED or DEPLOYMENT_MESH_DISABLED",
+  "definition.config_files": aList,
+  "definition.config_files[].path": "must be an absolute file path without ..",
+  "definition.config_files[].permissions": "must be octal permissions such as 0644",
+  "definition.config_files[].content": "must be a string"
 }
 
 /** A list item that is not an object is reported on these of its fields. */
@@ -154,7 +216,8 @@ const itemFields: Readonly<Record<string, ReadonlyArray<string>>> = {
   "definition.routes[]": ["port", "path"],
   "definition.proxy_ports[]": ["port", "protocol"],
   "definition.env[]": ["key"],
-  "definition.instance_types[]": ["type"]
+  "definition.instance_types[]": ["type"],
+  "definition.config_files[]": ["path", "content"]
 }
 
 /**
@@ -169,6 +232,10 @@ const keyOrder = [
   "docker",
   "image",
   "privileged",
+  "image_registry_secret",
+  "entrypoint",
+  "command",
+  "args",
   "ports",
   "port",
   "protocol",
@@ -179,6 +246,10 @@ const keyOrder = [
   "key",
   "secret",
   "value",
+  "mesh",
+  "config_files",
+  "permissions",
+  "content",
   "life_cycle",
   "delete_when_empty",
   "delete_after_create",
@@ -191,7 +262,10 @@ const sortKey = (path: Path): ReadonlyArray<number> =>
   path.map((key, i) => {
     if (typeof key === "number") return key
     const last = i === 1 && path[0] === "definition" ? listsLast.indexOf(String(key)) : -1
-    return last < 0 ? keyOrder.indexOf(String(key)) : 100 + (path.length === 2 ? 0 : 10) + last
+    if (last >= 0) return 100 + (path.length === 2 ? 0 : 10) + last
+    // Fields the emulator does not know come last.
+    const known = keyOrder.indexOf(String(key))
+    return known < 0 ? 1000 : known
   })
 
 const compare = (a: Violation, b: Violation): number => {
@@ -281,7 +355,8 @@ const environment = (definition: Record<string, unknown>) => {
   for (const entry of items(definition.env)) {
     const decoded = decodeEnvEntry(entry)
     if (Option.isNone(decoded)) continue
-    const value = decoded.value.value ?? ""
+    const reference = decoded.value.secret
+    const value = reference ? `{{ secret.${reference} }}` : decoded.value.value ?? ""
     if (decoded.value.key === Wire.SECRET_ENV) secret = value
     else env[decoded.value.key] = value
   }
@@ -309,10 +384,22 @@ const sandboxSecret = (definition: Record<string, unknown>): ReadonlyArray<Viola
     : []
 }
 
+/** A field the emulator does not know would be accepted and have no effect: refused by name. */
+const unknownFields = (definition: Record<string, unknown>): ReadonlyArray<Violation> =>
+  Object.keys(definition).filter((key) => !definitionFields.has(key) && definition[key] !== null).map((key) => ({
+    path: ["definition", key],
+    description: "is not supported by the emulator"
+  }))
+
 /** Checks across the fields of a definition, given the violations found in its shape. */
 const definitionChecks = (definition: unknown, shape: ReadonlyArray<Violation>): ReadonlyArray<Violation> =>
   isRecord(definition)
-    ? [...executorPort(definition, shape), ...undeclaredPorts(definition), ...sandboxSecret(definition)]
+    ? [
+      ...executorPort(definition, shape),
+      ...undeclaredPorts(definition),
+      ...sandboxSecret(definition),
+      ...unknownFields(definition)
+    ]
     : []
 
 // ---------------------------------------------------------------------------------------------
@@ -341,7 +428,16 @@ const parsedDefinition = (raw: unknown, decoded: typeof Definition.Type): Parsed
     name: decoded.name,
     secret: secret!,
     env,
-    tcpProxy: (decoded.proxy_ports ?? []).some((p) => p.port === Wire.PROXY_PORT)
+    tcpProxy: (decoded.proxy_ports ?? []).some((p) => p.port === Wire.PROXY_PORT),
+    entrypoint: decoded.docker.entrypoint ?? undefined,
+    command: decoded.docker.command ?? undefined,
+    args: decoded.docker.args ?? undefined,
+    configFiles: (decoded.config_files ?? []).map((file) => ({
+      path: file.path,
+      content: file.content,
+      permissions: file.permissions ?? "0644"
+    })),
+    instanceType: decoded.instance_types?.[0]?.type
   }
 }
 

@@ -17,6 +17,7 @@ import { notFound, type Request, type Response, unauthorized } from "./http.js"
 import * as Interactive from "./interactive.js"
 import * as PortBinding from "./portBinding.js"
 import * as Processes from "./processes.js"
+import * as Watch from "./watch.js"
 
 /** Extensions over the stock executor, advertised by `/health` (clients must not require them). */
 export const capabilities: ReadonlyArray<string> = [
@@ -25,7 +26,9 @@ export const capabilities: ReadonlyArray<string> = [
   "ordered-logs",
   "secret-hidden",
   "binary-files",
-  "interactive"
+  "interactive",
+  "pty",
+  "watch"
 ]
 
 // written raw, so Go's content sniffing calls the JSON text/plain
@@ -58,7 +61,9 @@ export const make = (ctx: AppContext): HttpApp.Default => {
     "/spawn": (r) => Interactive.spawn(ctx, sessions, r),
     "/stdin": (r) => Interactive.stdin(sessions, r),
     "/stdin_end": (r) => Interactive.stdinEnd(ctx, sessions, r),
-    "/signal": (r) => Interactive.signal(ctx, sessions, r)
+    "/signal": (r) => Interactive.signal(ctx, sessions, r),
+    "/resize": (r) => Interactive.resize(ctx, sessions, r),
+    "/watch": (r) => Watch.watch(ctx, r)
   }
   return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const query = request.url.indexOf("?")

@@ -55,7 +55,10 @@ const closeSignal = (spawned: Spawned) => {
   return { await: Effect.promise(() => promise), isClosed: () => closed }
 }
 
-/** Spawns for the lifetime of the current scope; an interrupted request kills the command's group. */
+/**
+ * Spawns for the lifetime of the current scope; an interrupted request (the platform interrupts
+ * the handler when the client goes away) kills the command's group, TERM then KILL.
+ */
 const spawnScoped = (ctx: AppContext, spec: CommandSpec) =>
   Effect.acquireRelease(
     Effect.map(ctx.groups.spawn(spec), (spawned) => ({ spawned, closed: closeSignal(spawned) })),
@@ -63,7 +66,11 @@ const spawnScoped = (ctx: AppContext, spec: CommandSpec) =>
       Exit.isInterrupted(exit) && !closed.isClosed() ? ctx.groups.kill(spawned.pid) : Effect.void
   )
 
-/** `/run`: the whole output once the command has closed; `error` only for a non-zero code. */
+/**
+ * `/run`: the whole output once the command has closed; `error` only for a non-zero code. Unlike
+ * the stock, a client that goes away stops the command. Interruptible even when the server was
+ * built in an uninterruptible region (a layer): its handlers inherit the flags of that region.
+ */
 export const run = (ctx: AppContext, request: Request) =>
   withBody(ctx, request, decodeCommand, (body) =>
     Effect.gen(function*() {
@@ -80,11 +87,11 @@ export const run = (ctx: AppContext, request: Request) =>
       const code = exit.code
       return json(
         200,
-        `{"stdout":${GoJson.string(Buffer.concat(stdout).toString("utf8"))},"stderr":${
-          GoJson.string(Buffer.concat(stderr).toString("utf8"))
+        `{"stdout":${GoJson.string(GoJson.fromBytes(Buffer.concat(stdout)))},"stderr":${
+          GoJson.string(GoJson.fromBytes(Buffer.concat(stderr)))
         }${code !== 0 ? `,"error":"Non-zero exit code"` : ""},"code":${code}}`
       )
-    }).pipe(Effect.merge, Effect.scoped))
+    }).pipe(Effect.merge, Effect.scoped, Effect.interruptible))
 
 /** Turns the chunks of one pipe into SSE frames (undefined: nothing to send yet). */
 export interface PipeFramer {

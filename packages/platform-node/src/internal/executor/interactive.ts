@@ -12,6 +12,11 @@
  *   (`{"success":true,"closed":true}`).
  * - `POST /stdin_end` and `POST /signal` (a `SpawnControlRequest` body) close the stdin and send a
  *   signal to the command's process group.
+ * - The `pty` extension: `/spawn` with `pty: {cols, rows}` runs the command on a pseudo-terminal
+ *   through `script` (see `pty.ts`); its output is all `stdout`, `/signal` goes to the terminal's
+ *   foreground process group (as a key typed on a terminal would), `/stdin_end` types Ctrl-D, a
+ *   client that goes away hangs the terminal up (`SIGHUP`) before the group is stopped, and
+ *   `POST /resize` (a `ResizeRequest` body) sets the terminal's size.
  *
  * Why SSE plus plain POSTs rather than one WebSocket: every hop between the SDK and the executor
  * (Koyeb's gateway, the emulator's forwarder, corporate proxies) already carries streamed HTTP
@@ -23,24 +28,34 @@
 import * as ExecutorWire from "@effect-koyeb/core/ExecutorWire"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as Os from "node:os"
 import * as GoJson from "../goJson.js"
 import type { Spawned } from "../processGroups.js"
 import type { StreamName } from "../processTable.js"
-import { commandBody, commandSpec, decodeCommand, type PipeFramer } from "./commands.js"
+import { commandBody, commandSpec, type PipeFramer } from "./commands.js"
 import type { AppContext } from "./context.js"
 import { json, onlyMethod, plain, queryParam, type Request, type Response, withBody } from "./http.js"
+import * as Pty from "./pty.js"
 import * as Sse from "./sse.js"
 
+/** A command started by `/spawn`; `pty` when it runs on a terminal (its `pid` is then `script`'s). */
+interface Session {
+  readonly spawned: Spawned
+  readonly pty: boolean
+}
+
 /** The running commands started by `/spawn`, by id. */
-export type Sessions = Map<string, Spawned>
+export type Sessions = Map<string, Session>
 
 /** An empty registry, one per server. */
 export const makeSessions = (): Sessions => new Map()
 
+const decodeSpawn = GoJson.decoder(ExecutorWire.SpawnRequest)
 const decodeControl = GoJson.decoder(ExecutorWire.SpawnControlRequest)
+const decodeResize = GoJson.decoder(ExecutorWire.ResizeRequest)
 
 const rawFramer = (stream: StreamName): PipeFramer => ({
   data: (chunk) => Sse.frame("output", `{"stream":"${stream}","data":"${chunk.toString("base64")}"}`),
@@ -57,34 +72,60 @@ export const spawn = (ctx: AppContext, sessions: Sessions, request: Request) =>
     "POST",
     request,
     () =>
-      withBody(ctx, request, decodeCommand, (body) =>
+      withBody(ctx, request, decodeSpawn, (body) =>
         Effect.flatMap(commandSpec(ctx, body), (spec) =>
-          Effect.match(ctx.groups.spawn({ ...spec, stdin: true }), {
-            onFailure: () =>
-              Sse.sse(Stream.make(Sse.frame("error", `{"error": "Failed to start command"}`))),
-            onSuccess: (spawned) => {
-              const id = Crypto.randomUUID()
-              sessions.set(id, spawned)
-              spawned.child.stdin.on("error", () => {})
-              spawned.child.once("close", () =>
-                sessions.delete(id))
-              const head = Sse.frame("started", `{"id":"${id}","pid":${spawned.pid}}`)
-              return Sse.sseRaw(
-                commandBody(ctx, spawned, NodeHttpServerRequest.toServerResponse(request), rawFramer, head)
-              )
+          Effect.match(
+            ctx.groups.spawn({
+              ...spec,
+              ...(body.pty == null ? {} : Pty.wrap(spec.cmd, spec.env, body.pty)),
+              stdin: true
+            }),
+            {
+              onFailure: () => Sse.sse(Stream.make(Sse.frame("error", `{"error": "Failed to start command"}`))),
+              onSuccess: (spawned) => {
+                const id = Crypto.randomUUID()
+                const pty = body.pty != null
+                sessions.set(id, { spawned, pty })
+                spawned.child.stdin.on("error", () => {})
+                spawned.child.once("close", () => sessions.delete(id))
+                const response = NodeHttpServerRequest.toServerResponse(request)
+                if (pty) {
+                  // a client gone: the terminal hangs up, as closing a terminal window does
+                  response.once("close", () => {
+                    if (!response.writableFinished && sessions.has(id)) hangUp(spawned.pid)
+                  })
+                }
+                const head = Sse.frame("started", `{"id":"${id}","pid":${spawned.pid}}`)
+                return Sse.sseRaw(commandBody(ctx, spawned, response, rawFramer, head))
+              }
             }
-          })).pipe(Effect.merge))
+          )).pipe(Effect.merge))
   )
+
+const kill = (pid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // gone: the command is ending
+  }
+}
+
+const hangUp = (pid: number) => {
+  const terminal = Pty.terminalOf(pid)
+  if (terminal === undefined) return
+  kill(-terminal.foreground, "SIGHUP")
+  kill(terminal.leader, "SIGHUP")
+}
 
 /** `/stdin?id=` (POST): the body, written to the command's stdin at the pace the pipe takes it. */
 export const stdin = (sessions: Sessions, request: Request) =>
   onlyMethod("POST", request, () =>
     Effect.async<Response>((resume) => {
       const id = queryParam(request, "id")
-      const spawned = sessions.get(id)
-      if (spawned === undefined) return resume(Effect.succeed(notFound(id)))
+      const session = sessions.get(id)
+      if (session === undefined) return resume(Effect.succeed(notFound(id)))
       const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-      const pipe = spawned.child.stdin
+      const pipe = session.spawned.child.stdin
       let pending = 0
       let ended = false
       let replied = false
@@ -131,29 +172,57 @@ export const stdin = (sessions: Sessions, request: Request) =>
       return Effect.sync(cleanup)
     }))
 
-/** `/stdin_end` (POST): closes the command's stdin. */
+const endOfTransmission = Buffer.of(4)
+
+/** `/stdin_end` (POST): closes the command's stdin; on a terminal, types Ctrl-D (the terminal stays open). */
 export const stdinEnd = (ctx: AppContext, sessions: Sessions, request: Request) =>
   onlyMethod("POST", request, () =>
     withBody(ctx, request, decodeControl, (body) =>
       Effect.sync(() => {
-        const spawned = sessions.get(body.id)
-        if (spawned === undefined) return notFound(body.id)
-        spawned.child.stdin.end()
+        const session = sessions.get(body.id)
+        if (session === undefined) return notFound(body.id)
+        // On a terminal, end of input is a typed Ctrl-D: closing `script`'s stdin instead makes it
+        // send one only once the command has read everything pending, and never after 2 s of waiting.
+        if (session.pty) session.spawned.child.stdin.write(endOfTransmission)
+        else session.spawned.child.stdin.end()
         return success
       })))
 
-/** `/signal` (POST): sends the named signal to the command's process group. */
+/**
+ * `/signal` (POST): sends the named signal to the command's process group, or for a command on a
+ * terminal to the terminal's foreground process group (falling back to `script`'s group before
+ * the terminal exists).
+ */
 export const signal = (ctx: AppContext, sessions: Sessions, request: Request) =>
   onlyMethod("POST", request, () =>
     withBody(ctx, request, decodeControl, (body) =>
       Effect.sync(() => {
         if (!Object.hasOwn(Os.constants.signals, body.signal)) return plain(400, `Invalid signal: ${body.signal}`)
-        const spawned = sessions.get(body.id)
-        if (spawned === undefined) return notFound(body.id)
-        try {
-          process.kill(-spawned.pid, body.signal as NodeJS.Signals)
-        } catch {
-          // the group is gone: the command is ending
-        }
+        const session = sessions.get(body.id)
+        if (session === undefined) return notFound(body.id)
+        const pid = session.spawned.pid
+        kill(-(session.pty ? Pty.terminalOf(pid)?.foreground ?? pid : pid), body.signal as NodeJS.Signals)
+        return success
+      })))
+
+// How long `/resize` waits for a command just spawned to hold its terminal.
+const terminalWait = Schedule.spaced("20 millis").pipe(Schedule.upTo("2 seconds"))
+
+/** `/resize` (POST): sets the size of a command's terminal; the kernel sends it `SIGWINCH`. */
+export const resize = (ctx: AppContext, sessions: Sessions, request: Request) =>
+  onlyMethod("POST", request, () =>
+    withBody(ctx, request, decodeResize, (body) =>
+      Effect.gen(function*() {
+        const session = sessions.get(body.id)
+        if (session === undefined) return notFound(body.id)
+        if (!session.pty) return plain(400, "The command has no terminal")
+        const pid = session.spawned.pid
+        const terminal = yield* Effect.sync(() => Pty.terminalOf(pid)).pipe(
+          Effect.filterOrFail((t) => t !== undefined || !sessions.has(body.id)),
+          Effect.retry(terminalWait),
+          Effect.orElseSucceed(() => undefined)
+        )
+        // a terminal gone (or never held) means the command is ending: nothing to resize
+        if (terminal !== undefined) yield* Pty.resize(terminal.device, body)
         return success
       })))

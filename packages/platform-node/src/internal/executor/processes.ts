@@ -95,7 +95,8 @@ const logStream = (record: ProcessRecord): Stream.Stream<Uint8Array> =>
         done = true
         return Effect.succeed(Chunk.of(logsComplete))
       }
-      return Effect.as(record.logs.awaitAfter(cursor), Chunk.empty())
+      // interruptible even in a server built by a layer, so a reader gone away does not wait on
+      return Effect.as(Effect.interruptible(record.logs.awaitAfter(cursor)), Chunk.empty())
     })
     return Stream.repeatEffectChunkOption(pull)
   })

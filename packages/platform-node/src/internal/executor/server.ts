@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Http from "node:http"
+import type * as Net from "node:net"
 import {
   type ExecutorServerAddressShape,
   ExecutorServerError,
@@ -77,7 +78,11 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
 
   // No whole-request deadline: a file upload or download may take longer than Node's 5 minutes.
   const httpServer = Http.createServer({ requestTimeout: 0 })
-  const server = yield* NodeHttpServer.make(() => httpServer, { host, port: options.port ?? 0 }).pipe(
+  const listen: Net.ListenOptions = options.fd === undefined
+    ? { host, port: options.port ?? 0 }
+    // Node listens on an inherited descriptor given `{ fd }`, which its ListenOptions type omits.
+    : ({ fd: options.fd } as Net.ListenOptions)
+  const server = yield* NodeHttpServer.make(() => httpServer, listen).pipe(
     Effect.mapError((e) => new ExecutorServerError({ reason: "Listen", detail: String(e.cause), cause: e.cause }))
   )
   // runs before the platform's close: stop accepting, kill every group, then drop open streams
@@ -89,11 +94,21 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
     })
   )
   yield* server.serve(app)
-  const proxy = yield* TcpProxy.make({ host, port: options.proxyPort ?? 0, target: () => binding.current }).pipe(
+  const proxy = yield* TcpProxy.make({
+    host,
+    port: options.proxyPort ?? 0,
+    fd: options.proxyFd,
+    target: () => binding.current
+  }).pipe(
     Effect.mapError((cause) => new ExecutorServerError({ reason: "Listen", detail: String(cause), cause }))
   )
   const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-  return { url: `http://${urlHost(host)}:${port}`, port, proxyPort: proxy.port } satisfies ExecutorServerAddressShape
+  const boundHost = options.fd !== undefined && server.address._tag === "TcpAddress" ? server.address.hostname : host
+  return {
+    url: `http://${urlHost(boundHost)}:${port}`,
+    port,
+    proxyPort: proxy.port
+  } satisfies ExecutorServerAddressShape
 })
 
 /** Serves until interrupted or until `parentPid` is gone, after printing the listening line. */

@@ -36,7 +36,7 @@ export const outputFrames = (lines: ReadonlyArray<string>, stream: StreamName): 
   const tail = outputTail[stream]
   let text = ""
   for (let i = 0; i < lines.length; i++) text += `event: output\ndata: {"data":${JSON.stringify(lines[i])}${tail}`
-  return Buffer.from(GoJson.escapeHtml(text), "utf8")
+  return Buffer.from(GoJson.goEscapes(text), "utf8")
 }
 
 /** The `log` events of `/process_logs_streaming` for a batch of entries, in one buffer. */
@@ -47,5 +47,5 @@ export const logFrames = (entries: ReadonlyArray<LogEntry>): Uint8Array => {
       JSON.stringify(e.data)
     }}\n\n`
   }
-  return Buffer.from(GoJson.escapeHtml(text), "utf8")
+  return Buffer.from(GoJson.goEscapes(text), "utf8")
 }
