@@ -14,11 +14,10 @@ import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
-import * as Module from "node:module"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Url from "node:url"
+import { cliBin } from "./utils/cliBin.js"
 import { openFiles } from "./utils/hostProcesses.js"
 
 const secret = "test-secret-0123456789"
@@ -652,39 +651,41 @@ describe("ExecutorServer options and lifecycle", () => {
 
   it.live("bin: prints the listening line, serves, and exits when its parent is gone", () =>
     Effect.promise(async () => {
-      const parent = ChildProcess.spawn("sleep", ["3"], { stdio: "ignore" })
-      const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
-      const tsx = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
-      const child = ChildProcess.spawn(process.execPath, [
-        "--import",
-        tsx,
-        bin,
-        "executor",
-        "--port",
-        "0",
-        "--proxy-port=0"
-      ], {
-        env: { ...process.env, SANDBOX_SECRET: secret, EFFECT_KOYEB_PARENT_PID: String(parent.pid) },
-        stdio: ["ignore", "pipe", "inherit"]
-      })
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-      const line = await new Promise<string>((resolve) => {
-        let out = ""
-        child.stdout.on("data", (d) => {
-          out += d
-          if (out.includes("\n")) resolve(out.split("\n")[0]!)
+      // The parent dies when the test says so, not after a fixed time that a slow start could outlast.
+      const parent = ChildProcess.spawn("sleep", ["600"], { stdio: "ignore" })
+      try {
+        const child = ChildProcess.spawn(process.execPath, [
+          cliBin,
+          "executor",
+          "--port",
+          "0",
+          "--proxy-port=0"
+        ], {
+          env: { ...process.env, SANDBOX_SECRET: secret, EFFECT_KOYEB_PARENT_PID: String(parent.pid) },
+          stdio: ["ignore", "pipe", "inherit"]
         })
-      })
-      const event = JSON.parse(line)
-      assert.deepStrictEqual(Object.keys(event), ["event", "url", "port", "proxyPort"])
-      assert.strictEqual(event.url, `http://127.0.0.1:${event.port}`)
-      const run = await fetch(`${event.url}/run`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${secret}` },
-        body: JSON.stringify({ cmd: "echo \"[$EFFECT_KOYEB_PARENT_PID$SANDBOX_SECRET]\"" })
-      }).then((r) => r.json())
-      assert.strictEqual(run.stdout, "[]\n")
-      assert.strictEqual(await exited, 0)
+        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+        const line = await new Promise<string>((resolve) => {
+          let out = ""
+          child.stdout.on("data", (d) => {
+            out += d
+            if (out.includes("\n")) resolve(out.split("\n")[0]!)
+          })
+        })
+        const event = JSON.parse(line)
+        assert.deepStrictEqual(Object.keys(event), ["event", "url", "port", "proxyPort"])
+        assert.strictEqual(event.url, `http://127.0.0.1:${event.port}`)
+        const run = await fetch(`${event.url}/run`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${secret}` },
+          body: JSON.stringify({ cmd: "echo \"[$EFFECT_KOYEB_PARENT_PID$SANDBOX_SECRET]\"" })
+        }).then((r) => r.json())
+        assert.strictEqual(run.stdout, "[]\n")
+        parent.kill("SIGKILL")
+        assert.strictEqual(await exited, 0)
+      } finally {
+        parent.kill("SIGKILL")
+      }
     }))
 })
 
