@@ -7,7 +7,6 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -83,10 +82,4 @@ export const layer = (options: KoyebControlPlaneOptions): Layer.Layer<ControlPla
 export const layerConfig = (
   options: Partial<KoyebControlPlaneOptions> = {}
 ): Layer.Layer<ControlPlane, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.scoped(
-    ControlPlane,
-    Effect.flatMap(
-      options.token === undefined ? Config.redacted("KOYEB_API_TOKEN") : Effect.succeed(options.token),
-      (token) => internal.makeScoped({ ...options, token })
-    )
-  )
+  Layer.scoped(ControlPlane, Effect.flatMap(internal.withConfigToken(options), internal.makeScoped))

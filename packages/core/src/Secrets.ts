@@ -19,7 +19,6 @@
  * @since 0.2.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -28,6 +27,7 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { withConfigToken } from "./internal/koyebControlPlane.js"
 import * as internalKoyeb from "./internal/koyebSecrets.js"
 import * as internalMemory from "./internal/memorySecrets.js"
 import * as templates from "./internal/secretTemplates.js"
@@ -241,13 +241,7 @@ export const layerKoyeb = (options: KoyebControlPlaneOptions): Layer.Layer<Secre
 export const layerKoyebConfig = (
   options: Partial<KoyebControlPlaneOptions> = {}
 ): Layer.Layer<Secrets, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(
-    Secrets,
-    Effect.flatMap(
-      options.token === undefined ? Config.redacted("KOYEB_API_TOKEN") : Effect.succeed(options.token),
-      (token) => internalKoyeb.make({ ...options, token })
-    )
-  )
+  Layer.effect(Secrets, Effect.flatMap(withConfigToken(options), internalKoyeb.make))
 
 /**
  * Secrets in memory, with the values by name (what a local control plane resolves templates

@@ -5,7 +5,7 @@
  * executor server, which the local backend starts once per sandbox). `npm run build` writes them;
  * when the package runs from its sources (this repository's dev loop), `executorCommand.ts` calls
  * `devExecutorBundle` instead, which rebuilds the executor bundle into a cache whenever one of its
- * inputs changed.
+ * inputs changed; the tests start the command line the same way (`devCliBundle`).
  */
 import * as Esbuild from "esbuild"
 import * as Crypto from "node:crypto"
@@ -59,12 +59,14 @@ const common = (outfile: string): Esbuild.BuildOptions => ({
   define: { "import.meta.url": "__import_meta_url" }
 })
 
+/** The source files a build read. */
+export const inputsOf = (result: Esbuild.BuildResult): ReadonlyArray<string> =>
+  Object.keys(result.metafile!.inputs).filter((input) => !input.includes(":")).map((input) => Path.resolve(input))
+    .sort()
+
 /** Builds the executor-only bundle into `outfile`; returns the source files it was built from. */
-export const buildExecutor = async (outfile: string): Promise<ReadonlyArray<string>> => {
-  const result = await Esbuild.build({ ...common(outfile), plugins: executorStubs })
-  return Object.keys(result.metafile!.inputs).filter((input) => !input.includes(":"))
-    .map((input) => Path.resolve(input)).sort()
-}
+export const buildExecutor = async (outfile: string): Promise<ReadonlyArray<string>> =>
+  inputsOf(await Esbuild.build({ ...common(outfile), plugins: executorStubs }))
 
 // The bin: `dist/cli.cjs` through the loader, with its code cache in the per-user cache directory
 // (as `cacheDirectory` finds it) when that can be written, else without one.
@@ -86,12 +88,14 @@ const binPrelude = `#!/usr/bin/env node
 }
 `
 
-/** Builds the command line into `dist/cli.cjs` and its bin `dist/bin/effect-koyeb.cjs`. */
-export const buildCli = async (dist: string): Promise<void> => {
-  await Esbuild.build(common(Path.join(dist, "cli.cjs")))
+/** Builds the command line into `dist/cli.cjs` and its bin `dist/bin/effect-koyeb.cjs`; returns the source files it was built from. */
+export const buildCli = async (dist: string): Promise<ReadonlyArray<string>> => {
+  const result = await Esbuild.build(common(Path.join(dist, "cli.cjs")))
   const bin = Path.join(dist, "bin", "effect-koyeb.cjs")
+  Fs.mkdirSync(Path.dirname(bin), { recursive: true })
   Fs.writeFileSync(bin, binPrelude + loaderSource.replace(`"use strict"\n`, ""))
   Fs.chmodSync(bin, 0o755)
+  return inputsOf(result)
 }
 
 /** A key over the inputs of a build: it changes when any of them is edited, added or removed. */
@@ -115,22 +119,31 @@ interface Manifest {
 }
 
 // Other processes may still be about to start an older bundle: only those unused for a day go.
-const removeStaleBundles = (dir: string, keep: string): void => {
+const removeStaleBundles = (dir: string, stale: RegExp, keep: string): void => {
   const dayAgo = Date.now() - 86_400_000
   for (const name of Fs.readdirSync(dir)) {
     const file = Path.join(dir, name)
-    if (!/^executor-.*\.cjs$/.test(name) || file === keep) continue
+    if (!stale.test(name) || file === keep) continue
     try {
-      if (Fs.statSync(file).atimeMs < dayAgo) Fs.rmSync(file, { force: true })
+      if (Fs.statSync(file).atimeMs < dayAgo) Fs.rmSync(file, { recursive: true, force: true })
     } catch {
       // removed concurrently
     }
   }
 }
 
-/** The executor bundle of the current sources, rebuilt into `dir` when an input changed. */
-export const devExecutorBundle = async (dir: string): Promise<string> => {
-  const manifestPath = Path.join(dir, "executor-manifest.json")
+/**
+ * The output of `build` (a file `<name>-<key><extension>`, or a directory when the extension is
+ * empty) for the current sources, rebuilt into `dir` when an input changed. `build` returns the
+ * source files it read.
+ */
+export const devBuild = async (
+  dir: string,
+  name: string,
+  extension: string,
+  build: (output: string) => Promise<ReadonlyArray<string>>
+): Promise<string> => {
+  const manifestPath = Path.join(dir, `${name}-manifest.json`)
   try {
     const manifest = JSON.parse(Fs.readFileSync(manifestPath, "utf8")) as Manifest
     if (inputsKey(manifest.inputs) === manifest.key && Fs.existsSync(manifest.bundle)) return manifest.bundle
@@ -138,20 +151,40 @@ export const devExecutorBundle = async (dir: string): Promise<string> => {
     // no usable bundle
   }
   Fs.mkdirSync(dir, { recursive: true })
-  const temp = Path.join(dir, `executor-${process.pid}-${Crypto.randomUUID()}.tmp`)
-  const inputs = await buildExecutor(temp)
+  const temp = Path.join(dir, `${name}-${process.pid}-${Crypto.randomUUID()}.tmp`)
+  const inputs = await build(temp)
   const key = inputsKey(inputs) ?? Crypto.randomUUID()
-  const bundle = Path.join(dir, `executor-${key}.cjs`)
-  Fs.renameSync(temp, bundle)
+  const bundle = Path.join(dir, `${name}-${key}${extension}`)
+  try {
+    Fs.renameSync(temp, bundle)
+  } catch (error) {
+    // a directory cannot replace the same build made concurrently: keep that one
+    Fs.rmSync(temp, { recursive: true, force: true })
+    if (!Fs.existsSync(bundle)) throw error
+  }
   const manifestTemp = `${manifestPath}.${process.pid}`
   Fs.writeFileSync(manifestTemp, JSON.stringify({ key, bundle, inputs } satisfies Manifest))
   Fs.renameSync(manifestTemp, manifestPath)
-  removeStaleBundles(dir, bundle)
+  removeStaleBundles(dir, new RegExp(`^${name}-[0-9a-f-]+${extension.replace(".", "\\.")}$`), bundle)
   return bundle
 }
 
+/** The executor bundle of the current sources, rebuilt into `dir` when an input changed. */
+export const devExecutorBundle = (dir: string): Promise<string> => devBuild(dir, "executor", ".cjs", buildExecutor)
+
+/** Builds everything `dist` ships but the module builds: the command line, its bin and the executor. */
+const buildBundles = async (dist: string): Promise<ReadonlyArray<string>> => {
+  const [executor, cli] = await Promise.all([buildExecutor(Path.join(dist, "executor.cjs")), buildCli(dist)])
+  return Array.from(new Set([...executor, ...cli])).sort()
+}
+
+/**
+ * The bin of the command line built from the current sources, in a directory laid out as `dist`
+ * (the executor bundle next to it), rebuilt into `dir` when an input changed.
+ */
+export const devCliBundle = async (dir: string): Promise<string> =>
+  Path.join(await devBuild(dir, "cli", "", buildBundles), "bin", "effect-koyeb.cjs")
+
 if (process.argv[1] !== undefined && Path.resolve(process.argv[1]) === Url.fileURLToPath(import.meta.url)) {
-  const dist = Path.join(packageDir, "dist")
-  Fs.mkdirSync(Path.join(dist, "bin"), { recursive: true })
-  await Promise.all([buildExecutor(Path.join(dist, "executor.cjs")), buildCli(dist)])
+  await buildBundles(Path.join(packageDir, "dist"))
 }

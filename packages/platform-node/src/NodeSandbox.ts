@@ -1,11 +1,13 @@
 /**
  * Ready-made `ControlPlane` layers for Node.js: Koyeb over undici, the local embedded backend,
  * and the environment-driven choice between them. Provide one of them under `Sandbox.layer`.
+ * `layerFromEnv` also provides the `Secrets` that goes with its choice.
  *
  * @since 0.1.0
  */
 import type { ControlPlane } from "@effect-koyeb/core/ControlPlane"
 import * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
+import * as Secrets from "@effect-koyeb/core/Secrets"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -62,17 +64,41 @@ export const layerLocal = (options: LocalControlPlane.LocalControlPlaneOptions =
   LocalControlPlane.layer(options)
 
 /**
- * Koyeb when `KOYEB_API_TOKEN` is set (and not empty), else the local backend with default options.
+ * Koyeb when `KOYEB_API_TOKEN` is set (and not empty), else the local backend with default options;
+ * with the `Secrets` of the same place: Koyeb's secrets API, or an in-memory store that the local
+ * backend resolves `{{ secret.NAME }}` references against.
+ *
+ * @example
+ * ```ts
+ * import * as Sandbox from "@effect-koyeb/core/Sandbox"
+ * import * as Secrets from "@effect-koyeb/core/Secrets"
+ * import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const secrets = yield* Secrets.Secrets
+ *   yield* secrets.create({ name: "api-key", value: Redacted.make("k-123") })
+ *   const sandbox = yield* Sandbox.make({ name: "with-secret", env: { API_KEY: Secrets.reference("api-key") } })
+ *   yield* sandbox.executor.run("test -n \"$API_KEY\"")
+ * })
+ *
+ * const main = program.pipe(Effect.scoped, Effect.provide(NodeSandbox.layerFromEnv))
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerFromEnv: Layer.Layer<ControlPlane, ConfigError.ConfigError> = Layer.unwrapEffect(
+export const layerFromEnv: Layer.Layer<ControlPlane | Secrets.Secrets, ConfigError.ConfigError> = Layer.unwrapEffect(
   Config.option(Config.redacted("KOYEB_API_TOKEN")).pipe(
     Effect.map(Option.filter((token) => Redacted.value(token).trim() !== "")),
     Effect.map(Option.match({
-      onNone: () => layerLocal(),
-      onSome: (token) => layerConfig({ token })
+      // The local control plane reads the `Secrets` it is built with; the program shares that store.
+      onNone: () => layerLocal().pipe(Layer.provideMerge(Secrets.layerMemory)),
+      onSome: (token) =>
+        Layer.merge(
+          layerConfig({ token }),
+          Secrets.layerKoyebConfig({ token }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+        )
     }))
   )
 )

@@ -52,6 +52,7 @@ import type {
   ExecEvent,
   ExposedPort,
   FileEntry,
+  FileEvent,
   OutputChunk,
   ProcessInfo,
   ProcessLogLine
@@ -59,6 +60,7 @@ import type {
 import type * as ShellCommand from "@effect-koyeb/core/ShellCommand"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -162,6 +164,17 @@ const controlPlaneLayer = (options: BackendOptions): Layer.Layer<ControlPlane, I
   return Layer.mapError(layer, (error) => new InvalidArgument({ argument: "configuration", detail: String(error) }))
 }
 
+/** Runs a scoped effect in a scope of its own (closed if it fails): its value and the scope that releases it. */
+const inOwnScope = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  open: Effect.Effect<Scope.CloseableScope> = Scope.make()
+): Effect.Effect<{ readonly scope: Scope.CloseableScope; readonly value: A }, E, Exclude<R, Scope.Scope>> =>
+  Effect.flatMap(open, (scope) =>
+    Scope.extend(effect, scope).pipe(
+      Effect.onError(() => Scope.close(scope, Exit.void)),
+      Effect.map((value) => ({ scope, value }))
+    ))
+
 const makeRuntime = (options: BackendOptions): Runtime<Services> =>
   ManagedRuntime.make(Layer.merge(controlPlaneLayer(options), NodeFileSystem.layer))
 
@@ -224,6 +237,56 @@ export interface PromiseFilesystem {
   upload(localPath: string, remotePath: string, options?: Filesystem.WriteOptions & CallOptions): Promise<void>
   /** Copies a sandbox file to a local path, streaming. */
   download(remotePath: string, localPath: string, options?: CallOptions): Promise<void>
+  /**
+   * Watches a directory: resolves once the watch is set up (so changes made afterwards are seen),
+   * with its events as an async iterable. `break`, `close()` (or `await using`) and an abort of
+   * `signal` stop the watch in the sandbox; the iteration ends after the directory's own `delete`.
+   */
+  watch(path: string, options?: Filesystem.WatchOptions & CallOptions): Promise<PromiseWatch>
+}
+
+/**
+ * A directory watch of `files.watch`: its events, buffered from when the watch was set up until
+ * they are read; iterate it once.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PromiseWatch extends AsyncIterable<FileEvent>, AsyncDisposable {
+  /** Stops the watch; an iteration in progress ends. */
+  close(): Promise<void>
+}
+
+const watching = (
+  runtime: Runtime<Services>,
+  scope: Scope.CloseableScope,
+  events: Stream.Stream<FileEvent, unknown>,
+  signal: AbortSignal | undefined
+): PromiseWatch => {
+  const stopped = Effect.runSync(Deferred.make<void>())
+  let closed: Promise<void> | undefined
+  const close = (): Promise<void> =>
+    closed ??= runDetached(Effect.zipRight(Deferred.succeed(stopped, undefined), Scope.close(scope, Exit.void)))
+      .finally(() => signal?.removeEventListener("abort", close))
+  if (signal?.aborted) void close()
+  else signal?.addEventListener("abort", close, { once: true })
+  // a pending `next()` ends when the watch is closed, not only when the scope's resources go
+  const iterable = iterate(runtime, Stream.interruptWhen(events, Deferred.await(stopped)), signal)
+  return {
+    [Symbol.asyncIterator]() {
+      const iterator = iterable[Symbol.asyncIterator]()
+      return {
+        next: () =>
+          iterator.next().then(
+            (result) => result.done === true ? close().then(() => result) : result,
+            (error: unknown) => close().then(() => Promise.reject(error))
+          ),
+        return: () => iterator.return!().finally(close)
+      }
+    },
+    close,
+    [Symbol.asyncDispose]: close
+  }
 }
 
 /**
@@ -496,7 +559,13 @@ export class PromiseSandbox implements AsyncDisposable {
         const [rest, signal] = split(options)
         return call(fs.upload(localPath, remotePath, rest), signal)
       },
-      download: (remotePath, localPath, options) => call(fs.download(remotePath, localPath), options?.signal)
+      download: (remotePath, localPath, options) => call(fs.download(remotePath, localPath), options?.signal),
+      watch: (path, options) => {
+        const [rest, signal] = split(options)
+        return call(inOwnScope(fs.watchScoped(path, rest)), signal).then(({ scope, value }) =>
+          watching(runtime, scope, value, signal)
+        )
+      }
     }
     const ps = handle.processes
     const processHandle = (launched: Processes.ProcessHandle): PromiseProcess => ({
@@ -584,17 +653,12 @@ export class PromiseSandbox implements AsyncDisposable {
       createContext: (options) => {
         const [rest, signal] = split(options)
         return call(
-          Effect.gen(function*() {
-            const scope = yield* Scope.fork(interpreterScope, ExecutionStrategy.sequential)
-            const context = yield* interpreter.pipe(
-              Effect.flatMap((i) => i.createContext(rest)),
-              Scope.extend(scope),
-              Effect.onError(() => Scope.close(scope, Exit.void))
-            )
-            return codeContext(scope, context)
-          }),
+          inOwnScope(
+            Effect.flatMap(interpreter, (i) => i.createContext(rest)),
+            Scope.fork(interpreterScope, ExecutionStrategy.sequential)
+          ),
           signal
-        )
+        ).then(({ scope, value }) => codeContext(scope, value))
       }
     }
   }
@@ -648,17 +712,9 @@ export class PromiseSandbox implements AsyncDisposable {
    */
   spawn(command: ShellCommand.Input, options?: SpawnCommandOptions): Promise<PromiseRunningCommand> {
     const [rest, signal] = split(options)
-    const executor = this.#handle.executor
-    return this.#call(
-      Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        const running = yield* Scope.extend(executor.spawn(command, rest), scope).pipe(
-          Effect.onError(() => Scope.close(scope, Exit.void))
-        )
-        return { scope, running }
-      }),
-      signal
-    ).then(({ running, scope }) => runningCommand(this.#runtime, scope, running))
+    return this.#call(inOwnScope(this.#handle.executor.spawn(command, rest)), signal).then(({ scope, value }) =>
+      runningCommand(this.#runtime, scope, value)
+    )
   }
 
   /**

@@ -13,30 +13,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import * as ChildProcess from "node:child_process"
-import * as Module from "node:module"
-import * as Path from "node:path"
-import * as Url from "node:url"
+import { runCli } from "./utils/cliBin.js"
 
 const TOKEN = "cleanup-token"
-const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
-const tsx = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
-
-const cli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  Effect.promise(() =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = ChildProcess.spawn(process.execPath, ["--import", tsx, bin, ...args], {
-        env: { ...process.env, NO_COLOR: "1", ...env },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (d) => (stdout += d))
-      child.stderr.on("data", (d) => (stderr += d))
-      child.once("error", reject)
-      child.once("close", (code) => resolve({ code, stdout, stderr }))
-    })
-  )
 
 /** Waits (bounded) until `check` holds of the emulator's state. */
 const stateWhen = (
@@ -122,26 +101,26 @@ const scenario = (emu: KoyebEmulator.KoyebEmulatorShape) =>
     assert.include(rejected.message, abandoned.id)
 
     // The CLI shows them, and gc with the default threshold (1 hour) deletes nothing yet.
-    const table = yield* cli(["list"], env)
+    const table = yield* runCli(["list"], env)
     assert.strictEqual(table.code, 0, table.stderr)
     assert.match(table.stdout, /^ID +NAME +REGION +TYPE +CREATED +AGE +STATUS +LAST ACTIVE +SDK\n/)
     assert.match(table.stdout, new RegExp(`\\n${abandoned.id} +abandoned .* SLEEPING +\\d+s ago +yes\\n`))
     assert.match(table.stdout, new RegExp(`\\n${held.info.id} +held .* HEALTHY +now +yes\\n`))
     assert.match(table.stdout, new RegExp(`\\n${mine.id} +mine .* SLEEPING +\\d+s ago +no\\n`))
-    const listedJson = yield* cli(["list", "--json"], env)
+    const listedJson = yield* runCli(["list", "--json"], env)
     const abandonedJson = JSON.parse(listedJson.stdout).find((i: { id: string }) => i.id === abandoned.id)
     assert.include(abandonedJson, { managed: true, status: "SLEEPING" })
-    assert.deepStrictEqual(yield* cli(["gc"], env), { code: 0, stdout: "", stderr: "" })
+    assert.deepStrictEqual(yield* runCli(["gc"], env), { code: 0, stdout: "", stderr: "" })
     assert.deepStrictEqual(yield* Cleanup.collect(), [])
 
     // Dry run: reported, not deleted.
-    const dry = yield* cli(["gc", "--older-than", "0", "--dry-run"], env)
+    const dry = yield* runCli(["gc", "--older-than", "0", "--dry-run"], env)
     assert.deepStrictEqual(dry, { code: 0, stdout: `would delete ${abandoned.id} abandoned\n`, stderr: "" })
     assert.deepStrictEqual(ids(yield* Cleanup.collect({ olderThan: 0, dryRun: true })), [abandoned.id])
     assert.strictEqual(statusOf(yield* emu.state, abandoned.id), "SLEEPING")
 
     // gc deletes the unheld SDK sandbox with its app; the held one and the user's app stay.
-    const collected = yield* cli(["gc", "--older-than", "0", "--json"], env)
+    const collected = yield* runCli(["gc", "--older-than", "0", "--json"], env)
     assert.strictEqual(collected.code, 0, collected.stderr)
     assert.deepStrictEqual(JSON.parse(collected.stdout).sandboxes.map((i: { id: string }) => i.id), [abandoned.id])
     const after = yield* stateWhen(emu, (s) => statusOf(s, abandoned.id) === "DELETED")

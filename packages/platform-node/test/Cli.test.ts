@@ -2,42 +2,20 @@ import * as KoyebEmulator from "@effect-koyeb/platform-node/KoyebEmulator"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import * as ChildProcess from "node:child_process"
+import type * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import * as Module from "node:module"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Url from "node:url"
+import { finish, spawnCli } from "./utils/cliBin.js"
 import { descendants } from "./utils/faultServers.js"
 import { openFiles, readProc } from "./utils/hostProcesses.js"
 
 const TOKEN = "cli-token"
-const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
-const tsx = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
-
-interface Finished {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
 
 const spawn = (args: ReadonlyArray<string>, env: Record<string, string | undefined>) =>
-  ChildProcess.spawn(process.execPath, ["--import", tsx, bin, ...args], {
-    env: { ...process.env, KOYEB_API_TOKEN: undefined, KOYEB_API_HOST: undefined, NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-
-const finish = (child: ChildProcess.ChildProcess): Promise<Finished> =>
-  new Promise((resolve, reject) => {
-    let stdout = ""
-    let stderr = ""
-    child.stdout!.on("data", (d) => (stdout += d))
-    child.stderr!.on("data", (d) => (stderr += d))
-    child.once("error", reject)
-    child.once("close", (code) => resolve({ code, stdout, stderr }))
-  })
+  spawnCli(args, { KOYEB_API_TOKEN: undefined, KOYEB_API_HOST: undefined, ...env })
 
 /** Runs the CLI to completion. */
 const cli = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}) =>

@@ -1,6 +1,5 @@
 import * as CodeInterpreter from "@effect-koyeb/core/CodeInterpreter"
 import * as Executor from "@effect-koyeb/core/Executor"
-import { ExecutorClient } from "@effect-koyeb/core/ExecutorClient"
 import * as Filesystem from "@effect-koyeb/core/Filesystem"
 import * as Sandboxes from "@effect-koyeb/platform-node/Sandboxes"
 import { assert, describe, it, layer } from "@effect/vitest"
@@ -19,9 +18,7 @@ const Interpreter = (stock: boolean) =>
   CodeInterpreter.layer.pipe(
     Layer.provideMerge(
       stock
-        ? Services.pipe(
-          Layer.provide(Layer.effect(ExecutorClient, Effect.map(ExecutorClient, TestExecutor.withoutCapabilities)))
-        )
+        ? Services.pipe(Layer.provide(TestExecutor.hideCapabilities))
         : Services
     ),
     Layer.provideMerge(TestExecutor.layerClient)

@@ -15,11 +15,9 @@ import * as Redacted from "effect/Redacted"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Https from "node:https"
-import * as Module from "node:module"
 import type * as Net from "node:net"
-import * as Path from "node:path"
-import * as Url from "node:url"
 import { firstLine } from "./utils/childOutput.js"
+import { cliBin } from "./utils/cliBin.js"
 
 const TOKEN = "tls-token"
 const fast = { pollInterval: "50 millis", timeout: "60 seconds" } as const
@@ -103,12 +101,8 @@ describe("KoyebEmulator with tls", () => {
     "effect-koyeb emulator --tls prints the CA path, serves HTTPS, and removes the CA when stopped",
     () =>
       Effect.gen(function*() {
-        const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
-        const tsx = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
         const child = ChildProcess.spawn(process.execPath, [
-          "--import",
-          tsx,
-          bin,
+          cliBin,
           "emulator",
           "--tls",
           "--token",

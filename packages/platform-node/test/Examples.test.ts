@@ -1,7 +1,7 @@
 /**
- * Runs every program in `examples/` as a child process on the embedded local backend
- * (`node --import tsx examples/X.ts` from the repo root, without `KOYEB_API_TOKEN`), two at a
- * time, and checks its exit code, a few lines of its output, and that it left no sandbox behind.
+ * Runs every program in `examples/` as a child process on the embedded local backend (bundled
+ * from the current sources, see `utils/examplesBundle.ts`, and run with `node` from the repo root,
+ * without `KOYEB_API_TOKEN`), two at a time, and checks its exit code, a few lines of its output, and that it left no sandbox behind.
  *
  * Each run gets its own `TMPDIR`, so the local backend puts its sandboxes under a directory unique
  * to the run: afterwards no process may mention that directory (the executors and, without
@@ -18,9 +18,9 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
+import { exampleBundle, examples } from "./utils/examplesBundle.js"
 
 const root = Url.fileURLToPath(new URL("../../../", import.meta.url))
-const examplesDir = Path.join(root, "examples")
 
 /** What each example must print (every pattern must match somewhere in its stdout). */
 const expected: Record<string, ReadonlyArray<string | RegExp>> = {
@@ -154,8 +154,6 @@ const expected: Record<string, ReadonlyArray<string | RegExp>> = {
   ]
 }
 
-const examples = Fs.readdirSync(examplesDir).filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts")).sort()
-
 const exampleTimeout = Duration.seconds(90)
 // Two examples at a time: each starts sandboxes and the machine is shared.
 const slots = Effect.unsafeMakeSemaphore(2)
@@ -240,7 +238,7 @@ const runExample = (file: string) =>
     const patterns = expected[file]
     assert.isDefined(patterns, `examples/${file} has no expected output in Examples.test.ts`)
     const dir = yield* tempDir
-    const run = yield* runNode(["--import", "tsx", Path.join("examples", file)], exampleEnv(dir)).pipe(
+    const run = yield* runNode([exampleBundle(file)], exampleEnv(dir)).pipe(
       Effect.timeoutFail({
         duration: exampleTimeout,
         onTimeout: () => new Error(`examples/${file} did not finish within ${Duration.format(exampleTimeout)}`)

@@ -67,7 +67,7 @@ const KeepConnections = Layer.effect(
 
 const ExecutorLive = Executor.layer.pipe(Layer.provideMerge(TestExecutor.layerClient))
 const ExecutorWrapped = Executor.layer.pipe(
-  Layer.provide(Layer.effect(ExecutorClient, Effect.map(ExecutorClient, TestExecutor.withoutCapabilities))),
+  Layer.provide(TestExecutor.hideCapabilities),
   Layer.provideMerge(TestExecutor.layerClient)
 )
 const keptRecorded: Recorded = { cmds: [], probes: 0 }

@@ -40,15 +40,10 @@ const Recording = Layer.effect(
   }))
 )
 
-// What Koyeb's Go executor offers: no `/health` capabilities, so no `binary-files` extension.
-const HideCapabilities = Layer.effect(
-  ExecutorClient.ExecutorClient,
-  Effect.map(ExecutorClient.ExecutorClient, TestExecutor.withoutCapabilities)
-)
-
 const FilesystemLive = (stockProtocol: boolean) =>
   Filesystem.layer.pipe(
-    Layer.provide(stockProtocol ? Recording.pipe(Layer.provide(HideCapabilities)) : Recording),
+    // the stock protocol is what Koyeb's Go executor offers: no `/health` capabilities, no `binary-files` extension
+    Layer.provide(stockProtocol ? Recording.pipe(Layer.provide(TestExecutor.hideCapabilities)) : Recording),
     Layer.provideMerge(TestExecutor.layerClient),
     Layer.provideMerge(NodeContext.layer)
   )

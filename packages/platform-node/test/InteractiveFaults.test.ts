@@ -73,12 +73,7 @@ describe("a real executor killed mid-session", () => {
 
 const Direct = Executor.layer.pipe(Layer.provideMerge(TestExecutor.layerClient))
 const Stock = Executor.layer.pipe(
-  Layer.provide(
-    Layer.effect(
-      ExecutorClient.ExecutorClient,
-      Effect.map(ExecutorClient.ExecutorClient, TestExecutor.withoutCapabilities)
-    )
-  ),
+  Layer.provide(TestExecutor.hideCapabilities),
   Layer.provideMerge(TestExecutor.layerClient)
 )
 
@@ -102,11 +97,10 @@ const stdinFaults = (name: string, live: typeof Direct, pasteBytes: number) =>
         // the stock fallback reports output as lines, a final one with a `\n` added
         assert.strictEqual((yield* stdoutOf(head)).replace(/\n$/, ""), "0123456789")
         assert.strictEqual((yield* head.exit).exitCode, 0)
-        // the command is gone: writes and the end complete at once, their bytes dropped (the stock
-        // fallback may instead fail a write with `ExecutorError`, when its chunk directory is gone)
+        // the command is gone: writes and the end complete at once, their bytes dropped (on the
+        // stock fallback too, also while its feeding loop removes the chunk directory)
         for (const attempt of [head.stdin.write(new Uint8Array(256 * 1024)), head.stdin.end]) {
-          const outcome = yield* attempt.pipe(Effect.timeout("10 seconds"), Effect.either)
-          if (outcome._tag === "Left") assert.strictEqual(outcome.left._tag, "ExecutorError")
+          yield* attempt.pipe(Effect.timeout("10 seconds"))
         }
       }))
   })

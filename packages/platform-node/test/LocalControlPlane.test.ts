@@ -8,17 +8,16 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import * as LocalBackend from "../src/internal/localControlPlane.js"
 import { firstLine } from "./utils/childOutput.js"
 import * as FakeExecutors from "./utils/fakeExecutor.js"
 import { alive, processesOf } from "./utils/hostProcesses.js"
+import { tempBase, withPlane } from "./utils/localPlane.js"
 
 const isolations = ["none", "bubblewrap"] as const
 type Isolation = (typeof isolations)[number]
@@ -40,22 +39,6 @@ const allGone = (pids: ReadonlyArray<number>) => eventually(Effect.sync(() => pi
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-const tempBase = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ekl-test-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
-
-const withPlane = <A, E>(
-  isolation: Isolation,
-  f: (cp: ControlPlaneShape, baseDir: string) => Effect.Effect<A, E, Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const baseDir = yield* tempBase
-    return yield* Effect.flatMap(ControlPlane, (cp) => f(cp, baseDir)).pipe(
-      Effect.provide(LocalControlPlane.layer({ isolation, baseDir }))
-    )
-  })
 
 const sh = (client: ExecutorClientShape, cmd: string) => client.run({ cmd })
 

@@ -21,7 +21,7 @@ const decoder = new TextDecoder()
 
 const Direct = Executor.layer.pipe(Layer.provideMerge(TestExecutor.layerClient))
 const Stock = Executor.layer.pipe(
-  Layer.provide(Layer.effect(ExecutorClient, Effect.map(ExecutorClient, TestExecutor.withoutCapabilities))),
+  Layer.provide(TestExecutor.hideCapabilities),
   Layer.provideMerge(TestExecutor.layerClient)
 )
 

@@ -1,6 +1,5 @@
-import { ControlPlane, type ControlPlaneShape, type CreateOptions } from "@effect-koyeb/core/ControlPlane"
+import type { ControlPlaneShape, CreateOptions } from "@effect-koyeb/core/ControlPlane"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
-import * as LocalControlPlane from "@effect-koyeb/platform-node/LocalControlPlane"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -8,7 +7,6 @@ import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
@@ -17,6 +15,7 @@ import * as Path from "node:path"
 import { spawnExecutor } from "../src/internal/localRuntime.js"
 import * as Start from "../src/internal/sandboxStart.js"
 import { alive, readProc } from "./utils/hostProcesses.js"
+import { tempBase, withPlane } from "./utils/localPlane.js"
 
 // ---------------------------------------------------------------------------------------------
 // Pure rules
@@ -254,22 +253,6 @@ describe("sandboxStart", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Real local sandboxes
-
-const tempBase = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ek-start-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
-
-const withPlane = <A, E>(
-  isolation: "none" | "bubblewrap",
-  f: (cp: ControlPlaneShape, baseDir: string) => Effect.Effect<A, E, Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const baseDir = yield* tempBase
-    return yield* Effect.flatMap(ControlPlane, (cp) => f(cp, baseDir)).pipe(
-      Effect.provide(LocalControlPlane.layer({ isolation, baseDir }))
-    )
-  })
 
 /** Host pids whose argv is exactly `argv`. */
 const pidsRunning = (argv: ReadonlyArray<string>): Array<number> =>

@@ -29,7 +29,62 @@ const collect = async <A>(iterable: AsyncIterable<A>): Promise<Array<A>> => {
   return out
 }
 
+/** The inotify watches process `pid` holds. */
+const inotifyWatches = (pid: string): number =>
+  Fs.readdirSync(`/proc/${pid}/fdinfo`).reduce((count, fd) => {
+    try {
+      return count + Fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8").split("\n")
+        .filter((line) => line.startsWith("inotify wd:")).length
+    } catch {
+      return count // closed meanwhile
+    }
+  }, 0)
+
 describe("Sandboxes (Promise facade, local backend)", { timeout: 60_000 }, () => {
+  it("files.watch: events after it resolves; break, close and abort stop the watch in the sandbox", async () => {
+    await using sandbox = await Sandboxes.create({ ...local, name: "facade-watch" })
+    // the executor runs commands itself: their parent holds the watches
+    const executorPid = (await sandbox.run("echo $PPID")).stdout.trim()
+    const dir = `/tmp/watch-${Crypto.randomUUID()}`
+    await sandbox.files.mkdir(`${dir}/a`, { recursive: true })
+    const before = inotifyWatches(executorPid)
+
+    const watch = await sandbox.files.watch(dir, { recursive: true })
+    assert.strictEqual(inotifyWatches(executorPid), before + 2)
+    await sandbox.run(`echo x > ${dir}/a/f && mv ${dir}/a/f ${dir}/g`)
+    const seen: Array<string> = []
+    for await (const event of watch) {
+      if (event.kind === "modify") continue // a write may also be reported as a modify
+      seen.push(event.kind === "rename" ? `rename ${event.from} ${event.path}` : `${event.kind} ${event.path}`)
+      if (event.kind === "rename") break
+    }
+    assert.deepStrictEqual(seen, [`create ${dir}/a/f`, `rename ${dir}/a/f ${dir}/g`])
+    assert.isTrue(await eventually(() => inotifyWatches(executorPid) === before), "break leaves watches")
+    await watch.close() // idempotent
+
+    // close() ends an iteration in progress
+    const closed = await sandbox.files.watch(dir)
+    const pending = collect(closed)
+    await closed.close()
+    assert.deepStrictEqual(await pending, [])
+    assert.isTrue(await eventually(() => inotifyWatches(executorPid) === before), "close leaves watches")
+
+    // an abort rejects the iteration with the signal's reason
+    const controller = new AbortController()
+    const aborted = await sandbox.files.watch(dir, { signal: controller.signal })
+    const rejected = collect(aborted).then(() => undefined, (e: unknown) => e)
+    controller.abort(new Error("stop watching"))
+    assert.strictEqual(((await rejected) as Error).message, "stop watching")
+    assert.isTrue(await eventually(() => inotifyWatches(executorPid) === before), "abort leaves watches")
+
+    // a missing directory is a typed failure; the end of the directory ends the iteration
+    const missing = await sandbox.files.watch(`${dir}/none`).then(() => undefined, (e: unknown) => e)
+    assert.isTrue(Sandboxes.isSandboxFailure(missing, "FileNotFound"))
+    await using ending = await sandbox.files.watch(`${dir}/a`)
+    await sandbox.run(`rm -rf ${dir}/a`)
+    assert.deepStrictEqual((await collect(ending)).map((e) => `${e.kind} ${e.path}`), [`delete ${dir}/a`])
+  })
+
   it("spawn: stdin, raw output, exit, kill; close stops a command that still runs", async () => {
     await using sandbox = await Sandboxes.create({ ...local, name: "facade-spawn" })
     const text = async (output: AsyncIterable<{ readonly data: Uint8Array }>) =>

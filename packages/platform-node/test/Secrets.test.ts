@@ -11,19 +11,18 @@ import * as Sandbox from "@effect-koyeb/core/Sandbox"
 import * as Secrets from "@effect-koyeb/core/Secrets"
 import * as KoyebEmulator from "@effect-koyeb/platform-node/KoyebEmulator"
 import * as LocalControlPlane from "@effect-koyeb/platform-node/LocalControlPlane"
+import * as NodeSandbox from "@effect-koyeb/platform-node/NodeSandbox"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, describe, it, layer } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as ChildProcess from "node:child_process"
-import * as Module from "node:module"
-import * as Path from "node:path"
-import * as Url from "node:url"
+import { runCli } from "./utils/cliBin.js"
 
 const TOKEN = Redacted.make("secrets-token")
 const fast = { pollInterval: "50 millis", timeout: "60 seconds" } as const
@@ -230,27 +229,12 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("Secrets agains
     }))
 })
 
-const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
-const tsx = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
-
-/** Runs the CLI against an emulator with `stdin` as its input: exit code and stdout. */
+/** Runs the CLI against an emulator with `stdin` as its input: exit code and output. */
 const cli = (url: string, args: ReadonlyArray<string>, stdin = "") =>
-  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    const child = ChildProcess.spawn(process.execPath, ["--import", tsx, bin, ...args], {
-      env: { ...process.env, KOYEB_API_HOST: url, KOYEB_API_TOKEN: Redacted.value(TOKEN), NO_COLOR: "1" },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.once("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    child.stdin.end(stdin)
-    return Effect.sync(() => void child.kill("SIGKILL"))
-  })
+  runCli(args, { KOYEB_API_HOST: url, KOYEB_API_TOKEN: Redacted.value(TOKEN) }, stdin)
 
 layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("effect-koyeb secrets", (it) => {
-  // Each run starts the CLI from its TypeScript sources: two runs only (`list` prints what `Secrets.list` returns).
+  // Two runs only (`list` prints what `Secrets.list` returns).
   it.effect("create (value from stdin) and delete", () =>
     Effect.gen(function*() {
       const emulator = yield* KoyebEmulator.KoyebEmulator
@@ -267,6 +251,24 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("effect-koyeb s
       const deleted = yield* cli(emulator.url, ["secrets", "delete", name])
       assert.strictEqual(deleted.stdout, `${name}\n`)
       assert.isTrue(Option.isNone(yield* secrets.findByName(name)))
+    }))
+
+  it.effect("NodeSandbox.layerFromEnv with KOYEB_API_TOKEN provides Koyeb's Secrets", () =>
+    Effect.gen(function*() {
+      const emulator = yield* KoyebEmulator.KoyebEmulator
+      const name = unique("env-secret")
+      const fromEnv = Effect.flatMap(Secrets.Secrets, (secrets) =>
+        secrets.create({ name, value: Redacted.make("from env") })).pipe(
+          Effect.provide(NodeSandbox.layerFromEnv),
+          Effect.withConfigProvider(ConfigProvider.fromMap(
+            new Map([["KOYEB_API_TOKEN", Redacted.value(TOKEN)], ["KOYEB_API_HOST", emulator.url]])
+          ))
+        )
+      const created = yield* fromEnv
+      // the emulator's own client sees it: the layer talked to the emulator, not to a memory store
+      const secrets = yield* Secrets.Secrets
+      assert.strictEqual(Redacted.value(yield* secrets.reveal(created.id)), "from env")
+      yield* secrets.delete(created.id)
     }))
 })
 
@@ -321,6 +323,20 @@ describe("Secrets on the local backend", () => {
           Sandbox.make({ name: "local-missing", env: { TOKEN: Secrets.reference(unique("absent")) } })
         )
         assert.strictEqual(missing._tag === "InvalidArgument" && missing.argument, "env")
+      }))
+  })
+
+  // No KOYEB_API_TOKEN: the local backend and the memory store it resolves references against.
+  layer(NodeSandbox.layerFromEnv.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map())))), {
+    excludeTestServices: true,
+    timeout: "60 seconds"
+  })("NodeSandbox.layerFromEnv", (it) => {
+    it.scoped("provides the Secrets the local backend reads", () =>
+      Effect.gen(function*() {
+        const name = unique("env-local")
+        yield* (yield* Secrets.Secrets).create({ name, value: Redacted.make("shared") })
+        const sandbox = yield* Sandbox.make({ name: "env-secrets", env: { TOKEN: Secrets.reference(name) } })
+        assert.strictEqual((yield* sandbox.executor.run("echo \"$TOKEN\"")).stdout, "shared\n")
       }))
   })
 

@@ -26,11 +26,9 @@ import * as Tracer from "effect/Tracer"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
-import * as Module from "node:module"
 import * as Net from "node:net"
-import * as Path from "node:path"
-import * as Url from "node:url"
 import * as Util from "node:util"
+import { cliBin } from "./utils/cliBin.js"
 
 const SECRET = "srv-CANARY-7f3a9c1e5b2d4086"
 
@@ -169,16 +167,11 @@ const rssOf = (pid: number): number => {
   return Number(kb?.[1] ?? 0) * 1024
 }
 
-const tsx = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
-const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
-
 /** The executor bin as a child process (scoped), with the secret in its environment like the stock executor. */
 const spawnBin = Effect.acquireRelease(
   Effect.async<{ readonly child: ChildProcess.ChildProcess; readonly url: string; readonly port: number }>((resume) => {
     const child = ChildProcess.spawn(process.execPath, [
-      "--import",
-      tsx,
-      bin,
+      cliBin,
       "executor",
       "--port",
       "0",

@@ -12,14 +12,11 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Module from "node:module"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Url from "node:url"
+import { cliBin } from "./utils/cliBin.js"
 
 const TOKEN = "shell-token"
-const bin = Path.join(import.meta.dirname, "../src/bin/effect-koyeb.ts")
-const tsx = Url.pathToFileURL(Module.createRequire(import.meta.url).resolve("tsx")).href
 const hasTmux = ChildProcess.spawnSync("tmux", ["-V"]).status === 0
 
 const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`
@@ -72,7 +69,7 @@ describe("effect-koyeb shell and exec -i", () => {
           PATH: process.env.PATH ?? "",
           HOME: process.env.HOME ?? "/"
         }
-        const cli = [process.execPath, "--import", tsx, bin, "shell", sandbox.info.id].map(quote).join(" ")
+        const cli = [process.execPath, cliBin, "shell", sandbox.info.id].map(quote).join(" ")
         const vars = Object.entries(env).map(([k, v]) => `${k}=${quote(v)}`).join(" ")
         // the pane prints the CLI's exit code, then stays for capture-pane
         run(
@@ -135,9 +132,7 @@ describe("effect-koyeb shell and exec -i", () => {
         const emulator = yield* KoyebEmulator.KoyebEmulator
         const sandbox = yield* Sandbox.make({ pollInterval: "50 millis", timeout: "60 seconds" })
         const child = ChildProcess.spawn(process.execPath, [
-          "--import",
-          tsx,
-          bin,
+          cliBin,
           "exec",
           "-i",
           sandbox.info.id,

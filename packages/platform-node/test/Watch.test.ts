@@ -26,12 +26,7 @@ import * as TestExecutor from "./utils/TestExecutor.js"
 
 const Direct = Filesystem.layer.pipe(Layer.provideMerge(TestExecutor.layerClient))
 const Stock = Filesystem.layer.pipe(
-  Layer.provide(
-    Layer.effect(
-      ExecutorClient.ExecutorClient,
-      Effect.map(ExecutorClient.ExecutorClient, TestExecutor.withoutCapabilities)
-    )
-  ),
+  Layer.provide(TestExecutor.hideCapabilities),
   Layer.provideMerge(TestExecutor.layerClient)
 )
 

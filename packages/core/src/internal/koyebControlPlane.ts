@@ -8,6 +8,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -26,6 +27,14 @@ export const DEFAULT_HOST = "https://app.koyeb.com"
 
 const envOr = (name: string, fallback: string): Effect.Effect<string> =>
   Config.string(name).pipe(Config.withDefault(fallback), Effect.orElseSucceed(() => fallback))
+
+/** The options with their token, from `KOYEB_API_TOKEN` when they give none. Shared with `Secrets`. */
+export const withConfigToken = (
+  options: Partial<KoyebControlPlaneOptions>
+): Effect.Effect<KoyebControlPlaneOptions, ConfigError.ConfigError> =>
+  options.token === undefined
+    ? Effect.map(Config.redacted("KOYEB_API_TOKEN"), (token) => ({ ...options, token }))
+    : Effect.succeed({ ...options, token: options.token })
 
 /** The HTTP policy of the options: host from `KOYEB_API_HOST` when the options give none. Shared with `Secrets`. */
 export const makeHttp = (

@@ -7,6 +7,8 @@
  * renamed, so the loop never sees half a chunk); `end` creates the `end` file; `signal` is a
  * `kill` of the command's process group, which the marker names.
  *
+ * A write after the command has exited completes and its bytes are dropped, as on our executor.
+ *
  * Limits: every write costs a round trip plus up to `pollInterval` before the command sees it;
  * a write completes once the chunk is on the sandbox's disk, not once the command read it (a
  * command that does not read its stdin leaves its chunks on disk, under `/tmp`); output arrives
@@ -108,13 +110,14 @@ export const fallbackSpawn: Spawner = (client, line, options, operation) =>
       )
     )
     let next = 1
-    // After the command ended the directory is gone: the bytes are discarded.
+    // After the command ended the directory is gone: the bytes are discarded, as on our executor,
+    // also when the loop removes it while the chunk is being written (the error is then ignored).
     const write = (data: Uint8Array) =>
       Effect.suspend(() => {
         const file = `${d}/${next++}`
         return Effect.asVoid(run(
-          `[ -d ${d} ] || exit 0; printf %s '${Base64.encode(data)}' | base64 -d > ${file}.part && ` +
-            `mv ${file}.part ${file}`
+          `[ -d ${d} ] || exit 0; e=$({ printf %s '${Base64.encode(data)}' | base64 -d > ${file}.part && ` +
+            `mv ${file}.part ${file}; } 2>&1) || [ ! -d ${d} ] || { printf '%s\\n' "$e" >&2; exit 1; }`
         ))
       })
     return yield* makeRunning({

@@ -1,7 +1,8 @@
 /**
  * Traffic accounting for a local sandbox's executor client: when it was last used and how many
  * calls (streams included) are in flight, so idle timers can tell an idle sandbox from a busy one;
- * each call can run a step first (waking a sleeping sandbox).
+ * each call can run a step first (waking a sleeping sandbox). Timers wait on events (a deadline, the
+ * next call) instead of polling: an idle sandbox costs its host no CPU.
  *
  * @internal
  */
@@ -10,15 +11,19 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Fs from "node:fs"
 
-/** Traffic counters of one sandbox: when the last call began or ended (epoch millis), and how many are running. */
-export type Activity = Ref.Ref<{ readonly lastActivity: number; readonly inFlight: number }>
+/**
+ * Traffic counters of one sandbox: when the last call began or ended (epoch millis), and how many
+ * are running; every change is published, so a timer can wait for the next call.
+ */
+export type Activity = SubscriptionRef.SubscriptionRef<{ readonly lastActivity: number; readonly inFlight: number }>
 
 /** Fresh counters, last used now. */
 export const makeActivity: Effect.Effect<Activity> = Effect.flatMap(
   Clock.currentTimeMillis,
-  (now) => Ref.make({ lastActivity: now, inFlight: 0 })
+  (now) => SubscriptionRef.make({ lastActivity: now, inFlight: 0 })
 )
 
 /** Milliseconds since the last call ended, or 0 while a call is in flight. */
@@ -38,6 +43,34 @@ const step = (activity: Activity, delta: 1 | -1) =>
 /** Records traffic now (without a call in flight). */
 export const touch = (activity: Activity): Effect.Effect<void> =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(activity, (a) => ({ ...a, lastActivity: now })))
+
+/**
+ * Completes once no call has begun or ended for `millis` and `busy()` is false at that moment (a
+ * `busy()` that holds counts as traffic then). Sleeps until the deadline instead of polling: one
+ * wake-up per `millis` at most, so `busy` may be costly (`connected` reads `/proc/net/tcp`).
+ */
+export const untilIdleFor = (
+  activity: Activity,
+  millis: number,
+  busy: () => boolean = () => false
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    for (;;) {
+      // 0 while a call is in flight: sleep a whole period, then look again
+      const idleFor = yield* idleMillis(activity)
+      if (idleFor < millis) {
+        yield* Effect.sleep(millis - idleFor)
+      } else if (busy()) {
+        yield* touch(activity)
+      } else {
+        return
+      }
+    }
+  })
+
+/** Completes at the next call (or `touch`) after now. */
+export const untilActive = (activity: Activity): Effect.Effect<void> =>
+  Stream.runDrain(Stream.take(Stream.drop(activity.changes, 1), 1))
 
 /**
  * Whether a TCP connection to `port` on this host is established (Linux `/proc/net/tcp{,6}`; false

@@ -44,7 +44,16 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import type { Options } from "../LocalControlPlane.js"
-import { type Activity, connected, idleMillis, makeActivity, touch, trackClient } from "./activity.js"
+import {
+  type Activity,
+  connected,
+  idleMillis,
+  makeActivity,
+  touch,
+  trackClient,
+  untilActive,
+  untilIdleFor
+} from "./activity.js"
 import {
   type ExecutorStartError,
   healthy,
@@ -116,8 +125,8 @@ const sandboxLimits = (applied: AppliedLimits): SandboxLimits =>
 
 /**
  * When a sandbox is due for deletion: at `deleteAfterDelay` after its creation, or after
- * `idleTimeout + deleteAfterInactivityDelay` without traffic (checked every `tick`). Completes then;
- * never when neither applies.
+ * `idleTimeout + deleteAfterInactivityDelay` without traffic. Completes then; never when neither
+ * applies. Waits for the deadlines (no polling).
  */
 const due = (entry: Entry): Option.Option<Effect.Effect<void>> => {
   const { deleteAfterDelayMillis, deleteAfterInactivityDelayMillis, idleTimeoutMillis } = entry.lifecycle
@@ -126,24 +135,11 @@ const due = (entry: Entry): Option.Option<Effect.Effect<void>> => {
     : 0
   if (deleteAfterDelayMillis <= 0 && inactivity <= 0) return Option.none()
   const deadline = entry.info.createdAt.getTime() + deleteAfterDelayMillis
-  const tick = Duration.millis(Math.min(1_000, Math.max(20, Math.floor(inactivity / 10))))
-  const isDue = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    return (deleteAfterDelayMillis > 0 && now >= deadline) ||
-      (inactivity > 0 && (yield* idleMillis(entry.activity)) >= inactivity)
-  })
-  // Checks every tick for inactivity, and never sleeps past the deadline.
-  const checks = Schedule.spaced(inactivity > 0 ? tick : Duration.infinity).pipe(
-    Schedule.modifyDelayEffect((_, delay) =>
-      deleteAfterDelayMillis > 0
-        ? Effect.map(
-          Clock.currentTimeMillis,
-          (now) => Duration.min(delay, Duration.millis(Math.max(0, deadline - now)))
-        )
-        : Effect.succeed(delay)
-    )
-  )
-  return Option.some(Effect.asVoid(Effect.repeat(isDue, { schedule: checks, until: (yes) => yes })))
+  const afterDelay = deleteAfterDelayMillis > 0
+    ? Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Math.max(0, deadline - now)))
+    : Effect.never
+  const afterInactivity = inactivity > 0 ? untilIdleFor(entry.activity, inactivity) : Effect.never
+  return Option.some(Effect.race(afterDelay, afterInactivity))
 }
 
 /** Builds a local control plane; closing the scope deletes every sandbox it created. */
@@ -346,19 +342,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
 
   /**
    * Puts the sandbox to sleep after `idleTimeout` without calls or a connection open to its exposed
-   * port (checked every tenth of it, 20 ms to 1 s).
+   * port (looked at when the timeout is reached), then waits for the call that wakes it: no polling.
    */
   const sleepTimer = (entry: Entry): Effect.Effect<void> => {
     const idle = entry.lifecycle.idleTimeoutMillis
     if (idle <= 0) return Effect.void
-    const tick = Duration.millis(Math.min(1_000, Math.max(20, Math.floor(idle / 10))))
-    const check = Effect.zipRight(
-      Effect.suspend(() =>
-        !entry.power.asleep && connected(entry.process.proxyPort) ? touch(entry.activity) : Effect.void
-      ),
-      fallAsleep(entry)
+    const busy = () => !entry.power.asleep && connected(entry.process.proxyPort)
+    return Effect.forever(
+      untilIdleFor(entry.activity, idle, busy).pipe(
+        Effect.zipRight(fallAsleep(entry)),
+        Effect.zipRight(Effect.suspend(() => entry.power.asleep ? untilActive(entry.activity) : Effect.void))
+      )
     )
-    return Effect.asVoid(Effect.repeat(check, Schedule.spaced(tick)))
   }
 
   const wakeFailed = (id: string) => (error: ExecutorStartError | InvalidArgument) =>

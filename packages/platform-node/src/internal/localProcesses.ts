@@ -30,7 +30,7 @@ export const unregister = (pid: number): void => {
 }
 
 /** Pids of every descendant of `pid` (Linux /proc walk; empty elsewhere). */
-const descendantsOf = (pid: number): Array<number> => {
+export const descendantsOf = (pid: number): Array<number> => {
   let entries: Array<string>
   try {
     entries = Fs.readdirSync("/proc")

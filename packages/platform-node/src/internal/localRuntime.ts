@@ -62,8 +62,8 @@ export interface LocalExecutorProcess {
 
 /**
  * Why an executor did not start: the isolation asked for does not work here, its directory could
- * not be made, the process could not be spawned, it exited or did not announce itself in time,
- * or it does not answer `/health`.
+ * not be made, the process could not be spawned, it exited or did not answer in time, or its
+ * `/health` answers an error.
  */
 export const ExecutorStartReason = Schema.Literal("Isolation", "Directory", "Spawn", "Exited", "Timeout", "Unhealthy")
 
@@ -273,12 +273,6 @@ export const planConfigFiles = (
 // ---------------------------------------------------------------------------------------------
 // Spawn
 
-interface Listening {
-  readonly url: string
-  readonly port: number
-  readonly proxyPort: number
-}
-
 const failed = (id: string, reason: ExecutorStartError["reason"], detail: string) =>
   new ExecutorStartError({ sandbox: id, reason, detail })
 
@@ -293,7 +287,20 @@ export const healthy = (url: string): Effect.Effect<boolean> =>
     )
   )
 
-/** Starts an executor: ready (listening and `/health` OK) when it succeeds; killed when the scope closes. */
+/**
+ * `GET <url>/health` on a socket the executor is about to accept on: no deadline of its own (the
+ * caller's start timeout bounds it); false on a non-2xx answer; a failed connection (the executor
+ * died, its startFailed says why) is false too, after a short pause.
+ */
+const firstHealth = (url: string): Effect.Effect<boolean> =>
+  Effect.promise((signal) =>
+    fetch(`${url}/health`, { signal }).then(
+      (response) => response.ok,
+      () => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))
+    )
+  )
+
+/** Starts an executor: ready (`/health` OK) when it succeeds; killed when the scope closes. */
 export type SpawnExecutor = (
   options: SpawnOptions
 ) => Effect.Effect<LocalExecutorProcess, ExecutorStartError, Scope.Scope>
@@ -391,7 +398,8 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     : inside
   const [file, ...args] = cgroups === undefined ? command : cgroups.wrap(command)
 
-  const listening = yield* Deferred.make<Listening, ExecutorStartError>()
+  // Fails when the executor cannot be spawned or exits before it is ready.
+  const startFailed = yield* Deferred.make<never, ExecutorStartError>()
   const exited = yield* Deferred.make<void>()
   const child = yield* Effect.try({
     try: () =>
@@ -423,49 +431,27 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   const record: Processes.Child = { pid, dir }
   Processes.register(record)
 
-  let stdout = ""
   let stderr = ""
-  let ready = false
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    if (ready) return
-    stdout += chunk
-    let newline: number
-    while ((newline = stdout.indexOf("\n")) >= 0) {
-      const line = stdout.slice(0, newline).trim()
-      stdout = stdout.slice(newline + 1)
-      try {
-        const event = JSON.parse(line)
-        if (event?.event === "listening" && typeof event.port === "number" && typeof event.proxyPort === "number") {
-          ready = true
-          Deferred.unsafeDone(
-            listening,
-            Effect.succeed({ url: String(event.url), port: event.port, proxyPort: event.proxyPort })
-          )
-          return
-        }
-      } catch {
-        // not our line
-      }
-    }
-  })
+  // Keep draining the pipe so the executor never blocks on a full pipe (its listening line is not needed: see below).
+  child.stdout!.resume()
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
     stderr = tail(stderr + chunk)
   })
   child.on("error", (error) => {
     Deferred.unsafeDone(
-      listening,
+      startFailed,
       Effect.fail(failed(options.id, "Spawn", `executor failed to start: ${error.message}`))
     )
   })
   child.on("exit", (code, sig) => {
     Processes.unregister(pid)
     Deferred.unsafeDone(
-      listening,
+      startFailed,
       Effect.fail(
         failed(
           options.id,
           "Exited",
-          `executor exited (${sig ?? code}) before listening${stderr ? `: ${tail(stderr)}` : ""}`
+          `executor exited (${sig ?? code}) before it was ready${stderr ? `: ${tail(stderr)}` : ""}`
         )
       )
     )
@@ -476,7 +462,7 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   // end a plain await, and an interruptible one would be cut short at once when the caller is
   // being interrupted.
   const awaitExit = Deferred.isDone(exited).pipe(
-    Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (done) => done, times: GRACE_MILLIS / 25 })
+    Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: (done) => done, times: GRACE_MILLIS / 5 })
   )
   let killed = false
   let outbound: Network.Outbound | undefined
@@ -491,7 +477,10 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
           Processes.signal(-pid, "SIGTERM")
           yield* awaitExit
         }
-        Processes.killTreeSync(record)
+        // Under bubblewrap the group holds both bwraps, and the PID namespace dies with its init:
+        // no /proc scan (a scan per deletion grows with every process of every sandbox).
+        if (isolation === "bubblewrap") Processes.signal(-pid, "SIGKILL")
+        else Processes.killTreeSync(record)
         yield* awaitExit
       }
       outbound?.stop()
@@ -526,21 +515,21 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
         return "user-mode" as const
       }, (error: Error) => error)
 
-  const started = yield* Deferred.await(listening).pipe(
-    Effect.timeoutFail({
-      duration: options.startTimeout ?? Duration.seconds(30),
-      onTimeout: () =>
-        failed(options.id, "Timeout", `executor did not start in time${stderr ? `: ${tail(stderr)}` : ""}`)
-    }),
-    Effect.tapError(() => kill)
-  )
-  const url = `http://127.0.0.1:${started.port}`
-  yield* healthy(url).pipe(
+  // The sockets are bound here, so the ports are known and a request waits in the backlog until
+  // the executor accepts it: one /health round trip is the whole readiness check.
+  const url = `http://127.0.0.1:${api.port}`
+  yield* firstHealth(url).pipe(
     Effect.filterOrFail(
       (ok) => ok,
       () => failed(options.id, "Unhealthy", `executor at ${url} does not answer /health`)
     ),
     Effect.retry({ schedule: Schedule.spaced("25 millis"), times: 20 }),
+    Effect.raceFirst(Deferred.await(startFailed)),
+    Effect.timeoutFail({
+      duration: options.startTimeout ?? Duration.seconds(30),
+      onTimeout: () =>
+        failed(options.id, "Timeout", `executor did not start in time${stderr ? `: ${tail(stderr)}` : ""}`)
+    }),
     Effect.tapError(() => kill)
   )
   const attached = yield* Effect.promise(() => attaching)
@@ -554,8 +543,7 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
       `effect-koyeb: sandbox ${options.id} (${limits.instanceType}) runs without some limits: ${limits.detail}`
     )
   }
-  // Keep draining the pipes so the executor never blocks on a full pipe, without holding this process open.
-  child.stdout!.resume()
+  // Without holding this process open.
   child.unref()
   ;(child.stdout as unknown as { unref?: () => void }).unref?.()
   ;(child.stderr as unknown as { unref?: () => void }).unref?.()
@@ -564,8 +552,8 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     id: options.id,
     dir,
     url,
-    port: started.port,
-    proxyPort: started.proxyPort,
+    port: api.port,
+    proxyPort: proxy.port,
     pid,
     secret: options.secret,
     isolation,
@@ -578,7 +566,7 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
 }) as SpawnExecutor
 
 /**
- * Spawns the executor of sandbox `id`; ready (listening and `/health` OK) when it succeeds; killed
+ * Spawns the executor of sandbox `id`; ready (`/health` OK) when it succeeds; killed
  * when the scope closes. Rarely, bubblewrap fails to set up a new network namespace's loopback (a
  * netlink reply it does not recognise): that start is tried again.
  */

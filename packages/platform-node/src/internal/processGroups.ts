@@ -58,6 +58,24 @@ const spawnError = (cause: unknown): SpawnError => {
   })
 }
 
+/**
+ * `sh` looked up once in this process's `PATH`, as Go's `exec.Command` does: spawning by name
+ * would make every fork try each `PATH` entry with `execve` while the server waits for the exec.
+ */
+const shellPath = (): string => {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (dir === "") continue
+    const candidate = `${dir}/sh`
+    try {
+      Fs.accessSync(candidate, Fs.constants.X_OK)
+      return candidate
+    } catch {
+      // not there
+    }
+  }
+  return "sh"
+}
+
 /** Whether process `pid` (or, negative, process group `-pid`) exists; EPERM: it exists but belongs to someone else. */
 export const exists = (pid: number): boolean => {
   try {
@@ -192,6 +210,7 @@ const pollInterval = Duration.millis(25)
 /** Creates a registry; groups whose members are all gone are forgotten on the next spawn. */
 export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
   const groups = new Set<number>()
+  let shell: string | undefined
 
   const prune = () => {
     for (const pgid of groups) if (!isGroupAlive(pgid)) groups.delete(pgid)
@@ -234,7 +253,8 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
         prune()
         let child: ChildProcess.ChildProcessWithoutNullStreams
         try {
-          child = ChildProcess.spawn("sh", ["-c", spec.cmd], {
+          child = ChildProcess.spawn(shell ??= shellPath(), ["-c", spec.cmd], {
+            argv0: "sh", // `$0`, as Go's exec.Command("sh") gives
             cwd: spec.cwd,
             env: spec.env,
             stdio: [spec.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],

@@ -84,3 +84,7 @@ export const withoutCapabilities = (
   health: Effect.map(client.health, ({ status }) => ({ status })),
   capabilities: Effect.succeed(new Set())
 })
+
+/** The `ExecutorClient` below, `withoutCapabilities`: services built on it take the stock protocol. */
+export const hideCapabilities: Layer.Layer<ExecutorClient.ExecutorClient, never, ExecutorClient.ExecutorClient> = Layer
+  .effect(ExecutorClient.ExecutorClient, Effect.map(ExecutorClient.ExecutorClient, withoutCapabilities))
