@@ -7,36 +7,10 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { descendantsOf } from "../packages/platform-node/src/internal/localProcesses.js"
 
 /** Pids of every descendant of `root` (a /proc walk). */
-export const descendants = (root: number = process.pid): Set<number> => {
-  const parentOf = new Map<number, Array<number>>()
-  for (const entry of Fs.readdirSync("/proc")) {
-    const pid = Number(entry)
-    if (!Number.isInteger(pid)) continue
-    try {
-      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      // zombies hold no memory and are reaped by their parent
-      if (fields[0] === "Z") continue
-      const ppid = Number(fields[1])
-      const list = parentOf.get(ppid)
-      if (list) list.push(pid)
-      else parentOf.set(ppid, [pid])
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out = new Set<number>()
-  const stack = [root]
-  while (stack.length > 0) {
-    for (const child of parentOf.get(stack.pop()!) ?? []) {
-      out.add(child)
-      stack.push(child)
-    }
-  }
-  return out
-}
+export const descendants = (root: number = process.pid): Set<number> => new Set(descendantsOf(root))
 
 /** A process's memory in bytes: `Rss` and `Pss` of `/proc/<pid>/smaps_rollup` (0 when it is gone). */
 export const processMemory = (pid: number): { readonly rss: number; readonly pss: number } => {

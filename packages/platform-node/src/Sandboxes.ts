@@ -24,28 +24,15 @@
  *
  * @since 0.1.0
  */
-import * as Cleanup from "@effect-koyeb/core/Cleanup"
-// The root export until package.json lists the `./CodeInterpreter` subpath.
-import * as CodeInterpreter from "@effect-koyeb/core/CodeInterpreter"
-import {
-  ControlPlane,
-  type CreateOptions,
-  type LifecycleOptions,
-  type SandboxInfo,
-  type WaitReadyOptions
-} from "@effect-koyeb/core/ControlPlane"
-import {
-  Executor,
-  type OutputBytes,
-  type RunningCommand,
-  type RunOptions,
-  type SpawnOptions
-} from "@effect-koyeb/core/Executor"
-import * as Filesystem from "@effect-koyeb/core/Filesystem"
+import type * as Cleanup from "@effect-koyeb/core/Cleanup"
+import type * as CodeInterpreter from "@effect-koyeb/core/CodeInterpreter"
+import type { CreateOptions, LifecycleOptions, SandboxInfo, WaitReadyOptions } from "@effect-koyeb/core/ControlPlane"
+import type { OutputBytes, RunOptions, SpawnOptions } from "@effect-koyeb/core/Executor"
+import type * as Filesystem from "@effect-koyeb/core/Filesystem"
 import type * as KoyebControlPlane from "@effect-koyeb/core/KoyebControlPlane"
 import type * as Processes from "@effect-koyeb/core/Processes"
-import * as Sandbox from "@effect-koyeb/core/Sandbox"
-import { InvalidArgument, type SandboxError } from "@effect-koyeb/core/SandboxError"
+import type * as Sandbox from "@effect-koyeb/core/Sandbox"
+import type { SandboxError } from "@effect-koyeb/core/SandboxError"
 import type {
   CommandExit,
   CommandResult,
@@ -58,22 +45,23 @@ import type {
   ProcessLogLine
 } from "@effect-koyeb/core/SandboxSchema"
 import type * as ShellCommand from "@effect-koyeb/core/ShellCommand"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import type * as FileSystem from "@effect/platform/FileSystem"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import { dispose, iterate, run, runDetached, type Runtime, SandboxFailure } from "./internal/promiseRuntime.js"
+import * as CodeInterpreterFacade from "./internal/facade/codeInterpreter.js"
+import * as Files from "./internal/facade/files.js"
+import * as ProcessesFacade from "./internal/facade/processes.js"
+import { callWith, makeRuntime, type Services, split } from "./internal/facade/runtime.js"
+import * as Acquire from "./internal/facade/sandbox.js"
+import * as Spawn from "./internal/facade/spawn.js"
+import { dispose, iterate, run, type Runtime, SandboxFailure } from "./internal/promiseRuntime.js"
 import type { SandboxErrorFields } from "./internal/promiseRuntime.js"
 import type * as LocalControlPlane from "./LocalControlPlane.js"
-import * as NodeSandbox from "./NodeSandbox.js" // Node 20 before 20.4 has no `Symbol.asyncDispose`; Node's own polyfill uses this registered symbol.
-;(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for("nodejs.asyncDispose")
+
+// Node 20 before 20.4 has no `Symbol.asyncDispose`; Node's own polyfill uses this registered symbol.
+const symbols: { asyncDispose?: symbol } = Symbol
+symbols.asyncDispose ??= Symbol.for("nodejs.asyncDispose")
 
 export {
   /**
@@ -153,37 +141,6 @@ export interface BackendOptions {
   readonly local?: LocalControlPlane.LocalControlPlaneOptions | undefined
 }
 
-type Services = ControlPlane | FileSystem.FileSystem
-
-const controlPlaneLayer = (options: BackendOptions): Layer.Layer<ControlPlane, InvalidArgument> => {
-  const layer = options.backend === "local"
-    ? NodeSandbox.layerLocal(options.local)
-    : options.backend === "koyeb"
-    ? NodeSandbox.layerConfig(options.koyeb)
-    : NodeSandbox.layerFromEnv
-  return Layer.mapError(layer, (error) => new InvalidArgument({ argument: "configuration", detail: String(error) }))
-}
-
-/** Runs a scoped effect in a scope of its own (closed if it fails): its value and the scope that releases it. */
-const inOwnScope = <A, E, R>(
-  effect: Effect.Effect<A, E, R>,
-  open: Effect.Effect<Scope.CloseableScope> = Scope.make()
-): Effect.Effect<{ readonly scope: Scope.CloseableScope; readonly value: A }, E, Exclude<R, Scope.Scope>> =>
-  Effect.flatMap(open, (scope) =>
-    Scope.extend(effect, scope).pipe(
-      Effect.onError(() => Scope.close(scope, Exit.void)),
-      Effect.map((value) => ({ scope, value }))
-    ))
-
-const makeRuntime = (options: BackendOptions): Runtime<Services> =>
-  ManagedRuntime.make(Layer.merge(controlPlaneLayer(options), NodeFileSystem.layer))
-
-const split = <O extends CallOptions>(options: O | undefined): [Omit<O, "signal">, AbortSignal | undefined] => {
-  if (options === undefined) return [{} as Omit<O, "signal">, undefined]
-  const { signal, ...rest } = options
-  return [rest, signal]
-}
-
 /**
  * Files and directories of a sandbox (the `Filesystem` service as Promises).
  *
@@ -255,38 +212,6 @@ export interface PromiseFilesystem {
 export interface PromiseWatch extends AsyncIterable<FileEvent>, AsyncDisposable {
   /** Stops the watch; an iteration in progress ends. */
   close(): Promise<void>
-}
-
-const watching = (
-  runtime: Runtime<Services>,
-  scope: Scope.CloseableScope,
-  events: Stream.Stream<FileEvent, unknown>,
-  signal: AbortSignal | undefined
-): PromiseWatch => {
-  const stopped = Effect.runSync(Deferred.make<void>())
-  let closed: Promise<void> | undefined
-  const close = (): Promise<void> =>
-    closed ??= runDetached(Effect.zipRight(Deferred.succeed(stopped, undefined), Scope.close(scope, Exit.void)))
-      .finally(() => signal?.removeEventListener("abort", close))
-  if (signal?.aborted) void close()
-  else signal?.addEventListener("abort", close, { once: true })
-  // a pending `next()` ends when the watch is closed, not only when the scope's resources go
-  const iterable = iterate(runtime, Stream.interruptWhen(events, Deferred.await(stopped)), signal)
-  return {
-    [Symbol.asyncIterator]() {
-      const iterator = iterable[Symbol.asyncIterator]()
-      return {
-        next: () =>
-          iterator.next().then(
-            (result) => result.done === true ? close().then(() => result) : result,
-            (error: unknown) => close().then(() => Promise.reject(error))
-          ),
-        return: () => iterator.return!().finally(close)
-      }
-    },
-    close,
-    [Symbol.asyncDispose]: close
-  }
 }
 
 /**
@@ -387,27 +312,6 @@ export interface PromiseRunningCommand extends AsyncDisposable {
   resize(cols: number, rows: number, options?: CallOptions): Promise<void>
   /** Stops it if it still runs, and releases it. */
   close(): Promise<void>
-}
-
-const runningCommand = (
-  runtime: Runtime<Services>,
-  scope: Scope.CloseableScope,
-  running: RunningCommand
-): PromiseRunningCommand => {
-  let closed: Promise<void> | undefined
-  const close = () => (closed ??= runDetached(Scope.close(scope, Exit.void)))
-  return {
-    stdin: {
-      write: (data, options) => run(runtime, running.stdin.write(data), options?.signal),
-      end: (options) => run(runtime, running.stdin.end, options?.signal)
-    },
-    output: iterate(runtime, running.output),
-    wait: (options) => run(runtime, running.exit, options?.signal),
-    kill: (signal = "SIGTERM", options) => run(runtime, running.signal(signal), options?.signal),
-    resize: (cols, rows, options) => run(runtime, running.resize(cols, rows), options?.signal),
-    close,
-    [Symbol.asyncDispose]: close
-  }
 }
 
 /**
@@ -511,166 +415,15 @@ export class PromiseSandbox implements AsyncDisposable {
     this.#handle = handle
     this.#release = release
     this.info = handle.info
-    const call = <A, E>(effect: Effect.Effect<A, E, Services>, signal: AbortSignal | undefined) =>
-      run(runtime, effect, signal)
-    const fs = handle.filesystem
-    this.files = {
-      writeFile: (path, content, options) => {
-        const [rest, signal] = split(options)
-        return call(fs.writeFile(path, content, rest), signal)
-      },
-      appendFile: (path, content, options) => call(fs.appendFile(path, content), options?.signal),
-      writeStream: (path, source, options) => {
-        const [rest, signal] = split(options)
-        const stream = Symbol.asyncIterator in source
-          ? Stream.fromAsyncIterable(source as AsyncIterable<Uint8Array>, (error) => error)
-          : Stream.fromIterable(source as Iterable<Uint8Array>)
-        return call(fs.writeStream(path, stream, rest), signal)
-      },
-      writeFiles: (files, options) => call(fs.writeFiles(files), options?.signal),
-      readFile: (path, options) => call(fs.readFile(path), options?.signal),
-      readFileString: (path, options) => call(fs.readFileString(path), options?.signal),
-      readStream: (path, options) => iterate(runtime, fs.readStream(path), options?.signal),
-      mkdir: (path, options) => {
-        const [rest, signal] = split(options)
-        return call(fs.mkdir(path, rest), signal)
-      },
-      list: (path, options) => call(fs.list(path), options?.signal),
-      listDetailed: (path, options) => call(fs.listDetailed(path), options?.signal),
-      stat: (path, options) => call(fs.stat(path), options?.signal),
-      deleteFile: (path, options) => call(fs.deleteFile(path), options?.signal),
-      deleteDir: (path, options) => call(fs.deleteDir(path), options?.signal),
-      rename: (from, to, options) => {
-        const [rest, signal] = split(options)
-        return call(fs.rename(from, to, rest), signal)
-      },
-      move: (from, to, options) => {
-        const [rest, signal] = split(options)
-        return call(fs.move(from, to, rest), signal)
-      },
-      exists: (path, options) => call(fs.exists(path), options?.signal),
-      isFile: (path, options) => call(fs.isFile(path), options?.signal),
-      isDir: (path, options) => call(fs.isDir(path), options?.signal),
-      rm: (path, options) => {
-        const [rest, signal] = split(options)
-        return call(fs.rm(path, rest), signal)
-      },
-      upload: (localPath, remotePath, options) => {
-        const [rest, signal] = split(options)
-        return call(fs.upload(localPath, remotePath, rest), signal)
-      },
-      download: (remotePath, localPath, options) => call(fs.download(remotePath, localPath), options?.signal),
-      watch: (path, options) => {
-        const [rest, signal] = split(options)
-        return call(inOwnScope(fs.watchScoped(path, rest)), signal).then(({ scope, value }) =>
-          watching(runtime, scope, value, signal)
-        )
-      }
-    }
-    const ps = handle.processes
-    const processHandle = (launched: Processes.ProcessHandle): PromiseProcess => ({
-      id: launched.id,
-      pid: launched.pid,
-      command: launched.command,
-      info: (options) => call(launched.info, options?.signal),
-      kill: (options) => {
-        const [rest, signal] = split(options)
-        return call(launched.kill(rest), signal)
-      },
-      logs: (options) => iterate(runtime, launched.logs, options?.signal),
-      wait: (options) => {
-        const [rest, signal] = split(options)
-        return call(launched.wait(rest), signal)
-      },
-      waitForLog: (pattern, options) => {
-        const [rest, signal] = split(options)
-        return call(launched.waitForLog(pattern, rest), signal)
-      }
-    })
-    this.processes = {
-      launch: (command, options) => {
-        const [rest, signal] = split(options)
-        return call(ps.launch(command, rest), signal).then(processHandle)
-      },
-      list: (options) => call(ps.list, options?.signal),
-      get: (id, options) => call(ps.get(id), options?.signal),
-      kill: (id, options) => {
-        const [rest, signal] = split(options)
-        return call(ps.kill(id, rest), signal)
-      },
-      killAll: (options) => call(ps.killAll, options?.signal),
-      logs: (id, options) => iterate(runtime, ps.logs(id), options?.signal),
-      wait: (id, options) => {
-        const [rest, signal] = split(options)
-        return call(ps.wait(id, rest), signal)
-      },
-      waitForLog: (id, pattern, options) => {
-        const [rest, signal] = split(options)
-        return call(ps.waitForLog(id, pattern, rest), signal)
-      },
-      waitForPort: (port, options) => {
-        const [rest, signal] = split(options)
-        return call(ps.waitForPort(port, rest), signal)
-      }
-    }
+    this.files = Files.make(runtime, handle.filesystem)
+    this.processes = ProcessesFacade.make(runtime, handle.processes)
     this.#interpreterScope = Effect.runSync(Scope.make())
-    const interpreterScope = this.#interpreterScope
-    // Built on first use; its default contexts and kernel files live until the handle is released.
-    const interpreter = Effect.runSync(Effect.cached(
-      CodeInterpreter.make.pipe(
-        Scope.extend(interpreterScope),
-        Effect.provideService(Executor, handle.executor),
-        Effect.provideService(Filesystem.Filesystem, handle.filesystem)
-      )
-    ))
-    const codeContext = (scope: Scope.CloseableScope, context: CodeInterpreter.CodeContext): PromiseCodeContext => {
-      const close = () => Effect.runPromise(Scope.close(scope, Exit.void))
-      return {
-        id: context.id,
-        language: context.language,
-        pid: context.pid,
-        run: (code, options) => {
-          const [rest, signal] = split(options)
-          return call(context.run(code, rest), signal)
-        },
-        runStream: (code, options) => {
-          const [rest, signal] = split(options)
-          return iterate(runtime, context.runStream(code, rest), signal)
-        },
-        close,
-        [Symbol.asyncDispose]: close
-      }
-    }
-    this.codeInterpreter = {
-      run: (code, options) => {
-        const [rest, signal] = split(options)
-        return call(Effect.flatMap(interpreter, (i) => i.run(code, rest)), signal)
-      },
-      runStream: (code, options) => {
-        const [rest, signal] = split(options)
-        return iterate(runtime, Stream.unwrap(Effect.map(interpreter, (i) => i.runStream(code, rest))), signal)
-      },
-      createContext: (options) => {
-        const [rest, signal] = split(options)
-        return call(
-          inOwnScope(
-            Effect.flatMap(interpreter, (i) => i.createContext(rest)),
-            Scope.fork(interpreterScope, ExecutionStrategy.sequential)
-          ),
-          signal
-        ).then(({ scope, value }) => codeContext(scope, value))
-      }
-    }
+    this.codeInterpreter = CodeInterpreterFacade.make(runtime, handle, this.#interpreterScope)
   }
 
   /** The sandbox (Koyeb service) id. */
   get id(): string {
     return this.info.id
-  }
-
-  /** @ignore */
-  #call<A, E>(effect: Effect.Effect<A, E, Services>, signal: AbortSignal | undefined): Promise<A> {
-    return run(this.#runtime, effect, signal)
   }
 
   /**
@@ -679,8 +432,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   run(command: ShellCommand.Input, options?: CommandOptions): Promise<CommandResult> {
-    const [rest, signal] = split(options)
-    return this.#call(this.#handle.executor.run(command, rest), signal)
+    return callWith(this.#runtime, options, (rest) => this.#handle.executor.run(command, rest))
   }
 
   /**
@@ -689,8 +441,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   exec(command: ShellCommand.Input, options?: CommandOptions): Promise<CommandResult> {
-    const [rest, signal] = split(options)
-    return this.#call(this.#handle.executor.exec(command, rest), signal)
+    return callWith(this.#runtime, options, (rest) => this.#handle.executor.exec(command, rest))
   }
 
   /**
@@ -711,10 +462,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.2.0
    */
   spawn(command: ShellCommand.Input, options?: SpawnCommandOptions): Promise<PromiseRunningCommand> {
-    const [rest, signal] = split(options)
-    return this.#call(inOwnScope(this.#handle.executor.spawn(command, rest)), signal).then(({ scope, value }) =>
-      runningCommand(this.#runtime, scope, value)
-    )
+    return Spawn.spawn(this.#runtime, this.#handle.executor, command, options)
   }
 
   /**
@@ -733,7 +481,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   exposePort(port: number, options?: CallOptions): Promise<ExposedPort> {
-    return this.#call(this.#handle.exposePort(port), options?.signal)
+    return run(this.#runtime, this.#handle.exposePort(port), options?.signal)
   }
 
   /**
@@ -742,7 +490,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   unexposePort(options?: CallOptions): Promise<void> {
-    return this.#call(this.#handle.unexposePort, options?.signal)
+    return run(this.#runtime, this.#handle.unexposePort, options?.signal)
   }
 
   /**
@@ -751,7 +499,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   domain(options?: CallOptions): Promise<string | undefined> {
-    return this.#call(Effect.map(this.#handle.domain, Option.getOrUndefined), options?.signal)
+    return run(this.#runtime, Effect.map(this.#handle.domain, Option.getOrUndefined), options?.signal)
   }
 
   /**
@@ -760,7 +508,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   tcpProxy(options?: CallOptions): Promise<{ readonly host: string; readonly port: number } | undefined> {
-    return this.#call(Effect.map(this.#handle.tcpProxy, Option.getOrUndefined), options?.signal)
+    return run(this.#runtime, Effect.map(this.#handle.tcpProxy, Option.getOrUndefined), options?.signal)
   }
 
   /**
@@ -769,7 +517,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   isHealthy(options?: CallOptions): Promise<boolean> {
-    return this.#call(this.#handle.isHealthy, options?.signal)
+    return run(this.#runtime, this.#handle.isHealthy, options?.signal)
   }
 
   /**
@@ -778,8 +526,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   waitReady(options?: WaitReadyOptions & CallOptions): Promise<void> {
-    const [rest, signal] = split(options)
-    return this.#call(this.#handle.waitReady(rest), signal)
+    return callWith(this.#runtime, options, (rest) => this.#handle.waitReady(rest))
   }
 
   /**
@@ -788,7 +535,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   updateLifecycle(lifecycle: LifecycleOptions, options?: CallOptions): Promise<void> {
-    return this.#call(this.#handle.updateLifecycle(lifecycle), options?.signal)
+    return run(this.#runtime, this.#handle.updateLifecycle(lifecycle), options?.signal)
   }
 
   /**
@@ -797,7 +544,7 @@ export class PromiseSandbox implements AsyncDisposable {
    * @since 0.1.0
    */
   async delete(options?: CallOptions): Promise<void> {
-    await this.#call(this.#handle.delete, options?.signal)
+    await run(this.#runtime, this.#handle.delete, options?.signal)
     await this[Symbol.asyncDispose]()
   }
 
@@ -843,7 +590,7 @@ export class SandboxesClient implements AsyncDisposable {
    * @since 0.1.0
    */
   create(options?: SandboxesCreateOptions): Promise<PromiseSandbox> {
-    return createWith(this.#runtime, options, () => Promise.resolve())
+    return Acquire.create(this.#runtime, options, () => Promise.resolve()).then(promiseSandbox(this.#runtime))
   }
 
   /**
@@ -852,7 +599,7 @@ export class SandboxesClient implements AsyncDisposable {
    * @since 0.1.0
    */
   fromId(id: string, options?: CallOptions): Promise<PromiseSandbox> {
-    return fromIdWith(this.#runtime, id, options, () => Promise.resolve())
+    return Acquire.fromId(this.#runtime, id, options, () => Promise.resolve()).then(promiseSandbox(this.#runtime))
   }
 
   /**
@@ -861,7 +608,7 @@ export class SandboxesClient implements AsyncDisposable {
    * @since 0.1.0
    */
   list(options?: CallOptions): Promise<ReadonlyArray<SandboxInfo>> {
-    return run(this.#runtime, Effect.flatMap(ControlPlane, (controlPlane) => controlPlane.list), options?.signal)
+    return Acquire.list(this.#runtime, options)
   }
 
   /**
@@ -885,37 +632,9 @@ export class SandboxesClient implements AsyncDisposable {
   }
 }
 
-const createWith = async (
-  runtime: Runtime<Services>,
-  options: SandboxesCreateOptions | undefined,
-  after: () => Promise<void>
-): Promise<PromiseSandbox> => {
-  const [createOptions, signal] = split(options)
-  const scope = Effect.runSync(Scope.make())
-  // Not through the runtime: the client may have been disposed first (and deleted the sandbox).
-  const close = () => runDetached(Scope.close(scope, Exit.void))
-  try {
-    const handle = await run(runtime, Scope.extend(Sandbox.make(createOptions), scope), signal)
-    return new PromiseSandbox(runtime, handle, () => close().finally(after))
-  } catch (error) {
-    await close().finally(after)
-    throw error
-  }
-}
-
-const fromIdWith = async (
-  runtime: Runtime<Services>,
-  id: string,
-  options: CallOptions | undefined,
-  after: () => Promise<void>
-): Promise<PromiseSandbox> => {
-  try {
-    return new PromiseSandbox(runtime, await run(runtime, Sandbox.fromId(id), options?.signal), after)
-  } catch (error) {
-    await after()
-    throw error
-  }
-}
+// The handle over a sandbox obtained on `runtime`.
+const promiseSandbox = (runtime: Runtime<Services>) => ({ handle, release }: Acquire.Acquired): PromiseSandbox =>
+  new PromiseSandbox(runtime, handle, release)
 
 /**
  * A client over one backend, for several sandboxes (a local backend's sandboxes live as long as the client).
@@ -954,7 +673,7 @@ export const client = (options: BackendOptions = {}): SandboxesClient => new San
 export const create = (options: SandboxesCreateOptions & BackendOptions = {}): Promise<PromiseSandbox> => {
   const runtime = makeRuntime(options)
   const { backend: _backend, koyeb: _koyeb, local: _local, ...createOptions } = options
-  return createWith(runtime, createOptions, () => dispose(runtime))
+  return Acquire.create(runtime, createOptions, () => dispose(runtime)).then(promiseSandbox(runtime))
 }
 
 /**
@@ -967,7 +686,7 @@ export const create = (options: SandboxesCreateOptions & BackendOptions = {}): P
  */
 export const fromId = (id: string, options: CallOptions & BackendOptions = {}): Promise<PromiseSandbox> => {
   const runtime = makeRuntime(options)
-  return fromIdWith(runtime, id, options, () => dispose(runtime))
+  return Acquire.fromId(runtime, id, options, () => dispose(runtime)).then(promiseSandbox(runtime))
 }
 
 /**
@@ -976,14 +695,8 @@ export const fromId = (id: string, options: CallOptions & BackendOptions = {}): 
  * @since 0.1.0
  * @category utils
  */
-export const list = async (options: CallOptions & BackendOptions = {}): Promise<ReadonlyArray<SandboxInfo>> => {
-  const sandboxes = client(options)
-  try {
-    return await sandboxes.list(options)
-  } finally {
-    await sandboxes.dispose()
-  }
-}
+export const list = (options: CallOptions & BackendOptions = {}): Promise<ReadonlyArray<SandboxInfo>> =>
+  Acquire.listBackend(options)
 
 /**
  * Rejects (a `LeftoverSandboxes` failure naming them) when effect-koyeb's sandboxes still exist on
@@ -1001,13 +714,6 @@ export const list = async (options: CallOptions & BackendOptions = {}): Promise<
  * @since 0.2.0
  * @category utils
  */
-export const assertNoLeftovers = async (
+export const assertNoLeftovers = (
   options: Cleanup.AssertNoneOptions & CallOptions & BackendOptions = {}
-): Promise<void> => {
-  const runtime = makeRuntime(options)
-  try {
-    await run(runtime, Cleanup.assertNone({ olderThan: options.olderThan }), options.signal)
-  } finally {
-    await dispose(runtime)
-  }
-}
+): Promise<void> => Acquire.assertNoLeftovers(options)

@@ -79,7 +79,7 @@ describe("Emulator sleep and wake", () => {
           const asleep = yield* stateWhen(emu, (s) => s.services.find((x) => x.id === info.id)?.status === "SLEEPING")
           assert.strictEqual(asleep.deployments.find((d) => d.id === deploymentId)?.status, "SLEEPING")
           assert.deepStrictEqual(asleep.executors, [])
-          assert.deepStrictEqual(processesOf(sleeper), [], "the sandbox's processes stop with it")
+          assert.deepStrictEqual(yield* processesLeft(sleeper), [], "the sandbox's processes stop with it")
           assert.isTrue(Fs.existsSync(Path.join(baseDir, deploymentId)), "its files stay")
           const instances = yield* api(emu, `/v1/instances?service_id=${info.id}`)
           assert.deepStrictEqual(instances.instances.map((i: { status: string }) => i.status), ["SLEEPING"])
@@ -176,6 +176,17 @@ describe("Emulator sleep and wake", () => {
 })
 
 /** Waits (bounded) until `path` no longer exists. */
+/** The command lines of the host processes matching `text`, once they are gone or 2 s have passed (SIGKILL is asynchronous). */
+const processesLeft = (text: string) =>
+  Effect.gen(function*() {
+    let left = processesOf(text)
+    for (let i = 0; i < 80 && left.length > 0; i++) {
+      yield* Effect.sleep("25 millis")
+      left = processesOf(text)
+    }
+    return left.map((pid) => readProc(String(pid), "cmdline"))
+  })
+
 const gone = (path: string) =>
   Effect.gen(function*() {
     for (let i = 0; i < 200 && Fs.existsSync(path); i++) yield* Effect.sleep("25 millis")
@@ -213,14 +224,8 @@ describe("Local backend sleep and wake", () => {
           assert.isNotEmpty(processesOf(sleeper))
 
           yield* listedAs(info.id, "SLEEPING")
-          assert.deepStrictEqual(processesOf(sleeper), [], "the sandbox's processes stop with it")
-          // SIGKILL is asynchronous: the network helper may take a moment to go.
-          let left = processesOf(Path.join(baseDir, info.id))
-          for (let i = 0; i < 80 && left.length > 0; i++) {
-            yield* Effect.sleep("25 millis")
-            left = processesOf(Path.join(baseDir, info.id))
-          }
-          assert.deepStrictEqual(left.map((pid) => readProc(String(pid), "cmdline")), [], "no executor runs")
+          assert.deepStrictEqual(yield* processesLeft(sleeper), [], "the sandbox's processes stop with it")
+          assert.deepStrictEqual(yield* processesLeft(Path.join(baseDir, info.id)), [], "no executor runs")
           assert.isTrue(Fs.existsSync(Path.join(baseDir, info.id, "home", "note.txt")), "its files stay")
 
           // The next call through the same client wakes it.

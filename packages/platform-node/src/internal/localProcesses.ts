@@ -174,7 +174,8 @@ const installHooks = (): void => {
 export const OWNER_FILE = "owner.pid"
 const swept = new Set<string>()
 
-const isAlive = (pid: number): boolean => {
+/** True when process `pid` exists (EPERM: it exists, owned by another user). */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true

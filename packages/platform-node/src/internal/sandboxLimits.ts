@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { isAlive } from "./localProcesses.js"
 import type { InstanceLimits } from "./sandboxStart.js"
 
 /** The limits a sandbox got: each undefined when it could not be applied (`detail` says why). */
@@ -89,15 +90,6 @@ const controllers = (): ReadonlyArray<Controller> => {
   return found
 }
 
-const ownerAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (cause) {
-    return (cause as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 /** Removes the cgroups of owners that died without removing them (`<prefix><owner pid>-<id>`), once empty. */
 const sweep = (parent: string) => {
   let names: Array<string>
@@ -108,7 +100,7 @@ const sweep = (parent: string) => {
   }
   for (const name of names) {
     const owner = Number(name.slice(PREFIX.length).split("-")[0])
-    if (!Number.isInteger(owner) || ownerAlive(owner)) continue
+    if (!Number.isInteger(owner) || isAlive(owner)) continue
     try {
       Fs.rmdirSync(Path.join(parent, name))
     } catch {
