@@ -1,11 +1,12 @@
 /**
  * The bundles `@effect-koyeb/platform-node` ships, built with esbuild from the TypeScript sources:
  * `dist/cli.cjs` (the whole command line in one file, so that it starts fast), started by the bin
- * `dist/bin/effect-koyeb.cjs` through the code-cache loader, and `dist/executor.cjs` (only the
- * executor server, which the local backend starts once per sandbox). `npm run build` writes them;
+ * `dist/bin/effect-koyeb.cjs` through the code-cache loader, `dist/executor.cjs` (only the
+ * executor server, which the local backend starts once per sandbox) and `dist/executor-snapshot.cjs`
+ * (the entry of the executor's startup snapshot). `npm run build` writes them;
  * when the package runs from its sources (this repository's dev loop), `executorCommand.ts` calls
- * `devExecutorBundle` instead, which rebuilds the executor bundle into a cache whenever one of its
- * inputs changed; the tests start the command line the same way (`devCliBundle`).
+ * `devExecutorBundle` and `devExecutorSnapshot` instead, which rebuild them into a cache whenever
+ * one of their inputs changed; the tests start the command line the same way (`devCliBundle`).
  */
 import * as Esbuild from "esbuild"
 import * as Crypto from "node:crypto"
@@ -59,6 +60,45 @@ const common = (outfile: string): Esbuild.BuildOptions => ({
   define: { "import.meta.url": "__import_meta_url" }
 })
 
+// Node 20 cannot snapshot these modules' native state (building fails on `node:http`'s parser),
+// so the snapshot's modules get objects whose properties load the real module on first use, at run time.
+const lazyBuiltins = new Set([
+  "child_process",
+  "dgram",
+  "dns",
+  "http",
+  "http2",
+  "https",
+  "net",
+  "tls",
+  "worker_threads"
+])
+const lazyBuiltinsPlugin: Esbuild.Plugin = {
+  name: "lazy-builtins",
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?[a-z_0-9]+$/ }, (args) => {
+      const name = args.path.replace(/^node:/, "")
+      if (!lazyBuiltins.has(name)) return undefined
+      return args.namespace === "lazy-builtins"
+        ? { path: `node:${name}`, external: true }
+        : { path: `node:${name}`, namespace: "lazy-builtins" }
+    })
+    build.onLoad({ filter: /.*/, namespace: "lazy-builtins" }, async (args) => {
+      const names = Object.keys(await import(args.path)).filter((name) => name !== "default")
+      const id = JSON.stringify(args.path)
+      return {
+        loader: "js",
+        contents: `let real; const load = () => real ??= require(${id});\n` +
+          names.map((name) =>
+            `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => load()[${
+              JSON.stringify(name)
+            }] });`
+          ).join("\n")
+      }
+    })
+  }
+}
+
 /** The source files a build read. */
 export const inputsOf = (result: Esbuild.BuildResult): ReadonlyArray<string> =>
   Object.keys(result.metafile!.inputs).filter((input) => !input.includes(":")).map((input) => Path.resolve(input))
@@ -67,6 +107,19 @@ export const inputsOf = (result: Esbuild.BuildResult): ReadonlyArray<string> =>
 /** Builds the executor-only bundle into `outfile`; returns the source files it was built from. */
 export const buildExecutor = async (outfile: string): Promise<ReadonlyArray<string>> =>
   inputsOf(await Esbuild.build({ ...common(outfile), plugins: executorStubs }))
+
+/**
+ * Builds the entry of the executor's startup snapshot (`executorSnapshot.ts` turns it into a blob
+ * for the running node); returns the source files it was built from.
+ */
+export const buildExecutorSnapshot = async (outfile: string): Promise<ReadonlyArray<string>> =>
+  inputsOf(
+    await Esbuild.build({
+      ...common(outfile),
+      entryPoints: [Path.join(packageDir, "src", "internal", "executorSnapshotEntry.ts")],
+      plugins: [lazyBuiltinsPlugin, ...executorStubs]
+    })
+  )
 
 // The bin: `dist/cli.cjs` through the loader, with its code cache in the per-user cache directory
 // (as `cacheDirectory` finds it) when that can be written, else without one.
@@ -172,10 +225,18 @@ export const devBuild = async (
 /** The executor bundle of the current sources, rebuilt into `dir` when an input changed. */
 export const devExecutorBundle = (dir: string): Promise<string> => devBuild(dir, "executor", ".cjs", buildExecutor)
 
-/** Builds everything `dist` ships but the module builds: the command line, its bin and the executor. */
+/** The executor's snapshot entry for the current sources, rebuilt into `dir` when an input changed. */
+export const devExecutorSnapshot = (dir: string): Promise<string> =>
+  devBuild(dir, "executor-snapshot", ".cjs", buildExecutorSnapshot)
+
+/** Builds everything `dist` ships but the module builds: the command line, its bin, the executor and its snapshot entry. */
 const buildBundles = async (dist: string): Promise<ReadonlyArray<string>> => {
-  const [executor, cli] = await Promise.all([buildExecutor(Path.join(dist, "executor.cjs")), buildCli(dist)])
-  return Array.from(new Set([...executor, ...cli])).sort()
+  const builds = await Promise.all([
+    buildExecutor(Path.join(dist, "executor.cjs")),
+    buildExecutorSnapshot(Path.join(dist, "executor-snapshot.cjs")),
+    buildCli(dist)
+  ])
+  return Array.from(new Set(builds.flat())).sort()
 }
 
 /**

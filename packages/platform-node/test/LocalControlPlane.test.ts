@@ -158,7 +158,7 @@ describe("LocalControlPlane", () => {
             const { endpoint, info } = yield* cp.create({ enableTcpProxy: true })
             const client = yield* cp.connect(endpoint)
             const server =
-              `require("http").createServer((q, s) => s.end("hello from " + q.url)).listen(0, "127.0.0.1", function () { require("fs").writeFileSync("port.txt", String(this.address().port)) })`
+              `require("http").createServer((q, s) => s.end("hello from " + q.url)).listen(0, "127.0.0.1", function () { const fs = require("fs"); fs.writeFileSync("port.tmp", String(this.address().port)); fs.renameSync("port.tmp", "port.txt") })`
             yield* client.startProcess({ cmd: `node -e '${server}'` })
             const port = yield* client.readFile(`${(yield* sh(client, "pwd")).stdout.trim()}/port.txt`).pipe(
               Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 200 })

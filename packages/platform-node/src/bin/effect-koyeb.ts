@@ -14,20 +14,13 @@
  *
  * @since 0.1.0
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Cause from "effect/Cause"
-import * as Exit from "effect/Exit"
 import packageJson from "../../package.json" with { type: "json" }
-import { parseExecutorArgs, runExecutor } from "../internal/cliExecutor.js"
+import { parseExecutorArgs, serveExecutor } from "../internal/cliExecutor.js"
 
 const [command, ...rest] = process.argv.slice(2)
 const fast = command === "executor" ? parseExecutorArgs(rest, process.env) : undefined
 if (fast !== undefined) {
-  NodeRuntime.runMain(runExecutor(fast), {
-    disableErrorReporting: true,
-    // Like the rest of the command line: 130 when interrupted (SIGINT / SIGTERM), 1 when it failed to start.
-    teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? 0 : Cause.isInterruptedOnly(exit.cause) ? 130 : 1)
-  })
+  serveExecutor(fast)
 } else {
   import("../internal/cli.js").then(
     (cli) => cli.main(process.argv, packageJson.version),

@@ -4,7 +4,10 @@
  *
  * @internal
  */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import * as ExecutorServer from "../ExecutorServer.js"
@@ -80,4 +83,28 @@ export const runExecutor = (options: ExecutorArgs): Effect.Effect<void, Executor
   return ExecutorServer.run({ ...options, parentPid, secret }).pipe(
     Effect.tapErrorTag("ExecutorServerError", (e) => Effect.sync(() => process.stderr.write(`${e.message}\n`)))
   )
+}
+
+/**
+ * Serves `options` until interrupted, then exits like every command: 130 when interrupted
+ * (SIGINT / SIGTERM), 1 when it failed to start.
+ */
+export const serveExecutor = (options: ExecutorArgs): void =>
+  NodeRuntime.runMain(runExecutor(options), {
+    disableErrorReporting: true,
+    teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? 0 : Cause.isInterruptedOnly(exit.cause) ? 130 : 1)
+  })
+
+/**
+ * Runs `executor …` (the arguments after the script) with `serveExecutor`; exits 2 when the
+ * arguments are not the executor's, which only the full command line explains.
+ */
+export const runExecutorMain = (argv: ReadonlyArray<string>): void => {
+  const [command, ...rest] = argv
+  const fast = command === "executor" ? parseExecutorArgs(rest, process.env) : undefined
+  if (fast === undefined) {
+    process.stderr.write(`effect-koyeb: the executor snapshot only runs \`executor\` with its flags\n`)
+    process.exit(2)
+  }
+  serveExecutor(fast)
 }

@@ -102,20 +102,24 @@ const request = (url: string, secret: string, path: string, body?: unknown): Pro
     headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(5_000)
-  }).then((response) => response.arrayBuffer())
+  }).then((response) =>
+    response.ok ? response.arrayBuffer() : Promise.reject(new Error(`${path}: HTTP ${response.status}`))
+  )
 
 /**
- * Runs the executor once through the loader: it starts, serves a command and a file round trip,
- * and the loader records its code cache when it exits. Best effort: any failure leaves no cache.
+ * Runs the executor once as `node <args> executor …`: it starts, serves a command and a file round
+ * trip, and exits; true when it served them all. Through the loader, the loader records its code
+ * cache when it exits (best effort: any failure leaves no cache); with a snapshot blob, it proves
+ * that the blob starts an executor.
  */
-export const warmUp = (loader: string, bundle: string, cacheFile: string): Promise<void> =>
-  new Promise<void>((resolve) => {
+export const warmUp = (args: ReadonlyArray<string>): Promise<boolean> =>
+  new Promise<boolean>((resolve) => {
     const home = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-koyeb-warmup-"))
     const secret = Crypto.randomBytes(16).toString("hex")
     // The same flags as a real executor (no NODE_OPTIONS), or V8 would reject the cache.
     const child = ChildProcess.spawn(
       process.execPath,
-      [loader, bundle, cacheFile, "executor", "--host", "127.0.0.1", "--port", "0", "--proxy-port", "0"],
+      [...args, "executor", "--host", "127.0.0.1", "--port", "0", "--proxy-port", "0"],
       {
         cwd: home,
         env: {
@@ -129,10 +133,11 @@ export const warmUp = (loader: string, bundle: string, cacheFile: string): Promi
       }
     )
     const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+    let served = false
     const finish = () => {
       clearTimeout(timer)
       Fs.rmSync(home, { recursive: true, force: true })
-      resolve()
+      resolve(served)
     }
     child.on("error", finish)
     child.on("exit", finish)
@@ -154,7 +159,10 @@ export const warmUp = (loader: string, bundle: string, cacheFile: string): Promi
         .then(() => request(url, secret, "/koyeb-sandbox/run", { cmd: "true", cwd: "", env: {} }))
         .then(() => request(url, secret, "/koyeb-sandbox/write_file", { path: "warmup.txt", content: "warm" }))
         .then(() => request(url, secret, "/koyeb-sandbox/read_file", { path: "warmup.txt" }))
-        .then(() => child.kill("SIGTERM"), () => child.kill("SIGKILL"))
+        .then(() => {
+          served = true
+          child.kill("SIGTERM")
+        }, () => child.kill("SIGKILL"))
     }
     child.stdout.setEncoding("utf8").on("data", onData)
   })

@@ -2,8 +2,10 @@
  * How to start the executor server of a local sandbox as a child process. The package ships the
  * executor as one CommonJS bundle (`dist/executor.cjs`, built by `scripts/bundles.ts`); when this
  * module runs from the TypeScript sources (the repository's dev loop), the same script bundles the
- * current sources on demand. The bundle starts through the code-cache loader of
- * `executorCodeCache.ts` when a writable per-user cache directory exists, and directly otherwise.
+ * current sources on demand. When a writable per-user cache directory exists, the executor starts
+ * from a V8 startup snapshot (`executorSnapshot.ts`, built from `executor-snapshot.cjs` the same
+ * way), else, when the snapshot cannot be built or does not start, through the code-cache loader of
+ * `executorCodeCache.ts`; without that directory it starts directly.
  *
  * @internal
  */
@@ -13,6 +15,7 @@ import * as Module from "node:module"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import { cacheDirectory, codeCacheFile, warmUp, writeLoader } from "./executorCodeCache.js"
+import { snapshotBlob } from "./executorSnapshot.js"
 
 /** A command line that runs the `effect-koyeb` CLI; append `executor …` to it. */
 export interface ExecutorCommand {
@@ -24,40 +27,59 @@ export interface ExecutorCommand {
 
 const nodePrefix = () => Path.dirname(Path.dirname(process.execPath))
 
-/** `dist/executor.cjs`, found from this module inside `dist/esm`, `dist/cjs` or a bundle in `dist/bin`. */
-const shippedBundle = (): string => {
+/** `dist/<name>`, found from this module inside `dist/esm`, `dist/cjs` or a bundle in `dist/bin`. */
+const shippedBundle = (name: string): string => {
   let dir = Path.dirname(Url.fileURLToPath(import.meta.url))
   for (let up = 0; up < 3; up++, dir = Path.dirname(dir)) {
-    const bundle = Path.join(dir, "executor.cjs")
+    const bundle = Path.join(dir, name)
     if (Fs.existsSync(bundle)) return bundle
   }
-  throw new Error(`the executor bundle (dist/executor.cjs) is missing next to ${Url.fileURLToPath(import.meta.url)}`)
+  throw new Error(`the executor bundle (dist/${name}) is missing next to ${Url.fileURLToPath(import.meta.url)}`)
 }
 
 interface DevBundles {
   readonly devExecutorBundle: (dir: string) => Promise<string>
+  readonly devExecutorSnapshot: (dir: string) => Promise<string>
 }
 
 /** Bundles the current sources into the repository's `node_modules/.cache` (esbuild is a dev dependency there). */
-const devBundle = async (): Promise<string> => {
+const devBundle = async (name: keyof DevBundles): Promise<string> => {
   // Not a literal specifier: the build must not follow it into the scripts.
   const script = new URL("../../scripts/bundles.ts", import.meta.url).href
-  const { devExecutorBundle } = (await import(script)) as DevBundles
+  const bundles = (await import(script)) as DevBundles
   const esbuild = Module.createRequire(import.meta.url).resolve("esbuild")
   const modules = `${Path.sep}node_modules`
-  return devExecutorBundle(
+  return bundles[name](
     Path.join(esbuild.slice(0, esbuild.lastIndexOf(modules) + modules.length), ".cache", "effect-koyeb")
   )
 }
 
+const fromSources = import.meta.url.endsWith(".ts")
+
+/** The snapshot of the executor in `cacheDir`, undefined when its entry is missing or it cannot be built. */
+const snapshot = async (cacheDir: string): Promise<string | undefined> => {
+  try {
+    return await snapshotBlob(
+      cacheDir,
+      fromSources ? await devBundle("devExecutorSnapshot") : shippedBundle("executor-snapshot.cjs")
+    )
+  } catch {
+    return undefined
+  }
+}
+
 const resolve = async (): Promise<ExecutorCommand> => {
-  const bundle = import.meta.url.endsWith(".ts") ? await devBundle() : shippedBundle()
-  const visible = [nodePrefix(), Path.dirname(bundle)]
   const cacheDir = cacheDirectory()
+  const blob = cacheDir === undefined ? undefined : await snapshot(cacheDir)
+  if (cacheDir !== undefined && blob !== undefined) {
+    return { command: process.execPath, args: ["--snapshot-blob", blob], visiblePaths: [nodePrefix(), cacheDir] }
+  }
+  const bundle = fromSources ? await devBundle("devExecutorBundle") : shippedBundle("executor.cjs")
+  const visible = [nodePrefix(), Path.dirname(bundle)]
   if (cacheDir === undefined) return { command: process.execPath, args: [bundle], visiblePaths: visible }
   const loader = writeLoader(cacheDir)
   const cache = codeCacheFile(cacheDir, bundle)
-  if (!Fs.existsSync(cache)) await warmUp(loader, bundle, cache)
+  if (!Fs.existsSync(cache)) await warmUp([loader, bundle, cache])
   return { command: process.execPath, args: [loader, bundle, cache], visiblePaths: [...visible, cacheDir] }
 }
 
