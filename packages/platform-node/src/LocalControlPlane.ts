@@ -47,6 +47,12 @@
  *   it says why and the sandbox runs unlimited (with a warning). No type, or `"local"`: no limits.
  *   Unknown types (GPU types included) are an `InvalidArgument` naming `instanceType`.
  * - `privileged`, `registrySecret`: recorded in `SandboxInfo`, no local effect. `image`: recorded.
+ *   `region`: the sandbox runs here, so `SandboxInfo.region` is `"local"`.
+ * - `enableTcpProxy`: `tcpProxy` returns the proxy's host loopback address. `exposedPortProtocol`:
+ *   the exposed port is a plain TCP forward, so HTTP/1.1 and HTTP/2 (h2c) both pass unchanged.
+ * - `enableLightSleep`, `deepSleepDelay`: a local sandbox has only one sleep (there is no snapshot to
+ *   take), after `idleTimeout` without traffic, with or without light sleep. `enableMesh`: no local
+ *   effect (local sandboxes share no mesh: their networks are separate).
  * - `env` values and config-file contents: `{{ secret.NAME }}` and `{{ VAR }}` are resolved at
  *   create as Koyeb does at deploy time (`Secrets`), the secrets read from the `Secrets` service the
  *   layer was built with (share one with your program:
