@@ -13,7 +13,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { loaderSource } from "../src/internal/executorCodeCache.js"
+import { loaderSource, removeUnused } from "../src/internal/executorCodeCache.js"
 
 const packageDir = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
 const entry = Path.join(packageDir, "src", "bin", "effect-koyeb.ts")
@@ -171,20 +171,6 @@ interface Manifest {
   readonly inputs: ReadonlyArray<string>
 }
 
-// Other processes may still be about to start an older bundle: only those unused for a day go.
-const removeStaleBundles = (dir: string, stale: RegExp, keep: string): void => {
-  const dayAgo = Date.now() - 86_400_000
-  for (const name of Fs.readdirSync(dir)) {
-    const file = Path.join(dir, name)
-    if (!stale.test(name) || file === keep) continue
-    try {
-      if (Fs.statSync(file).atimeMs < dayAgo) Fs.rmSync(file, { recursive: true, force: true })
-    } catch {
-      // removed concurrently
-    }
-  }
-}
-
 /**
  * The output of `build` (a file `<name>-<key><extension>`, or a directory when the extension is
  * empty) for the current sources, rebuilt into `dir` when an input changed. `build` returns the
@@ -218,7 +204,7 @@ export const devBuild = async (
   const manifestTemp = `${manifestPath}.${process.pid}`
   Fs.writeFileSync(manifestTemp, JSON.stringify({ key, bundle, inputs } satisfies Manifest))
   Fs.renameSync(manifestTemp, manifestPath)
-  removeStaleBundles(dir, new RegExp(`^${name}-[0-9a-f-]+${extension.replace(".", "\\.")}$`), bundle)
+  removeUnused(dir, new RegExp(`^${name}-[0-9a-f-]+${extension.replace(".", "\\.")}$`), bundle)
   return bundle
 }
 

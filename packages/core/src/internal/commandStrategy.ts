@@ -45,7 +45,11 @@ export interface CommandStrategy {
   >
 }
 
-const describe = (line: string): string => (line.length > 80 ? `${line.slice(0, 77)}...` : line)
+/** `line` cut to 80 characters, as operations name it in a `Timeout`. */
+export const describe = (line: string): string => (line.length > 80 ? `${line.slice(0, 77)}...` : line)
+
+/** Output lines joined as the text of a stream: each line ended by `\n`. */
+export const joinLines = (lines: ReadonlyArray<string>): string => (lines.length === 0 ? "" : `${lines.join("\n")}\n`)
 
 /** Validates a command and builds the line sent to the executor: wrapped unless `marker` is undefined. */
 export const prepare = (

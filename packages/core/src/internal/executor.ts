@@ -26,7 +26,7 @@ import type { ExecEvent, OutputChunk } from "../SandboxSchema.js"
 import * as ShellCommand from "../ShellCommand.js"
 import * as Capabilities from "./capabilities.js"
 import type { CommandStrategy } from "./commandStrategy.js"
-import { collectEvents } from "./commandStrategy.js"
+import { collectEvents, joinLines } from "./commandStrategy.js"
 import { groupStopStrategy } from "./groupStopStrategy.js"
 import { interactiveSpawn } from "./interactiveSpawn.js"
 import { markerStrategy } from "./markerStrategy.js"
@@ -57,8 +57,6 @@ class Tail {
     return text.length > tailChars ? text.slice(-tailChars) : text
   }
 }
-
-const joinLines = (lines: ReadonlyArray<string>): string => (lines.length === 0 ? "" : `${lines.join("\n")}\n`)
 
 const commandError = (line: string, result: { exitCode: number; stdout: string; stderr: string }) =>
   new CommandError({ command: line, exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr })

@@ -13,7 +13,8 @@ import * as Schedule from "effect/Schedule"
 import type { SandboxEndpoint, WaitReadyOptions } from "../ControlPlane.js"
 import type { ExecutorClientShape } from "../ExecutorClient.js"
 import { TERMINAL_STATUSES } from "../KoyebWire.js"
-import { type ControlPlaneFailure, DeploymentFailed, Timeout } from "../SandboxError.js"
+import { type ControlPlaneFailure, DeploymentFailed } from "../SandboxError.js"
+import { withTimeout } from "./bounded.js"
 import { isUnavailable } from "./koyebHttp.js"
 import type { KoyebResources } from "./koyebResources.js"
 import * as Wire from "./koyebWire.js"
@@ -60,15 +61,13 @@ export const makeWaitReady = (
     yield* Effect.annotateCurrentSpan("sandbox.id", id)
     const timeout = Duration.decode(options?.timeout ?? "5 minutes")
     const pollInterval = Duration.decode(options?.pollInterval ?? "500 millis")
-    const found = yield* readyOnce(id).pipe(
-      Effect.repeat({
+    const found = yield* withTimeout(
+      Effect.repeat(readyOnce(id), {
         schedule: Schedule.zipLeft(Schedule.identity<Option.Option<SandboxEndpoint>>(), pollSchedule(pollInterval)),
         until: Option.isSome
       }),
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new Timeout({ operation: `waitReady(${id})`, timeoutMillis: Duration.toMillis(timeout) })
-      })
+      `waitReady(${id})`,
+      timeout
     )
     // The poll only ends with an endpoint (its schedule never ends by itself).
     return yield* Option.match(found, {

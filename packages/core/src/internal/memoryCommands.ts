@@ -34,9 +34,11 @@ import type { ExecEvent, StreamName } from "../SandboxSchema.js"
 import * as ShellCommand from "../ShellCommand.js"
 import type { CommandContext, CommandHandler, CommandReply, RecordedCommand } from "../Testing.js"
 import { withTimeout } from "./bounded.js"
-import { concatBytes } from "./bytes.js"
+import { concatBytes, toBytes } from "./bytes.js"
+import { describe, joinLines } from "./commandStrategy.js"
 import { isTcpPort } from "./ports.js"
 import { firstMatch, processHandle } from "./processes.js"
+import { checkCommand } from "./shell.js"
 import { eventsWithStdin, makeRunning, noTerminal, type TransportEvent, withTerminal } from "./spawn.js"
 
 /** The output lines of a text, as the executor reports them (no trailing empty line). */
@@ -46,10 +48,6 @@ export const splitLines = (text: string | undefined): Array<string> => {
   if (lines[lines.length - 1] === "") lines.pop()
   return lines
 }
-
-const joinLines = (lines: ReadonlyArray<string>): string => (lines.length === 0 ? "" : `${lines.join("\n")}\n`)
-
-const describe = (line: string): string => (line.length > 80 ? `${line.slice(0, 77)}...` : line)
 
 const matches = (handler: CommandHandler, command: string): boolean =>
   typeof handler.match === "string"
@@ -86,12 +84,8 @@ export const makeRunner = (options: {
   const recorded: Array<RecordedCommand> = []
   const check: CommandRunner["check"] = (line, request) =>
     Effect.gen(function*() {
-      if (line.trim() === "") {
-        return yield* new InvalidArgument({ argument: "command", detail: "the command is empty" })
-      }
-      if (line.includes("\0")) {
-        return yield* new InvalidArgument({ argument: "command", detail: "the command contains a NUL character" })
-      }
+      const invalid = checkCommand(line)
+      if (invalid !== undefined) return yield* invalid
       if (
         request.cwd !== undefined &&
         !(yield* options.filesystem.isDir(request.cwd).pipe(Effect.orElseSucceed(() => false)))
@@ -121,8 +115,6 @@ export const makeRunner = (options: {
   return { check, respond, recorded: () => recorded.slice() }
 }
 
-const encoder = new TextEncoder()
-
 // The exit code of a spawned command signaled before it ended is 128 + the signal's number.
 const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }
 
@@ -148,8 +140,8 @@ export const makeExecutor = (runner: CommandRunner): ExecutorShape => {
         runner.respond(line, options ?? {}, "run", Deferred.await(ended)),
         (reply) =>
           Stream.fromIterable<TransportEvent>([
-            { stream: "stdout", data: encoder.encode(reply.stdout ?? "") },
-            { stream: "stderr", data: encoder.encode(reply.stderr ?? "") }
+            { stream: "stdout", data: toBytes(reply.stdout ?? "") },
+            { stream: "stderr", data: toBytes(reply.stderr ?? "") }
           ]).pipe(
             Stream.filter((event) => "_tag" in event || event.data.length > 0),
             Stream.concat(

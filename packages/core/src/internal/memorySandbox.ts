@@ -24,6 +24,7 @@ import { ExposedPort, SandboxInfo } from "../SandboxSchema.js"
 import type { CommandHandler, CommandReply, MemoryOptions, MemorySandboxShape } from "../Testing.js"
 import { toBytes } from "./bytes.js"
 import { isHealthy } from "./capabilities.js"
+import { joinLines } from "./commandStrategy.js"
 import { makeExecutor, makeProcesses, makeProcessTable, makeRunner, splitLines } from "./memoryCommands.js"
 import {
   childNames,
@@ -75,8 +76,6 @@ export interface MemoryBackend {
   /** Marks the sandbox deleted (its executor then stops answering) and interrupts its processes. */
   readonly remove: Effect.Effect<void>
 }
-
-const joinLines = (lines: ReadonlyArray<string>): string => (lines.length === 0 ? "" : `${lines.join("\n")}\n`)
 
 export const make = (options: {
   readonly info: SandboxInfo

@@ -12,13 +12,13 @@ import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type { ControlPlaneShape } from "../ControlPlane.js"
 import { SandboxLeaked, Timeout } from "../SandboxError.js"
 import type { SandboxInfo } from "../SandboxSchema.js"
+import { timeoutDetached } from "./bounded.js"
 
 /** Bound on one sandbox's deletion at release, retries included. */
 export const RELEASE_TIMEOUT = Duration.minutes(2)
@@ -47,17 +47,13 @@ export const releaseOnce = (
   timeout: Duration.DurationInput = RELEASE_TIMEOUT
 ): Effect.Effect<Effect.Effect<void>> =>
   Effect.cached(
-    controlPlane.delete(info).pipe(
-      Effect.interruptible,
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () =>
-          new Timeout({ operation: `delete(${info.id})`, timeoutMillis: Duration.toMillis(Duration.decode(timeout)) })
-      }),
-      // In a fiber of its own: the bound can cut the delete short, an interruption of the caller
-      // cannot (an interrupted release is not abandoned half-way).
-      Effect.forkDaemon,
-      Effect.flatMap(Fiber.join),
+    // In a fiber of its own: the bound can cut the delete short, an interruption of the caller
+    // cannot (the release runs uninterruptibly: an interrupted release is not abandoned half-way).
+    timeoutDetached(controlPlane.delete(info), {
+      duration: timeout,
+      onTimeout: () =>
+        new Timeout({ operation: `delete(${info.id})`, timeoutMillis: Duration.toMillis(Duration.decode(timeout)) })
+    }).pipe(
       Effect.catchAllCause((cause) => Effect.die(leaked(info, cause))),
       Effect.withSpan("Sandbox.release", { attributes: { "sandbox.id": info.id } })
     )

@@ -29,6 +29,7 @@ import * as Stream from "effect/Stream"
 import type { PtySize } from "../Executor.js"
 import { InvalidArgument, Unsupported } from "../SandboxError.js"
 import * as Base64 from "./base64Transfer.js"
+import { toBytes } from "./bytes.js"
 import { prepare } from "./commandStrategy.js"
 import { protocolError } from "./executorReplies.js"
 import { markerEvents } from "./markerStrategy.js"
@@ -40,8 +41,6 @@ export const pollInterval = "0.05"
 
 // Bytes per chunk: their base64 stays well under the 128 KiB a command argument may have.
 const maxWrite = 64 * 1024
-
-const encoder = new TextEncoder()
 
 /** The command, its stdin fed from the chunk files of `dir`. */
 const fedLine = (dir: string, line: string): string => {
@@ -106,7 +105,7 @@ export const fallbackSpawn: Spawner = (client, line, options, operation) =>
       Stream.map((event): TransportEvent =>
         event._tag === "CommandExit"
           ? { _tag: "Complete", code: event.exitCode }
-          : { stream: event.stream, data: encoder.encode(`${event.data}\n`) }
+          : { stream: event.stream, data: toBytes(`${event.data}\n`) }
       )
     )
     let next = 1

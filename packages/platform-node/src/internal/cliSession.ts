@@ -110,7 +110,12 @@ export const shell = (
       return Effect.sync(() => void process.stdout.off("resize", onResize))
     }, { bufferSize: 1, strategy: "sliding" })
     yield* resizes.pipe(
-      Stream.runForEach(() => Effect.ignore(Effect.suspend(() => running.resize(localSize().cols, localSize().rows)))),
+      Stream.runForEach(() =>
+        Effect.ignore(Effect.suspend(() => {
+          const size = localSize()
+          return running.resize(size.cols, size.rows)
+        }))
+      ),
       Effect.forkScoped
     )
     return yield* session(running)

@@ -75,6 +75,23 @@ export const cacheDirectory = (): string | undefined => {
 }
 
 /**
+ * Removes the entries of `dir` named like `stale` but `keep` that were not used for a day: other
+ * processes may still be about to start an older one.
+ */
+export const removeUnused = (dir: string, stale: RegExp, keep: string): void => {
+  const dayAgo = Date.now() - 86_400_000
+  for (const name of Fs.readdirSync(dir)) {
+    const file = Path.join(dir, name)
+    if (!stale.test(name) || file === keep) continue
+    try {
+      if (Fs.statSync(file).atimeMs < dayAgo) Fs.rmSync(file, { recursive: true, force: true })
+    } catch {
+      // removed concurrently
+    }
+  }
+}
+
+/**
  * The code cache of `bundle` in `dir`, named after the bundle's path, size and time and the node
  * version (V8 rejects a cache made for other sources or another V8). Caches unused for a day go.
  */
@@ -84,16 +101,9 @@ export const codeCacheFile = (dir: string, bundle: string): string => {
     `${loaderName}\0${process.version}\0${bundle}\0${stat.size}\0${stat.mtimeMs}`
   )
     .digest("hex").slice(0, 16)
-  const dayAgo = Date.now() - 86_400_000
-  for (const name of Fs.readdirSync(dir)) {
-    if (!name.endsWith(".v8cache") || name.includes(key)) continue
-    try {
-      if (Fs.statSync(Path.join(dir, name)).atimeMs < dayAgo) Fs.rmSync(Path.join(dir, name), { force: true })
-    } catch {
-      // removed concurrently
-    }
-  }
-  return Path.join(dir, `executor-${key}.v8cache`)
+  const cache = Path.join(dir, `executor-${key}.v8cache`)
+  removeUnused(dir, /\.v8cache$/, cache)
+  return cache
 }
 
 const request = (url: string, secret: string, path: string, body?: unknown): Promise<unknown> =>

@@ -13,7 +13,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { warmUp } from "./executorCodeCache.js"
+import { removeUnused, warmUp } from "./executorCodeCache.js"
 
 /** The blob of `entry` for this node in `dir`. Blobs (and temporary ones left by a killed build) unused for a day go. */
 const blobFile = (dir: string, entry: string): string => {
@@ -22,17 +22,9 @@ const blobFile = (dir: string, entry: string): string => {
   const key = Crypto.createHash("sha256").update(
     `${process.version}\0${process.execPath}\0${node.size}\0${node.mtimeMs}\0${entry}\0${stat.size}\0${stat.mtimeMs}`
   ).digest("hex").slice(0, 16)
-  const blob = `executor-${key}.blob`
-  const dayAgo = Date.now() - 86_400_000
-  for (const name of Fs.readdirSync(dir)) {
-    if (!/^executor-[0-9a-f]+\.blob(\.|$)/.test(name) || name === blob) continue
-    try {
-      if (Fs.statSync(Path.join(dir, name)).atimeMs < dayAgo) Fs.rmSync(Path.join(dir, name), { force: true })
-    } catch {
-      // removed concurrently
-    }
-  }
-  return Path.join(dir, blob)
+  const blob = Path.join(dir, `executor-${key}.blob`)
+  removeUnused(dir, /^executor-[0-9a-f]+\.blob(\.|$)/, blob)
+  return blob
 }
 
 /** `node --snapshot-blob <blob> --build-snapshot <entry>`, in an empty directory with no environment but PATH. */

@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Option from "effect/Option"
+import { isRecord } from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { isUtf8 } from "node:buffer"
 
@@ -158,8 +159,6 @@ const parse = (text: string): unknown => {
     return firstValue(text)
   }
 }
-
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** `value` with lone surrogates replaced in every string and object key, as Go decodes JSON text. */
 const wellFormedDeep = (value: unknown): unknown => {

@@ -8,6 +8,7 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { exists, processList } from "./processGroups.js"
 
 /** A live executor process and the directory of its sandbox. */
 export interface Child {
@@ -31,26 +32,11 @@ export const unregister = (pid: number): void => {
 
 /** Pids of every descendant of `pid` (Linux /proc walk; empty elsewhere). */
 export const descendantsOf = (pid: number): Array<number> => {
-  let entries: Array<string>
-  try {
-    entries = Fs.readdirSync("/proc")
-  } catch {
-    return []
-  }
   const parentOf = new Map<number, Array<number>>()
-  for (const entry of entries) {
-    const child = Number(entry)
-    if (!Number.isInteger(child)) continue
-    try {
-      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      // The command name may contain spaces and parentheses: fields follow the last ")".
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-      const list = parentOf.get(ppid)
-      if (list) list.push(child)
-      else parentOf.set(ppid, [child])
-    } catch {
-      // the process exited while we were reading
-    }
+  for (const p of processList() ?? []) {
+    const list = parentOf.get(p.ppid)
+    if (list) list.push(p.pid)
+    else parentOf.set(p.ppid, [p.pid])
   }
   const out: Array<number> = []
   const stack = [pid]
@@ -68,26 +54,17 @@ export const descendantsOf = (pid: number): Array<number> => {
  * also catches those that left the executor's tree (setsid, double fork) and were reparented.
  */
 export const processesIn = (dir: string): Array<number> => {
-  let entries: Array<string>
-  try {
-    entries = Fs.readdirSync("/proc")
-  } catch {
-    return []
-  }
   const tmpdir = `\0TMPDIR=${dir}/`
   const out: Array<number> = []
-  for (const entry of entries) {
-    const pid = Number(entry)
-    if (!Number.isInteger(pid) || pid === process.pid) continue
+  for (const p of processList() ?? []) {
+    if (p.pid === process.pid || p.state === "Z") continue
     try {
-      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue
-      const cwd = Fs.readlinkSync(`/proc/${entry}/cwd`)
+      const cwd = Fs.readlinkSync(`/proc/${p.pid}/cwd`)
       if (
         cwd === dir || cwd.startsWith(`${dir}/`) ||
-        `\0${Fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`.includes(tmpdir)
+        `\0${Fs.readFileSync(`/proc/${p.pid}/environ`, "latin1")}`.includes(tmpdir)
       ) {
-        out.push(pid)
+        out.push(p.pid)
       }
     } catch {
       // gone, or not readable: not ours
@@ -174,16 +151,6 @@ const installHooks = (): void => {
 export const OWNER_FILE = "owner.pid"
 const swept = new Set<string>()
 
-/** True when process `pid` exists (EPERM: it exists, owned by another user). */
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 /** Removes, once per process and base directory, the sandbox directories whose owner is dead. */
 export const sweepOrphans = (baseDir: string): void => {
   if (swept.has(baseDir)) return
@@ -198,7 +165,7 @@ export const sweepOrphans = (baseDir: string): void => {
     const dir = Path.join(baseDir, entry)
     try {
       const owner = Number(Fs.readFileSync(Path.join(dir, OWNER_FILE), "utf8"))
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !exists(owner)) {
         Fs.rmSync(dir, { recursive: true, force: true })
       }
     } catch {

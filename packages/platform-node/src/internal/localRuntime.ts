@@ -172,7 +172,6 @@ export const resolveIsolation = (option: IsolationOption): Effect.Effect<Isolati
 
 // Host homes are hidden; the sandbox gets its own home and /tmp.
 const hiddenRoots = ["/home", "/root"]
-const isUnder = (path: string, root: string) => path === root || path.startsWith(root + "/")
 
 const bwrapArgs = (
   root: string,
@@ -187,7 +186,7 @@ const bwrapArgs = (
   args.push("--bind", Path.join(root, "home"), SANDBOX_HOME, "--bind", Path.join(root, "tmp"), "/tmp")
   // What the executor itself runs from (node, its bundle) must stay visible under the hidden paths.
   for (const path of visible) {
-    if ([...hiddenRoots, "/tmp"].some((hidden) => isUnder(path, hidden))) args.push("--ro-bind", path, path)
+    if ([...hiddenRoots, "/tmp"].some((hidden) => Start.isUnder(path, hidden))) args.push("--ro-bind", path, path)
   }
   for (const arg of configFiles.files) args.push(arg)
   if (network.unshare) args.push("--unshare-net")

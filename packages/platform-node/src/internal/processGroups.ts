@@ -90,15 +90,19 @@ export const exists = (pid: number): boolean => {
 const isGroupAlive = (pgid: number): boolean => exists(-pgid)
 
 /** A process as `/proc/<pid>/stat` shows it. */
-interface ProcStat {
+export interface ProcStat {
   readonly pid: number
   readonly state: string
   readonly ppid: number
   readonly pgrp: number
+  /** Its controlling terminal (device number; 0: none). */
+  readonly ttyNr: number
+  /** The foreground process group of its terminal (-1: none). */
+  readonly tpgid: number
 }
 
 /** Every process `/proc` shows; `undefined` where there is no `/proc`. */
-const processList = (): Array<ProcStat> | undefined => {
+export const processList = (): Array<ProcStat> | undefined => {
   let entries: Array<string>
   try {
     entries = Fs.readdirSync("/proc")
@@ -114,9 +118,16 @@ const processList = (): Array<ProcStat> | undefined => {
     } catch {
       continue // exited meanwhile, or not ours to read
     }
-    // The command name may contain spaces and parentheses: fields follow the last ")" (state, ppid, pgrp, …).
-    const [state, ppid, pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 3)
-    out.push({ pid: Number(entry), state: state!, ppid: Number(ppid), pgrp: Number(pgrp) })
+    // The command name may contain spaces and parentheses: fields follow the last ")" (state, ppid, pgrp, session, tty_nr, tpgid, …).
+    const [state, ppid, pgrp, , ttyNr, tpgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 6)
+    out.push({
+      pid: Number(entry),
+      state: state!,
+      ppid: Number(ppid),
+      pgrp: Number(pgrp),
+      ttyNr: Number(ttyNr),
+      tpgid: Number(tpgid)
+    })
   }
   return out
 }
@@ -158,9 +169,10 @@ const isSignalable = (pgid: number): boolean => {
   }
 }
 
-const signal = (pid: number, signal: NodeJS.Signals): void => {
+/** Sends `sig` to `pid` (negative: a process group), ignoring a process already gone. */
+export const signal = (pid: number, sig: NodeJS.Signals): void => {
   try {
-    process.kill(pid, signal)
+    process.kill(pid, sig)
   } catch {
     // gone
   }

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { isAlive } from "./localProcesses.js"
+import { exists } from "./processGroups.js"
 import type { InstanceLimits } from "./sandboxStart.js"
 
 /** The limits a sandbox got: each undefined when it could not be applied (`detail` says why). */
@@ -40,10 +40,12 @@ export interface SandboxCgroups {
 const ROOT = "/sys/fs/cgroup"
 const PREFIX = "effect-koyeb-"
 
-/** `hierarchy-id:controllers:path` lines of /proc/self/cgroup. */
-const ownCgroups = (): ReadonlyArray<{ readonly controllers: ReadonlyArray<string>; readonly path: string }> => {
+/** `hierarchy-id:controllers:path` lines of /proc/<pid>/cgroup; empty when it cannot be read (gone). */
+const cgroupsOf = (
+  pid: number | "self"
+): ReadonlyArray<{ readonly controllers: ReadonlyArray<string>; readonly path: string }> => {
   try {
-    return Fs.readFileSync("/proc/self/cgroup", "utf8").split("\n").filter((line) => line !== "").map((line) => {
+    return Fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").filter((line) => line !== "").map((line) => {
       const [, controllers = "", ...rest] = line.split(":")
       return { controllers: controllers.split(","), path: rest.join(":") }
     })
@@ -51,6 +53,10 @@ const ownCgroups = (): ReadonlyArray<{ readonly controllers: ReadonlyArray<strin
     return []
   }
 }
+
+/** The cgroup v2 line of /proc/<pid>/cgroup (`0::path`). */
+const isUnified = (entry: { readonly controllers: ReadonlyArray<string> }): boolean =>
+  entry.controllers.length === 1 && entry.controllers[0] === ""
 
 interface Controller {
   readonly name: "memory" | "pids"
@@ -62,7 +68,7 @@ interface Controller {
 
 /** The parent cgroup directory of each controller, v1 first, else v2. */
 const controllers = (): ReadonlyArray<Controller> => {
-  const own = ownCgroups()
+  const own = cgroupsOf("self")
   const found: Array<Controller> = []
   for (const [name, limitFile] of [["memory", "memory.limit_in_bytes"], ["pids", "pids.max"]] as const) {
     const v1 = own.find((entry) => entry.controllers.includes(name))
@@ -72,7 +78,7 @@ const controllers = (): ReadonlyArray<Controller> => {
       found.push({ name, v2: false, parent, limitFile })
     }
   }
-  const v2 = own.find((entry) => entry.controllers.length === 1 && entry.controllers[0] === "")
+  const v2 = own.find(isUnified)
   if (v2 !== undefined && Fs.existsSync(Path.join(ROOT, v2.path, "cgroup.controllers"))) {
     const parent = Path.join(ROOT, v2.path)
     let delegated: ReadonlyArray<string> = []
@@ -100,7 +106,7 @@ const sweep = (parent: string) => {
   }
   for (const name of names) {
     const owner = Number(name.slice(PREFIX.length).split("-")[0])
-    if (!Number.isInteger(owner) || isAlive(owner)) continue
+    if (!Number.isInteger(owner) || exists(owner)) continue
     try {
       Fs.rmdirSync(Path.join(parent, name))
     } catch {
@@ -159,18 +165,11 @@ export const make = (id: string, limits: InstanceLimits): SandboxCgroups => {
   return {
     applied: report(set, []),
     joined: (pid) => {
-      let lines: ReadonlyArray<string> = []
-      try {
-        lines = Fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n")
-      } catch {
-        // gone: nothing to report on
-      }
+      const entries = cgroupsOf(pid)
       const inside = (c: Controller) =>
-        lines.some((line) => {
-          const [, controllers = "", ...rest] = line.split(":")
-          const matches = c.v2 ? controllers === "" : controllers.split(",").includes(c.name)
-          return matches && rest.join(":").endsWith(`/${name}`)
-        })
+        entries.some((entry) =>
+          (c.v2 ? isUnified(entry) : entry.controllers.includes(c.name)) && entry.path.endsWith(`/${name}`)
+        )
       const joined = set.filter(inside)
       return report(joined, set.filter((c) => !joined.includes(c)).map((c) => `cannot join the ${c.name} cgroup`))
     },

@@ -206,7 +206,8 @@ export interface ConfigFilePlan {
   readonly mounted: ReadonlyArray<ConfigFileSpec>
 }
 
-const isUnder = (path: string, root: string) => root === "/" || path === root || path.startsWith(root + "/")
+/** Whether `path` is `root` or inside it (absolute paths). */
+export const isUnder = (path: string, root: string) => root === "/" || path === root || path.startsWith(root + "/")
 
 /** File systems of the kernel, not files. */
 const kernelRoots = ["/proc", "/dev", "/sys"]

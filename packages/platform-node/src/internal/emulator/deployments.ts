@@ -63,7 +63,7 @@ export interface Deployments {
 }
 
 /** Longest wait of a gateway request for a sleeping sandbox to wake. */
-export const WAKE_TIMEOUT = Duration.seconds(30)
+const WAKE_TIMEOUT = Duration.seconds(30)
 
 /** Options of `make`. */
 export interface DeploymentsOptions {

@@ -10,9 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as Crypto from "node:crypto"
 import { json, notFound, page, param, query } from "./http.js"
+import { iso } from "./render.js"
 import type { DeploymentRecord, Store } from "./state.js"
-
-const iso = (millis: number | undefined) => (millis === undefined ? null : new Date(millis).toISOString())
 
 /** The instance status shown for a deployment status; undefined before an instance exists. */
 const instanceStatus = (deployment: DeploymentRecord): string | undefined => {

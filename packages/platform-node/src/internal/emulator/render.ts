@@ -8,7 +8,8 @@ import { PROXY_PORT } from "@effect-koyeb/core/KoyebWire"
 import type { AppRecord, DeploymentRecord, ServiceRecord } from "./state.js"
 import type { FieldViolation } from "./validation.js"
 
-const iso = (millis: number | undefined) => (millis === undefined ? null : new Date(millis).toISOString())
+/** An epoch-millis time as Koyeb writes it: ISO 8601, `null` when unset. */
+export const iso = (millis: number | undefined) => (millis === undefined ? null : new Date(millis).toISOString())
 
 /** Koyeb's `Error` body. */
 export const errorBody = (status: number, code: string, message: string) => ({ status, code, message })

@@ -9,6 +9,7 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import { isRecord } from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Crypto from "node:crypto"
 import { body, invalidArgument, json, notFound, page, param, query } from "./http.js"
@@ -23,7 +24,7 @@ const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/
 const iso = (millis: number) => new Date(millis).toISOString()
 
 /** Koyeb's `Secret`, without its value. */
-export const secretJson = (secret: SecretRecord, organizationId: string) => ({
+const secretJson = (secret: SecretRecord, organizationId: string) => ({
   id: secret.id,
   name: secret.name,
   organization_id: organizationId,
@@ -32,8 +33,6 @@ export const secretJson = (secret: SecretRecord, organizationId: string) => ({
   created_at: iso(secret.createdAt),
   updated_at: iso(secret.updatedAt)
 })
-
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 interface SecretFields {
   readonly name: string | undefined

@@ -17,6 +17,7 @@ import * as Crypto from "node:crypto"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import type { KoyebEmulatorShape, Options } from "../../KoyebEmulator.js"
+import { safeEqual } from "../executor/auth.js"
 import { type SpawnExecutor, spawnExecutor } from "../localRuntime.js"
 import * as Deployments from "./deployments.js"
 import * as Faults from "./faults.js"
@@ -32,12 +33,6 @@ import * as Tls from "./tls.js"
 export class ListenError
   extends Data.TaggedError("ListenError")<{ readonly detail: string; readonly cause?: unknown }>
 {}
-
-const sameSecret = (given: string, expected: string) => {
-  const a = Buffer.from(given)
-  const b = Buffer.from(expected)
-  return a.length === b.length && Crypto.timingSafeEqual(a, b)
-}
 
 /** Starts the emulator; `spawn` starts the executor of each deployment, `openssl` makes the TLS material. */
 export const make = Effect.fnUntraced(function*(
@@ -127,7 +122,7 @@ export const make = Effect.fnUntraced(function*(
     const path = new URL(yield* rawUrl, "http://emulator").pathname
     if (path === "/v1" || path.startsWith("/v1/") || Faults.isAdmin(path)) {
       const auth = request.headers.authorization ?? ""
-      if (!auth.startsWith("Bearer ") || !sameSecret(auth.slice("Bearer ".length), token)) {
+      if (!auth.startsWith("Bearer ") || !safeEqual(auth.slice("Bearer ".length), token)) {
         return json(errorBody(401, "UNAUTHENTICATED", "Invalid or missing API token"), 401)
       }
     }

@@ -13,6 +13,7 @@ import * as Wire from "@effect-koyeb/core/KoyebWire"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import { isRecord } from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { isTcpPort } from "../ports.js"
 
@@ -70,8 +71,6 @@ interface Violation {
   readonly path: Path
   readonly description: string
 }
-
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const list = <S extends Schema.Schema.Any>(item: S) => Schema.optional(Schema.NullOr(Schema.Array(item)))
 

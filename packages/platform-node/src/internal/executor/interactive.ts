@@ -33,7 +33,7 @@ import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as Os from "node:os"
 import * as GoJson from "../goJson.js"
-import type { Spawned } from "../processGroups.js"
+import { signal as kill, type Spawned } from "../processGroups.js"
 import type { StreamName } from "../processTable.js"
 import { commandBody, commandSpec, type PipeFramer } from "./commands.js"
 import type { AppContext } from "./context.js"
@@ -101,14 +101,6 @@ export const spawn = (ctx: AppContext, sessions: Sessions, request: Request) =>
             }
           )).pipe(Effect.merge))
   )
-
-const kill = (pid: number, signal: NodeJS.Signals) => {
-  try {
-    process.kill(pid, signal)
-  } catch {
-    // gone: the command is ending
-  }
-}
 
 const hangUp = (pid: number) => {
   const terminal = Pty.terminalOf(pid)

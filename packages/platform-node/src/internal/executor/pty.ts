@@ -13,7 +13,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
+import { processList } from "../processGroups.js"
 
 /** The size of a terminal, in characters. */
 export interface Size {
@@ -50,17 +50,6 @@ export interface Terminal {
   readonly foreground: number
 }
 
-// `/proc/<pid>/stat` fields after the command name: state, ppid, pgrp, session, tty_nr, tpgid.
-const statOf = (pid: string) => {
-  try {
-    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    const [, ppid, , , ttyNr, tpgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 6)
-    return { ppid: Number(ppid), ttyNr: Number(ttyNr), tpgid: Number(tpgid) }
-  } catch {
-    return undefined
-  }
-}
-
 // Unix98 ptys have majors 136 to 143: /dev/pts/N with N = (major - 136) * 256 + minor.
 const ptsDevice = (ttyNr: number): string | undefined => {
   const major = (ttyNr >> 8) & 0xfff
@@ -70,18 +59,10 @@ const ptsDevice = (ttyNr: number): string | undefined => {
 
 /** The terminal `script` (process `pid`) gave its child, once the child holds it. */
 export const terminalOf = (pid: number): Terminal | undefined => {
-  let entries: Array<string>
-  try {
-    entries = Fs.readdirSync("/proc")
-  } catch {
-    return undefined
-  }
-  for (const entry of entries) {
-    if (!/^[0-9]+$/.test(entry)) continue
-    const stat = statOf(entry)
-    if (stat?.ppid !== pid) continue
-    const device = ptsDevice(stat.ttyNr)
-    if (device !== undefined && stat.tpgid > 0) return { device, leader: Number(entry), foreground: stat.tpgid }
+  for (const p of processList() ?? []) {
+    if (p.ppid !== pid) continue
+    const device = ptsDevice(p.ttyNr)
+    if (device !== undefined && p.tpgid > 0) return { device, leader: p.pid, foreground: p.tpgid }
   }
   return undefined
 }
