@@ -29,8 +29,9 @@ export const command: Figure = {
   run: async () => {
     const iterations = size(300, 40)
     // the executor as a local sandbox starts it (its bundle; tsx's loader thread would slow every fork)
-    const { args } = await Effect.runPromise(executorCommand)
-    const executor = await H.spawnAnnounced([...args, "executor", "--port", "0"], {
+    const { args, spawner } = await Effect.runPromise(executorCommand)
+    const spawnerArgs = spawner === undefined ? [] : ["--spawner", spawner]
+    const executor = await H.spawnAnnounced([...args, "executor", "--port", "0", ...spawnerArgs], {
       cwd: workDir,
       env: { ...userEnv, SANDBOX_SECRET: secret }
     })

@@ -9,11 +9,13 @@
  * one of their inputs changed; the tests start the command line the same way (`devCliBundle`).
  */
 import * as Esbuild from "esbuild"
+import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import { loaderSource, removeUnused } from "../src/internal/executorCodeCache.js"
+import { spawnerFile } from "../src/internal/spawner.js"
 
 const packageDir = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
 const entry = Path.join(packageDir, "src", "bin", "effect-koyeb.ts")
@@ -215,12 +217,44 @@ export const devExecutorBundle = (dir: string): Promise<string> => devBuild(dir,
 export const devExecutorSnapshot = (dir: string): Promise<string> =>
   devBuild(dir, "executor-snapshot", ".cjs", buildExecutorSnapshot)
 
-/** Builds everything `dist` ships but the module builds: the command line, its bin, the executor and its snapshot entry. */
+const spawnerSource = Path.join(packageDir, "native", "spawner.c")
+
+/**
+ * Compiles `native/spawner.c` into `outfile` with the system's `cc`, static where the C library
+ * allows (one binary for glibc and musl systems of this architecture); returns its source.
+ */
+export const buildSpawner = async (outfile: string): Promise<ReadonlyArray<string>> => {
+  const compile = (extra: ReadonlyArray<string>) =>
+    new Promise<void>((resolve, reject) =>
+      ChildProcess.execFile(
+        "cc",
+        ["-O2", "-Wall", ...extra, "-o", outfile, spawnerSource],
+        (error) => error === null ? resolve() : reject(error)
+      )
+    )
+  await compile(["-static"]).catch(() => compile([]))
+  return [spawnerSource]
+}
+
+/** The spawner compiled from the current source into `dir` (rebuilt when it changed). */
+export const devSpawner = (dir: string): Promise<string> => devBuild(dir, "spawner", "", buildSpawner)
+
+/**
+ * Builds everything `dist` ships but the module builds: the command line, its bin, the executor,
+ * its snapshot entry and the spawner (left out, with a warning, where no C compiler is installed:
+ * the executor then starts commands with Node's own spawn).
+ */
 const buildBundles = async (dist: string): Promise<ReadonlyArray<string>> => {
+  Fs.mkdirSync(dist, { recursive: true })
+  const spawner = buildSpawner(Path.join(dist, spawnerFile)).catch((error: unknown) => {
+    process.emitWarning(`effect-koyeb-spawner not built (${String(error)}); commands will use Node's spawn`)
+    return []
+  })
   const builds = await Promise.all([
     buildExecutor(Path.join(dist, "executor.cjs")),
     buildExecutorSnapshot(Path.join(dist, "executor-snapshot.cjs")),
-    buildCli(dist)
+    buildCli(dist),
+    spawner
   ])
   return Array.from(new Set(builds.flat())).sort()
 }

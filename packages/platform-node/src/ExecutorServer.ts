@@ -54,6 +54,12 @@ export interface ExecutorServerOptions {
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
   /** Time between SIGTERM and SIGKILL when a process group is killed (default 2 seconds). */
   readonly killGracePeriod?: Duration.DurationInput | undefined
+  /**
+   * The `effect-koyeb-spawner` binary that starts commands (`posix_spawn`, no fork of this process):
+   * default the one built with this package, where there is one for this platform; `false`: Node's
+   * own spawn. A binary that does not run here is left aside for Node's spawn.
+   */
+  readonly spawner?: string | false | undefined
   /** Largest accepted JSON request body; larger ones get 413 (default 64 MiB). `/write_file_bytes` streams to disk, unbounded. */
   readonly maxBodyBytes?: number | undefined
   /** Lines kept per stream of each background process (default 10 000). */

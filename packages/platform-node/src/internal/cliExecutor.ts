@@ -21,6 +21,8 @@ export interface ExecutorArgs {
   /** Inherited listening sockets (the local backend's), used instead of `--port` / `--proxy-port`. */
   readonly fd?: number | undefined
   readonly proxyFd?: number | undefined
+  /** The spawner binary (the local backend's; default: the one next to this bundle). */
+  readonly spawner?: string | undefined
 }
 
 /** A port flag: decimal digits naming a TCP port, or 0 for any free port. */
@@ -34,9 +36,9 @@ const fdOf = (value: string | undefined): number | undefined =>
   value !== undefined && /^[0-9]{1,9}$/.test(value) ? Number(value) : undefined
 
 /**
- * Parses `[--host H] [--port N] [--proxy-port N] [--fd N] [--proxy-fd N]` (also `--flag=value`),
+ * Parses `[--host H] [--port N] [--proxy-port N] [--fd N] [--proxy-fd N] [--spawner PATH]` (also `--flag=value`),
  * with `PORT` / `PROXY_PORT` as defaults; undefined for anything else (help, unknown or invalid
- * flags), which `@effect/cli` handles. `--fd` / `--proxy-fd` are the local backend's, not shown in help.
+ * flags), which `@effect/cli` handles. `--fd` / `--proxy-fd` / `--spawner` are the local backend's, not shown in help.
  */
 export const parseExecutorArgs = (
   args: ReadonlyArray<string>,
@@ -47,6 +49,7 @@ export const parseExecutorArgs = (
   let proxyPort = portOf(env.PROXY_PORT || "3031")
   let fd: number | undefined
   let proxyFd: number | undefined
+  let spawner: string | undefined
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1
@@ -55,6 +58,7 @@ export const parseExecutorArgs = (
     if (flag === "--host") host = value === undefined || value === "" ? undefined : value
     else if (flag === "--port") port = portOf(value)
     else if (flag === "--proxy-port") proxyPort = portOf(value)
+    else if (flag === "--spawner" && value !== undefined && value !== "") spawner = value
     else if (flag === "--fd" || flag === "--proxy-fd") {
       const fdValue = fdOf(value)
       if (fdValue === undefined) return undefined
@@ -65,7 +69,7 @@ export const parseExecutorArgs = (
   }
   return host === undefined || port === undefined || proxyPort === undefined
     ? undefined
-    : { host, port, proxyPort, fd, proxyFd }
+    : { host, port, proxyPort, fd, proxyFd, spawner }
 }
 
 /**

@@ -16,6 +16,7 @@ import * as Path from "node:path"
 import * as Url from "node:url"
 import { cacheDirectory, codeCacheFile, warmUp, writeLoader } from "./executorCodeCache.js"
 import { snapshotBlob } from "./executorSnapshot.js"
+import { spawnerFile } from "./spawner.js"
 
 /** A command line that runs the `effect-koyeb` CLI; append `executor …` to it. */
 export interface ExecutorCommand {
@@ -23,6 +24,8 @@ export interface ExecutorCommand {
   readonly args: ReadonlyArray<string>
   /** Host paths the command reads (kept visible inside bubblewrap). */
   readonly visiblePaths: ReadonlyArray<string>
+  /** The spawner to pass as `executor --spawner <path>` (undefined: none for this platform). */
+  readonly spawner: string | undefined
 }
 
 const nodePrefix = () => Path.dirname(Path.dirname(process.execPath))
@@ -40,6 +43,7 @@ const shippedBundle = (name: string): string => {
 interface DevBundles {
   readonly devExecutorBundle: (dir: string) => Promise<string>
   readonly devExecutorSnapshot: (dir: string) => Promise<string>
+  readonly devSpawner: (dir: string) => Promise<string>
 }
 
 /** Bundles the current sources into the repository's `node_modules/.cache` (esbuild is a dev dependency there). */
@@ -68,19 +72,44 @@ const snapshot = async (cacheDir: string): Promise<string | undefined> => {
   }
 }
 
+/**
+ * `effect-koyeb-spawner` (`native/spawner.c`, see `spawner.ts`): next to the bundles in `dist`, or
+ * compiled from the sources into the cache; undefined off Linux or where it was not built.
+ */
+const findSpawner = async (): Promise<string | undefined> => {
+  if (process.platform !== "linux") return undefined
+  try {
+    return fromSources ? await devBundle("devSpawner") : shippedBundle(spawnerFile)
+  } catch {
+    return undefined
+  }
+}
+
+let spawnerCached: Promise<string | undefined> | undefined
+
+/** The spawner binary for this process's executors (looked up once per process). */
+export const spawnerBinary: Effect.Effect<string | undefined> = Effect.promise(() => (spawnerCached ??= findSpawner()))
+
 const resolve = async (): Promise<ExecutorCommand> => {
   const cacheDir = cacheDirectory()
+  const spawner = await (spawnerCached ??= findSpawner())
+  const spawnerDir = spawner === undefined ? [] : [Path.dirname(spawner)]
   const blob = cacheDir === undefined ? undefined : await snapshot(cacheDir)
   if (cacheDir !== undefined && blob !== undefined) {
-    return { command: process.execPath, args: ["--snapshot-blob", blob], visiblePaths: [nodePrefix(), cacheDir] }
+    return {
+      command: process.execPath,
+      args: ["--snapshot-blob", blob],
+      visiblePaths: [nodePrefix(), cacheDir, ...spawnerDir],
+      spawner
+    }
   }
   const bundle = fromSources ? await devBundle("devExecutorBundle") : shippedBundle("executor.cjs")
-  const visible = [nodePrefix(), Path.dirname(bundle)]
-  if (cacheDir === undefined) return { command: process.execPath, args: [bundle], visiblePaths: visible }
+  const visible = [nodePrefix(), Path.dirname(bundle), ...spawnerDir]
+  if (cacheDir === undefined) return { command: process.execPath, args: [bundle], visiblePaths: visible, spawner }
   const loader = writeLoader(cacheDir)
   const cache = codeCacheFile(cacheDir, bundle)
   if (!Fs.existsSync(cache)) await warmUp([loader, bundle, cache])
-  return { command: process.execPath, args: [loader, bundle, cache], visiblePaths: [...visible, cacheDir] }
+  return { command: process.execPath, args: [loader, bundle, cache], visiblePaths: [...visible, cacheDir], spawner }
 }
 
 let cached: Promise<ExecutorCommand> | undefined

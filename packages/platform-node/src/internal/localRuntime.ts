@@ -377,7 +377,15 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     ...(isolation === "none" ? { EFFECT_KOYEB_PARENT_PID: String(process.pid) } : {})
   }
   // fd 3: the API socket, fd 4: the proxy socket, fd 5: bubblewrap's info (the sandbox's pid, for the helper).
-  const executorArgs = [...start.args, "executor", "--fd", "3", "--proxy-fd", "4"]
+  const executorArgs = [
+    ...start.args,
+    "executor",
+    "--fd",
+    "3",
+    "--proxy-fd",
+    "4",
+    ...(start.spawner === undefined ? [] : ["--spawner", start.spawner])
+  ]
   const network = { unshare: ownNetwork, infoFd: helper === undefined ? undefined : 5 }
   // Config file descriptors follow the ones above.
   const configFd = (i: number) => (helper === undefined ? 5 : 6) + i

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import type { CommandChild, Spawner } from "./spawner.js"
 
 /** A command as the executor receives it, after validation. */
 export interface CommandSpec {
@@ -33,7 +34,7 @@ export const commandExit = (code: number | null, signal: NodeJS.Signals | null):
 
 /** A started command with piped stdout and stderr (and stdin when its spec asked for it). */
 export interface Spawned {
-  readonly child: ChildProcess.ChildProcessWithoutNullStreams
+  readonly child: CommandChild
   readonly pid: number
 }
 
@@ -132,6 +133,9 @@ export const processList = (): Array<ProcStat> | undefined => {
   return out
 }
 
+const hasNul = (spec: CommandSpec): boolean =>
+  [spec.cmd, spec.cwd, ...Object.entries(spec.env).flat()].some((s) => s.includes("\0"))
+
 const isLive = (p: ProcStat): boolean => p.state !== "Z" && p.state !== "X"
 
 /**
@@ -219,10 +223,63 @@ export interface ProcessGroups {
 
 const pollInterval = Duration.millis(25)
 
-/** Creates a registry; groups whose members are all gone are forgotten on the next spawn. */
-export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
+/**
+ * Creates a registry; groups whose members are all gone are forgotten on the next spawn. Commands
+ * start through `spawner` when there is one, else with Node's spawn.
+ */
+export const make = (gracePeriod: Duration.Duration, spawner?: Spawner): ProcessGroups => {
   const groups = new Set<number>()
   let shell: string | undefined
+
+  const nodeSpawn = (shell: string, spec: CommandSpec): Effect.Effect<Spawned, SpawnError> => {
+    let child: ChildProcess.ChildProcessWithoutNullStreams
+    try {
+      child = ChildProcess.spawn(shell, ["-c", spec.cmd], {
+        argv0: "sh", // `$0`, as Go's exec.Command("sh") gives
+        cwd: spec.cwd,
+        env: spec.env,
+        stdio: [spec.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
+        detached: true
+      }) as unknown as ChildProcess.ChildProcessWithoutNullStreams
+    } catch (cause) {
+      return Effect.fail(spawnError(cause))
+    }
+    if (child.pid === undefined) {
+      // the error event follows on the next tick; wait for its errno
+      return Effect.async<never, SpawnError>((resume) => {
+        child.once("error", (cause) => resume(Effect.fail(spawnError(cause))))
+      })
+    }
+    // later errors (e.g. a failed kill) must not crash the server
+    child.on("error", () => {})
+    groups.add(child.pid)
+    return Effect.succeed({ child: child as CommandChild, pid: child.pid })
+  }
+
+  // A spawn interrupted while the spawner answers leaves no command behind; one the spawner took
+  // with it when it went away starts with Node's spawn.
+  const viaSpawner = (spawner: Spawner, shell: string, spec: CommandSpec) =>
+    Effect.async<Spawned, SpawnError>((resume) => {
+      let interrupted = false
+      spawner.spawn({
+        path: shell,
+        args: ["sh", "-c", spec.cmd],
+        cwd: spec.cwd,
+        env: spec.env,
+        stdin: spec.stdin === true
+      })
+        .then(
+          (child) => {
+            groups.add(child.pid)
+            if (interrupted) signalGroup(child.pid, "SIGKILL")
+            else resume(Effect.succeed({ child, pid: child.pid }))
+          },
+          (cause) => resume(spawner.alive() ? Effect.fail(spawnError(cause)) : nodeSpawn(shell, spec))
+        )
+      return Effect.sync(() => {
+        interrupted = true
+      })
+    })
 
   const prune = () => {
     for (const pgid of groups) if (!isGroupAlive(pgid)) groups.delete(pgid)
@@ -263,28 +320,12 @@ export const make = (gracePeriod: Duration.Duration): ProcessGroups => {
     spawn: (spec) =>
       Effect.suspend(() => {
         prune()
-        let child: ChildProcess.ChildProcessWithoutNullStreams
-        try {
-          child = ChildProcess.spawn(shell ??= shellPath(), ["-c", spec.cmd], {
-            argv0: "sh", // `$0`, as Go's exec.Command("sh") gives
-            cwd: spec.cwd,
-            env: spec.env,
-            stdio: [spec.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
-            detached: true
-          }) as unknown as ChildProcess.ChildProcessWithoutNullStreams
-        } catch (cause) {
-          return Effect.fail(spawnError(cause))
-        }
-        if (child.pid === undefined) {
-          // the error event follows on the next tick; wait for its errno
-          return Effect.async<never, SpawnError>((resume) => {
-            child.once("error", (cause) => resume(Effect.fail(spawnError(cause))))
-          })
-        }
-        // later errors (e.g. a failed kill) must not crash the server
-        child.on("error", () => {})
-        groups.add(child.pid)
-        return Effect.succeed({ child, pid: child.pid })
+        shell ??= shellPath()
+        // Node's spawn takes over from a spawner that is gone, and reports the strings it refuses
+        // (a NUL byte) with its own error.
+        return spawner !== undefined && spawner.alive() && !hasNul(spec)
+          ? viaSpawner(spawner, shell, spec)
+          : nodeSpawn(shell, spec)
       }),
     kill: (pgid) => killGroups([pgid]),
     killAll: Effect.suspend(() => killGroups([...groups]))

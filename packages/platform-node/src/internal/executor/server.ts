@@ -19,9 +19,11 @@ import {
   ExecutorServerError,
   type ExecutorServerOptions
 } from "../../ExecutorServer.js"
+import { spawnerBinary } from "../executorCommand.js"
 import * as GoFiles from "../goFiles.js"
 import * as ProcessGroups from "../processGroups.js"
 import * as ProcessTable from "../processTable.js"
+import * as Spawner from "../spawner.js"
 import * as TcpProxy from "../tcpProxy.js"
 import * as ExecutorApp from "./app.js"
 import type { PortBinding } from "./context.js"
@@ -40,6 +42,21 @@ const commandEnv = (env: Readonly<Record<string, string | undefined>>): Record<s
 const urlHost = (host: string): string =>
   host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host
 
+/**
+ * The spawner for this server's commands, stopped with the scope; undefined (Node's spawn) when
+ * turned off, not built for this platform, or not able to run here.
+ */
+const startSpawner = (option: string | false | undefined) =>
+  Effect.gen(function*() {
+    if (option === false) return undefined
+    const binary = option ?? (yield* spawnerBinary)
+    if (binary === undefined) return undefined
+    return yield* Effect.acquireRelease(
+      Effect.promise(() => Spawner.start(binary).catch(() => undefined)),
+      (spawner) => Effect.sync(() => spawner?.close())
+    )
+  })
+
 /** Starts the server in the current scope. */
 export const make = Effect.fn("ExecutorServer.make")(function*(options: ExecutorServerOptions = {}) {
   const secret = options.secret ??
@@ -57,7 +74,7 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
   const grace = Duration.decode(options.killGracePeriod ?? Duration.seconds(2))
   const scope = yield* Effect.scope
 
-  const groups = ProcessGroups.make(grace)
+  const groups = ProcessGroups.make(grace, yield* startSpawner(options.spawner))
   const processes = ProcessTable.make({
     groups,
     scope,
