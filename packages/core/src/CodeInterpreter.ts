@@ -25,7 +25,7 @@
  *   kernel: the cell stops (`KeyboardInterrupt` in Python, `Interrupted` in JavaScript) and the
  *   context keeps its state. A cell that ignores SIGINT for `interruptGracePeriod` gets its
  *   kernel killed. A kernel that dies (killed, out of memory, `os._exit`) fails the runs with
- *   `KernelDied`; its context is dead for good, and a new one can be created.
+ *   `KernelDied` (in `SandboxError`); its context is dead for good, and a new one can be created.
  * - JavaScript: top-level `let` / `const` / `function` declarations persist between cells; a cell
  *   whose value is a promise is awaited; top-level `await` is not supported (wrap it in an async
  *   function and return its promise). `require` resolves from the context's working directory.
@@ -43,7 +43,7 @@ import type { ExecFailure, Executor } from "./Executor.js"
 import type { Filesystem } from "./Filesystem.js"
 import * as internal from "./internal/codeInterpreter.js"
 import { formats } from "./internal/codeInterpreterFormats.js"
-import { type FilesystemFailure, TypeId } from "./SandboxError.js"
+import type { FilesystemFailure, KernelDied } from "./SandboxError.js"
 import type { OutputChunk } from "./SandboxSchema.js"
 
 /**
@@ -168,33 +168,6 @@ export class Execution extends Schema.Class<Execution>("@effect-koyeb/core/CodeI
  * @category models
  */
 export type ExecutionEvent = OutputChunk | Result | ExecutionError
-
-/**
- * The kernel of a context died (or could not start): its runs fail, the context is dead for good.
- *
- * @since 0.2.0
- * @category errors
- */
-export class KernelDied extends Schema.TaggedError<KernelDied>("@effect-koyeb/core/CodeInterpreter/KernelDied")(
-  "KernelDied",
-  {
-    contextId: Schema.String,
-    language: Schema.String,
-    /** What is known of the death: the exit code and the kernel's last diagnostic lines. */
-    reason: Schema.String
-  }
-) {
-  /**
-   * Marks the error as one of effect-koyeb's (see `SandboxError.isSandboxError`).
-   *
-   * @since 0.2.0
-   */
-  readonly [TypeId]: TypeId = TypeId
-
-  get message(): string {
-    return `The ${this.language} kernel of context ${this.contextId} died: ${this.reason}`
-  }
-}
 
 /**
  * How a run can fail (an exception in the cell is not a failure: see `Execution.error`).

@@ -13,6 +13,7 @@ import type * as Redacted from "effect/Redacted"
 import type { ExecutorShape } from "./Executor.js"
 import type { ExecutorClientShape } from "./ExecutorClient.js"
 import type { FilesystemShape } from "./Filesystem.js"
+import * as sandboxEnv from "./internal/sandboxEnv.js"
 import type { ProcessesShape } from "./Processes.js"
 import type {
   ApiError,
@@ -79,9 +80,10 @@ export interface CreateOptions {
   /** Region (default `KOYEB_REGION`, else `"na"`). */
   readonly region?: string | undefined
   /**
-   * Environment variables of the sandbox. `SANDBOX_SECRET` is reserved. A value may refer to a
-   * secret (`{{ secret.NAME }}`, see `Secrets.reference`) or to another variable (`{{ VAR }}`),
-   * replaced when the sandbox starts.
+   * Environment variables of the sandbox, checked by `checkEnv` (`SANDBOX_SECRET` is reserved;
+   * Koyeb also takes only names of letters, digits and `_`, not starting with a digit). A value
+   * may refer to a secret (`{{ secret.NAME }}`, see `Secrets.reference`) or to another variable
+   * (`{{ VAR }}`), replaced when the sandbox starts.
    */
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Protocol of the exposed port route: `"http"` (default) or `"http2"`. */
@@ -242,3 +244,13 @@ export interface ControlPlaneShape {
  * @category tags
  */
 export class ControlPlane extends Context.Tag("@effect-koyeb/core/ControlPlane")<ControlPlane, ControlPlaneShape>() {}
+
+/**
+ * The check of `CreateOptions.env` every control plane makes before creating anything, for
+ * implementations of `ControlPlaneShape`: `SANDBOX_SECRET` is reserved, names are non-empty
+ * without `=` or NUL, values are strings without NUL (`InvalidArgument` naming `env`).
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const checkEnv: (env: CreateOptions["env"]) => Effect.Effect<void, InvalidArgument> = sandboxEnv.check

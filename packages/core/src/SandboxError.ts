@@ -390,6 +390,31 @@ export class Unsupported extends Schema.TaggedError<Unsupported>(id("Unsupported
 }
 
 /**
+ * The kernel of a `CodeInterpreter` context died (or could not start): its runs fail, the context
+ * is dead for good, and a new one can be created.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class KernelDied extends Schema.TaggedError<KernelDied>(id("KernelDied"))("KernelDied", {
+  contextId: Schema.String,
+  language: Schema.String,
+  /** What is known of the death: the exit code and the kernel's last diagnostic lines. */
+  reason: Schema.String
+}) {
+  /**
+   * Marks the error as one of effect-koyeb's (see `isSandboxError`).
+   *
+   * @since 0.2.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  get message(): string {
+    return `The ${this.language} kernel of context ${this.contextId} died: ${this.reason}`
+  }
+}
+
+/**
  * The sandbox's deployment reached a terminal status and will not become ready.
  *
  * @since 0.1.0
@@ -574,3 +599,4 @@ export type SandboxError =
   | ControlPlaneError
   | SandboxLeaked
   | Unsupported
+  | KernelDied

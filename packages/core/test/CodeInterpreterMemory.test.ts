@@ -3,6 +3,7 @@
  * contract of the real one (exceptions as data, the main result's text, streamed events).
  */
 import * as CodeInterpreter from "@effect-koyeb/core/CodeInterpreter"
+import * as SandboxError from "@effect-koyeb/core/SandboxError"
 import * as Testing from "@effect-koyeb/core/Testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -18,6 +19,18 @@ const Memory = Testing.layerMemory({
     { match: "chart", reply: { results: [{ png: "iVBORw==", text: "<Figure>" }], value: "'done'" } },
     { match: "[1, 2].length", language: "javascript", reply: { value: "2" } }
   ]
+})
+
+describe("KernelDied", () => {
+  it("is a SandboxError: in the union the services' failures belong to, branded", () => {
+    const toSandboxError = (
+      error: CodeInterpreter.RunFailure | CodeInterpreter.CreateFailure
+    ): SandboxError.SandboxError => error
+    const died = toSandboxError(new SandboxError.KernelDied({ contextId: "c1", language: "python", reason: "code 3" }))
+    assert.isTrue(SandboxError.isSandboxError(died))
+    assert.strictEqual(died._tag, "KernelDied")
+    assert.strictEqual(died.message, "The python kernel of context c1 died: code 3")
+  })
 })
 
 describe("CodeInterpreter on Testing.layerMemory", () => {

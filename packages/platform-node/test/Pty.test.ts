@@ -1,6 +1,7 @@
 import * as Executor from "@effect-koyeb/core/Executor"
 import { ExecutorClient } from "@effect-koyeb/core/ExecutorClient"
 import * as ExecutorClientModule from "@effect-koyeb/core/ExecutorClient"
+import * as ExecutorServer from "@effect-koyeb/platform-node/ExecutorServer"
 import * as Sandboxes from "@effect-koyeb/platform-node/Sandboxes"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it, layer } from "@effect/vitest"
@@ -12,7 +13,11 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { spawnExecutor } from "../src/internal/localRuntime.js"
+import { lookPath } from "../src/internal/lookPath.js"
 import * as Faults from "./utils/faultServers.js"
 import { processesOf } from "./utils/hostProcesses.js"
 import * as TestExecutor from "./utils/TestExecutor.js"
@@ -210,6 +215,37 @@ layer(Direct, { timeout: "60 seconds", excludeTestServices: true })("pty faults"
       })
       assert.deepStrictEqual(processesOf(token), [])
     }))
+})
+
+/** A directory of links to the programs the stdin fallback runs, `script` not among them. */
+const binWithoutScript = Effect.acquireRelease(
+  Effect.sync(() => {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "no-script-"))
+    for (const name of ["sh", "mkdir", "rm"]) Fs.symlinkSync(lookPath(name)!, Path.join(dir, name))
+    return dir
+  }),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+describe("an executor whose PATH has no `script`", () => {
+  it.scopedLive(
+    "does not advertise pty; a spawn with a terminal is Unsupported, one without runs",
+    () =>
+      Effect.gen(function*() {
+        const secret = Redacted.make(Crypto.randomBytes(24).toString("base64url"))
+        const address = yield* ExecutorServer.make({ secret, env: { PATH: yield* binWithoutScript } })
+        const client = yield* ExecutorClientModule.make({ url: address.url, secret })
+        const capabilities = yield* client.capabilities
+        assert.isTrue(capabilities.has("interactive"))
+        assert.isFalse(capabilities.has("pty"))
+        const executor = yield* Effect.provideService(Executor.make, ExecutorClient, client)
+        const error = yield* Effect.flip(Effect.scoped(executor.spawn("true", { pty: { cols: 80, rows: 24 } })))
+        assert.strictEqual(error._tag, "Unsupported")
+        const plain = yield* executor.spawn("exit 4")
+        assert.strictEqual((yield* plain.exit).exitCode, 4)
+      }).pipe(Effect.provide(NodeHttpClient.layerUndici)),
+    20_000
+  )
 })
 
 describe("a real executor killed mid-session", () => {

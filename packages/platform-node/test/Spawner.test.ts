@@ -150,6 +150,30 @@ describe("spawner", () => {
     30_000
   )
 
+  it.scopedLive(
+    "an exit that came before anyone listened still reaches a later listener",
+    () =>
+      Effect.gen(function*() {
+        const spawner = yield* Effect.acquireRelease(
+          Effect.promise(async () => Spawner.start((await Effect.runPromise(spawnerBinary))!)),
+          (s) => Effect.sync(() => s.close())
+        )
+        const child = yield* Effect.promise(() =>
+          spawner.spawn({ path: "/bin/sh", args: ["sh", "-c", "exit 3"], cwd: "/", env: {}, stdin: false })
+        )
+        child.stdout.resume()
+        child.stderr.resume()
+        yield* Effect.sleep("200 millis")
+        const [exit, close] = yield* Effect.promise(() =>
+          Promise.all(
+            ["exit", "close"].map((event) => new Promise((resolve) => child.once(event, (code) => resolve(code))))
+          )
+        )
+        assert.deepStrictEqual([exit, close], [3, 3])
+      }),
+    30_000
+  )
+
   it.scopedLive("requests dropped at any moment of a spawn leave no command behind", () =>
     Effect.gen(function*() {
       const { url } = yield* server()

@@ -30,11 +30,11 @@ import type {
   RunFailure,
   RunOptions
 } from "../CodeInterpreter.js"
-import { Execution, ExecutionError, KernelDied, Result } from "../CodeInterpreter.js"
+import { Execution, ExecutionError, Result } from "../CodeInterpreter.js"
 import { Executor, type RunningCommand } from "../Executor.js"
 import { Filesystem } from "../Filesystem.js"
 import type { FilesystemFailure, Unsupported } from "../SandboxError.js"
-import { Timeout } from "../SandboxError.js"
+import { KernelDied, Timeout } from "../SandboxError.js"
 import { OutputChunk } from "../SandboxSchema.js"
 import { formats } from "./codeInterpreterFormats.js"
 import * as Kernels from "./codeInterpreterKernels.js"

@@ -22,6 +22,7 @@ import {
 } from "../KoyebWire.js"
 import { InvalidArgument } from "../SandboxError.js"
 import { SandboxInfo } from "../SandboxSchema.js"
+import { envError } from "./sandboxEnv.js"
 
 /** Reads the parts of a raw definition the SDK needs (a malformed definition reads as empty). */
 export const definitionView = (raw: unknown): DefinitionView =>
@@ -141,13 +142,12 @@ export const resolveCreate = (
     if (protocol !== "http" && protocol !== "http2") {
       return yield* Either.left(invalid("exposedPortProtocol", `must be "http" or "http2", got ${String(protocol)}`))
     }
+    const badEnv = envError(options.env)
+    if (badEnv !== undefined) return yield* Either.left(badEnv)
     const env = Object.entries(options.env ?? {})
-    for (const [key, value] of env) {
-      if (key === SECRET_ENV) {
-        return yield* Either.left(invalid("env", `${SECRET_ENV} is reserved: the SDK generates the sandbox secret`))
-      }
+    // Koyeb's API takes narrower names than a command's environment
+    for (const [key] of env) {
       if (!isEnvKey(key)) return yield* Either.left(invalid("env", `bad variable name ${JSON.stringify(key)}`))
-      if (typeof value !== "string") return yield* Either.left(invalid("env", `value of ${key} must be a string`))
     }
     const configFiles: Array<{ path: string; content: string; permissions: string }> = []
     for (const [path, file] of Object.entries(options.configFiles ?? {})) {

@@ -20,6 +20,7 @@ import { SandboxNotFound } from "../SandboxError.js"
 import { SandboxInfo } from "../SandboxSchema.js"
 import type { MemoryControlPlaneOptions, MemoryControlPlaneShape } from "../Testing.js"
 import { domainOf, exposedUrl, infoOf, make as makeSandbox, type MemoryBackend } from "./memorySandbox.js"
+import { check as checkEnv } from "./sandboxEnv.js"
 import { withAdoption } from "./sandboxRelease.js"
 
 interface Entry {
@@ -68,6 +69,7 @@ export const make = (
 
     const create = (request: CreateOptions) =>
       Effect.gen(function*() {
+        yield* checkEnv(request.env)
         counter += 1
         const id = `memory-sandbox-${counter}`
         const info = infoOf({

@@ -11,45 +11,14 @@ import * as Effect from "effect/Effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import type { Readable } from "node:stream"
+import * as GoErrors from "./goErrors.js"
 import * as GoJson from "./goJson.js"
-
-// Go's syscall error strings (zerrors_linux), which are lower-cased libc texts
-const errnoTexts: Record<string, string> = {
-  ENOENT: "no such file or directory",
-  EISDIR: "is a directory",
-  ENOTDIR: "not a directory",
-  ENOTEMPTY: "directory not empty",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  EEXIST: "file exists",
-  EINVAL: "invalid argument",
-  ENAMETOOLONG: "file name too long",
-  ELOOP: "too many levels of symbolic links",
-  EROFS: "read-only file system",
-  ENOSPC: "no space left on device",
-  EDQUOT: "disk quota exceeded",
-  EBUSY: "device or resource busy",
-  EMFILE: "too many open files",
-  ENFILE: "too many open files in system",
-  EFBIG: "file too large",
-  EXDEV: "invalid cross-device link",
-  EIO: "input/output error",
-  ETXTBSY: "text file busy",
-  ENXIO: "no such device or address",
-  ENODEV: "no such device",
-  EAGAIN: "resource temporarily unavailable",
-  ENOMEM: "cannot allocate memory"
-}
-
-const codeOf = (cause: unknown): string => (cause as NodeJS.ErrnoException | undefined)?.code ?? "EIO"
-
-const errnoText = (code: string): string => errnoTexts[code] ?? code.toLowerCase()
 
 /** A failed file operation; `text` is Go's `*PathError` text: `<op> <path>: <errno text>`. */
 export class FileError extends Data.TaggedError("FileError")<{ readonly text: string }> {}
 
 const pathError = (op: string, path: string, cause: unknown): FileError =>
-  new FileError({ text: `${op} ${path}: ${errnoText(codeOf(cause))}` })
+  new FileError({ text: GoErrors.pathError(op, path, cause) })
 
 /** The promise of `f`, failing with the raw rejection (or exception). */
 const tryAsync = <A>(f: () => Promise<A>): Effect.Effect<A, unknown> => Effect.tryPromise({ try: f, catch: (e) => e })
@@ -201,7 +170,7 @@ export const make = (cwd: string): GoFiles => {
           Effect.tryPromise({
             try: () => Fs.rmdir(abs(path)),
             catch: (rmdirError) =>
-              pathError("remove", path, codeOf(rmdirError) === "ENOTDIR" ? unlinkError : rmdirError)
+              pathError("remove", path, GoErrors.hasCode(rmdirError, "ENOTDIR") ? unlinkError : rmdirError)
           })
         )
       ),

@@ -9,6 +9,7 @@
  * @internal
  */
 import {
+  checkEnv,
   ControlPlane,
   type CreateOptions,
   type LifecycleOptions,
@@ -18,13 +19,8 @@ import {
   type WaitReadyOptions
 } from "@effect-koyeb/core/ControlPlane"
 import * as ExecutorClient from "@effect-koyeb/core/ExecutorClient"
-import {
-  ControlPlaneError,
-  ExecutorError,
-  InvalidArgument,
-  SandboxNotFound,
-  Timeout
-} from "@effect-koyeb/core/SandboxError"
+import type { InvalidArgument } from "@effect-koyeb/core/SandboxError"
+import { ControlPlaneError, ExecutorError, SandboxNotFound, Timeout } from "@effect-koyeb/core/SandboxError"
 import { SandboxIsolation, SandboxLimits } from "@effect-koyeb/core/SandboxSchema"
 import * as Secrets from "@effect-koyeb/core/Secrets"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -101,20 +97,6 @@ const DEFAULT_WAIT_TIMEOUT = Duration.minutes(5)
 
 const millis = (input: Duration.DurationInput | undefined, fallback = 0): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
-
-const validate = (options: CreateOptions): Effect.Effect<void, InvalidArgument> => {
-  for (const key of Object.keys(options.env ?? {})) {
-    if (key === "SANDBOX_SECRET") {
-      return Effect.fail(new InvalidArgument({ argument: "env", detail: "SANDBOX_SECRET is reserved" }))
-    }
-    if (key === "" || key.includes("=") || key.includes("\0")) {
-      return Effect.fail(
-        new InvalidArgument({ argument: "env", detail: `invalid variable name ${JSON.stringify(key)}` })
-      )
-    }
-  }
-  return Effect.void
-}
 
 const sandboxLimits = (applied: AppliedLimits): SandboxLimits =>
   new SandboxLimits({
@@ -204,7 +186,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
     })
 
   const create = Effect.fn("LocalControlPlane.create")(function*(createOptions: CreateOptions) {
-    yield* validate(createOptions)
+    yield* checkEnv(createOptions.env)
     const main = yield* mainCommand(createOptions.entrypoint, createOptions.command, createOptions.args)
     const limits = yield* instanceLimits(createOptions.instanceType)
     const templates = yield* resolveTemplates(

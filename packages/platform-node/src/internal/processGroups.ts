@@ -11,6 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as GoErrors from "./goErrors.js"
+import { lookPath } from "./lookPath.js"
 import type { CommandChild, Spawner } from "./spawner.js"
 
 /** A command as the executor receives it, after validation. */
@@ -38,44 +40,16 @@ export interface Spawned {
   readonly pid: number
 }
 
-// Go's wording for the errno values a fork/exec of `sh` can fail with
-const spawnErrors: Record<string, string> = {
-  E2BIG: "argument list too long",
-  ENOENT: "no such file or directory",
-  EACCES: "permission denied",
-  EAGAIN: "resource temporarily unavailable",
-  ENOMEM: "cannot allocate memory"
-}
-
 /** A command could not be started; `text` is shaped like Go's `fork/exec /usr/bin/sh: <errno text>`. */
 export class SpawnError extends Data.TaggedError("SpawnError")<{ readonly text: string; readonly cause: unknown }> {}
 
-const spawnError = (cause: unknown): SpawnError => {
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code
-  const text = code !== undefined ? spawnErrors[code] : undefined
-  return new SpawnError({
-    text: `fork/exec /usr/bin/sh: ${text ?? (cause instanceof Error ? cause.message : String(cause))}`,
+const spawnError = (cause: unknown): SpawnError =>
+  new SpawnError({
+    text: `fork/exec /usr/bin/sh: ${
+      GoErrors.errnoText(cause) ?? (cause instanceof Error ? cause.message : String(cause))
+    }`,
     cause
   })
-}
-
-/**
- * `sh` looked up once in this process's `PATH`, as Go's `exec.Command` does: spawning by name
- * would make every fork try each `PATH` entry with `execve` while the server waits for the exec.
- */
-const shellPath = (): string => {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    if (dir === "") continue
-    const candidate = `${dir}/sh`
-    try {
-      Fs.accessSync(candidate, Fs.constants.X_OK)
-      return candidate
-    } catch {
-      // not there
-    }
-  }
-  return "sh"
-}
 
 /** Whether process `pid` (or, negative, process group `-pid`) exists; EPERM: it exists but belongs to someone else. */
 export const exists = (pid: number): boolean => {
@@ -320,7 +294,9 @@ export const make = (gracePeriod: Duration.Duration, spawner?: Spawner): Process
     spawn: (spec) =>
       Effect.suspend(() => {
         prune()
-        shell ??= shellPath()
+        // looked up once, as Go's exec.Command does: spawning by name would make every start try
+        // each `PATH` entry with `execve`
+        shell ??= lookPath("sh") ?? "sh"
         // Node's spawn takes over from a spawner that is gone, and reports the strings it refuses
         // (a NUL byte) with its own error.
         return spawner !== undefined && spawner.alive() && !hasNul(spec)

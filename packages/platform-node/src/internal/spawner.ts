@@ -70,8 +70,16 @@ const isGone = (pid: number): boolean => {
   }
 }
 
+type Ended = [number | null, NodeJS.Signals | null]
+
+/**
+ * A started command. The spawner may report its exit in the same read as its start, before the
+ * asker has had a turn to listen: `exit` and `close` reach a listener added after they happened
+ * (on the next turn), where Node's children emit them only after `spawn` returned.
+ */
 class Child extends EventEmitter implements CommandChild {
-  exitStatus: number | undefined
+  private exitArgs: Ended | undefined
+  private closeArgs: Ended | undefined
   private closesNeeded = 3
   constructor(
     readonly pid: number,
@@ -84,20 +92,33 @@ class Child extends EventEmitter implements CommandChild {
     stdout.once("close", () => this.maybeClose())
     stderr.once("close", () => this.maybeClose())
   }
-  private args(): [number | null, NodeJS.Signals | null] {
-    const status = this.exitStatus!
-    const signal = status & 0x7f
-    return signal === 0
-      ? [(status >> 8) & 0xff, null]
-      : [null, (signalNames.get(signal) ?? "SIGKILL") as NodeJS.Signals]
+  private ended(event: string | symbol): Ended | undefined {
+    return event === "exit" ? this.exitArgs : event === "close" ? this.closeArgs : undefined
+  }
+  override on(event: string | symbol, listener: (...args: Array<unknown>) => void): this {
+    const ended = this.ended(event)
+    if (ended === undefined) return super.on(event, listener)
+    setImmediate(() => listener(...ended))
+    return this
+  }
+  override once(event: string | symbol, listener: (...args: Array<unknown>) => void): this {
+    const ended = this.ended(event)
+    if (ended === undefined) return super.once(event, listener)
+    setImmediate(() => listener(...ended))
+    return this
   }
   exited(status: number) {
-    this.exitStatus = status
-    this.emit("exit", ...this.args())
+    const signal = status & 0x7f
+    this.exitArgs = signal === 0
+      ? [(status >> 8) & 0xff, null]
+      : [null, (signalNames.get(signal) ?? "SIGKILL") as NodeJS.Signals]
+    this.emit("exit", ...this.exitArgs)
     this.maybeClose()
   }
   private maybeClose() {
-    if (--this.closesNeeded === 0) this.emit("close", ...this.args())
+    if (--this.closesNeeded > 0) return
+    this.closeArgs = this.exitArgs!
+    this.emit("close", ...this.closeArgs)
   }
 }
 

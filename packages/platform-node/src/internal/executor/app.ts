@@ -17,29 +17,35 @@ import { notFound, type Request, type Response, unauthorized } from "./http.js"
 import * as Interactive from "./interactive.js"
 import * as PortBinding from "./portBinding.js"
 import * as Processes from "./processes.js"
+import * as Pty from "./pty.js"
 import * as Watch from "./watch.js"
 
-/** Extensions over the stock executor, advertised by `/health` (clients must not require them). */
-export const capabilities: ReadonlyArray<string> = [
+/**
+ * Extensions over the stock executor, advertised by `/health` (clients must not require them);
+ * `pty` only when the commands' `PATH` has `script`, so that clients take their fallback otherwise.
+ */
+const capabilities = (pty: boolean): ReadonlyArray<string> => [
   "process-group-kill",
   "process-details",
   "ordered-logs",
   "secret-hidden",
   "binary-files",
   "interactive",
-  "pty",
+  ...(pty ? ["pty"] : []),
   "watch"
 ]
 
 // written raw, so Go's content sniffing calls the JSON text/plain
-const health = HttpServerResponse.text(JSON.stringify({ status: "ok", capabilities }), {
-  contentType: "text/plain; charset=utf-8"
-})
+const healthReply = (pty: boolean) =>
+  HttpServerResponse.text(JSON.stringify({ status: "ok", capabilities: capabilities(pty) }), {
+    contentType: "text/plain; charset=utf-8"
+  })
 
 const prefix = "/koyeb-sandbox"
 
 /** Builds the application. */
 export const make = (ctx: AppContext): HttpApp.Default => {
+  const health = healthReply(Pty.available(ctx.baseEnv)) // one lookup, at server start
   const sessions = Interactive.makeSessions()
   const routes: Record<string, (request: Request) => Effect.Effect<Response>> = {
     "/run": (r) => Commands.run(ctx, r),

@@ -13,7 +13,18 @@
  */
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
+import { lookPath } from "../lookPath.js"
 import { processList } from "../processGroups.js"
+
+// `sh`'s search path when the environment sets none (dash's `defpath`)
+const shellDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/**
+ * Whether the `PATH` of `env` (the commands' environment) has `script`: without it no command
+ * gets a terminal, and the server does not advertise `pty`.
+ */
+export const available = (env: Readonly<Record<string, string>>): boolean =>
+  lookPath("script", env.PATH ?? shellDefaultPath) !== undefined
 
 /** The size of a terminal, in characters. */
 export interface Size {

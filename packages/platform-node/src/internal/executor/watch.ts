@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { Readable } from "node:stream"
+import * as GoErrors from "../goErrors.js"
 import * as GoJson from "../goJson.js"
 import type { AppContext } from "./context.js"
 import { json, onlyMethod, queryParam, type Request } from "./http.js"
@@ -33,17 +34,6 @@ type Kind = "create" | "modify" | "delete" | "rename"
 interface Known {
   readonly ino: number
   readonly directory: boolean
-}
-
-const errnoText = (error: unknown): string => {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code
-  return code === "ENOENT"
-    ? "no such file or directory"
-    : code === "ENOTDIR"
-    ? "not a directory"
-    : code === "EACCES"
-    ? "permission denied"
-    : code?.toLowerCase() ?? String(error)
 }
 
 // `undefined` for any failure: the entry is gone for the watch's purposes
@@ -115,12 +105,13 @@ const watchTree = (
       })
       watcher.on("error", (error) => {
         // a directory that went away: its parent reports it
-        if (dir === "" || lstat(abs(dir)) !== undefined) fail(`watch ${abs(dir)}: ${errnoText(error)}`)
+        if (dir === "" || lstat(abs(dir)) !== undefined) fail(GoErrors.pathError("watch", abs(dir), error))
       })
       watchers.set(dir, watcher)
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code !== "ENOENT" && code !== "ENOTDIR") fail(`watch ${abs(dir)}: ${errnoText(error)}`)
+      if (!GoErrors.hasCode(error, "ENOENT") && !GoErrors.hasCode(error, "ENOTDIR")) {
+        fail(GoErrors.pathError("watch", abs(dir), error))
+      }
     }
   }
 
@@ -224,9 +215,11 @@ export const watch = (ctx: AppContext, request: Request) =>
       try {
         stats = Fs.statSync(root)
       } catch (error) {
-        return json(422, `{"error":${GoJson.string(`stat ${path}: ${errnoText(error)}`)}}`)
+        return json(422, `{"error":${GoJson.string(GoErrors.pathError("stat", path, error))}}`)
       }
-      if (!stats.isDirectory()) return json(422, `{"error":${GoJson.string(`stat ${path}: not a directory`)}}`)
+      if (!stats.isDirectory()) {
+        return json(422, `{"error":${GoJson.string(GoErrors.pathError("stat", path, { code: "ENOTDIR" }))}}`)
+      }
 
       const body = new Readable({ read() {} })
       let ended = false
