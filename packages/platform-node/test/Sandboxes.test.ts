@@ -43,8 +43,10 @@ const inotifyWatches = (pid: string): number =>
 describe("Sandboxes (Promise facade, local backend)", { timeout: 60_000 }, () => {
   it("files.watch: events after it resolves; break, close and abort stop the watch in the sandbox", async () => {
     await using sandbox = await Sandboxes.create({ ...local, name: "facade-watch" })
-    // the executor runs commands itself: their parent holds the watches
-    const executorPid = (await sandbox.run("echo $PPID")).stdout.trim()
+    // the executor holds the watches: the nearest node above the commands (their parent may be its spawner)
+    const executorPid = (await sandbox.run(
+      `p=$PPID; while [ "$(cat /proc/$p/comm)" != node ]; do p=$(cut -d' ' -f4 /proc/$p/stat); done; echo $p`
+    )).stdout.trim()
     const dir = `/tmp/watch-${Crypto.randomUUID()}`
     await sandbox.files.mkdir(`${dir}/a`, { recursive: true })
     const before = inotifyWatches(executorPid)
