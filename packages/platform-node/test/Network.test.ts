@@ -138,6 +138,38 @@ describe.skipIf(!bwrap)("one network per local sandbox (bubblewrap)", () => {
     30_000
   )
 
+  it.scopedLive.skipIf(expectedNetwork !== "user-mode")(
+    "a sandbox whose bubblewrap dies on its own leaves no helper behind",
+    () =>
+      Effect.gen(function*() {
+        const controlPlane = yield* ControlPlane
+        const { info } = yield* controlPlane.create({})
+        const helpers = helpersOf(info.id)
+        assert.strictEqual(helpers.length, 1)
+        // The sandbox's first process (this process's child), not its process group: the helper
+        // outlives it unless the host stops it.
+        const [outer] = Fs.readdirSync("/proc").filter((entry) =>
+          /^\d+$/.test(entry) && readProc(entry, "comm").trim() === "bwrap" &&
+          readProc(entry, "cmdline").includes(info.id) &&
+          new RegExp(`^PPid:\\s+${process.pid}$`, "m").test(readProc(entry, "status"))
+        )
+        assert.isDefined(outer)
+        process.kill(Number(outer), "SIGKILL")
+        const done = Effect.zipWith(
+          controlPlane.list,
+          Effect.sync(() => helpers.every((pid) => !alive(pid))),
+          (list, none) => list.length === 0 && none
+        )
+        assert.isTrue(
+          yield* done.pipe(
+            Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ok) => ok, times: 100 }),
+            Effect.zipRight(done)
+          )
+        )
+      }).pipe(Effect.provide(local("bubblewrap"))),
+    30_000
+  )
+
   it.scopedLive("outbound: false keeps the sandbox offline: no default route, no helper", () =>
     Effect.gen(function*() {
       const controlPlane = yield* ControlPlane

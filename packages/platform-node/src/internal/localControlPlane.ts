@@ -52,7 +52,6 @@ import {
 } from "./activity.js"
 import {
   type ExecutorStartError,
-  healthy,
   type LocalExecutorProcess,
   planConfigFiles,
   removeSandboxDir,
@@ -75,6 +74,8 @@ interface Power {
   /** The executor running now, or the last one while asleep. */
   current: LocalExecutorProcess
   asleep: boolean
+  /** The current executor answered `/health` when it started (see `spawnExecutor`) and has not exited since. */
+  running: boolean
   /** Serialises falling asleep and waking. */
   readonly lock: Effect.Semaphore
   /** Starts a new executor on the sandbox's directory and ports, in the sandbox's scope. */
@@ -251,6 +252,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
     const power: Power = {
       current: executor,
       asleep: false,
+      running: true,
       lock: yield* Effect.makeSemaphore(1),
       respawn: startExecutor({ api: executor.port, proxy: executor.proxyPort })
     }
@@ -282,11 +284,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
    */
   const watch = (entry: Entry, executor: LocalExecutorProcess) =>
     executor.exited.pipe(
-      Effect.zipRight(Effect.suspend(() =>
-        entry.power.current === executor && !entry.power.asleep
-          ? Effect.forkIn(remove(entry.info.id), layerScope)
-          : Effect.void
-      )),
+      Effect.zipRight(Effect.suspend(() => {
+        if (entry.power.current !== executor) return Effect.void
+        entry.power.running = false
+        return entry.power.asleep ? Effect.void : Effect.forkIn(remove(entry.info.id), layerScope)
+      })),
       Effect.interruptible,
       Effect.forkIn(entry.scope),
       Effect.asVoid
@@ -313,6 +315,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
           Effect.suspend(() => {
             entry.power.current = executor
             entry.power.asleep = false
+            entry.power.running = true
             return watch(entry, executor)
           })
         ),
@@ -358,7 +361,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}, spawn: Sp
     const entry = yield* lookup(id).pipe(
       // A sleeping sandbox is woken, as a request through Koyeb's gateway does.
       Effect.tap((entry) => Effect.mapError(wake(entry), wakeFailed(id))),
-      Effect.repeat({ schedule: Schedule.passthrough(backoff), until: (entry) => healthy(entry.process.url) }),
+      // Its executor answered /health when it started: no request while it still runs.
+      Effect.repeat({ schedule: Schedule.passthrough(backoff), until: (entry) => entry.power.running }),
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () => new Timeout({ operation: `waitReady(${id})`, timeoutMillis: Duration.toMillis(timeout) })

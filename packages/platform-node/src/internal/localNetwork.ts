@@ -4,13 +4,14 @@
  * while everything the sandbox's commands bind stays in the sandbox's own network namespace
  * (bubblewrap `--unshare-net`). Outbound traffic, when a user-mode stack is installed, goes
  * through `slirp4netns` (else `pasta`) attached to that namespace, with the host's loopback out of
- * reach; the helper runs in its own process group and dies with the sandbox.
+ * reach; a small `sh` launcher starts it beside bubblewrap (no second fork of this process), in
+ * the sandbox's process group, so it dies with the sandbox.
  *
  * @internal
  */
+import * as ShellCommand from "@effect-koyeb/core/ShellCommand"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
@@ -103,7 +104,7 @@ export const outboundHelper = (): OutboundHelper | undefined => {
   return found.helper
 }
 
-/** A running helper; `stop` SIGKILLs its process group (idempotent). */
+/** A running helper; `stop` ends it (idempotent). */
 export interface Outbound {
   readonly pid: number
   readonly stop: () => void
@@ -117,15 +118,27 @@ const nsLink = (pid: number | "self") => {
   }
 }
 
+// The launcher's descriptors, after the API socket (3) and the proxy socket (4). Single digits:
+// dash redirects no others.
+/** bubblewrap's `--info-fd`: the sandbox's first process, as JSON. */
+export const INFO_FD = 5
+/** The helper's command line, written once the sandbox's pid is known. */
+const COMMAND_FD = 6
+/** The helper's stderr and slirp4netns's `--exit-fd`: ends when the helper exits; closing it here ends slirp4netns. */
+const STATUS_FD = 7
+/** The helper's pid (written by the launcher), then slirp4netns's `--ready-fd` ("1"). */
+const READY_FD = 8
+/** Descriptors the launcher takes from `INFO_FD` on (pipes); the sandbox's other descriptors follow them. */
+export const LAUNCH_FDS = 4
+
 const helperArgs = (helper: OutboundHelper, target: number, readyFile: string): Array<string> => {
   if (helper.kind === "slirp4netns") {
-    // fd 3: closed when this process dies, which ends slirp4netns; fd 4: "1" once configured.
     return [
       "--configure",
       "--mtu=65520",
       "--disable-host-loopback",
-      "--exit-fd=3",
-      "--ready-fd=4",
+      `--exit-fd=${STATUS_FD}`,
+      `--ready-fd=${READY_FD}`,
       String(target),
       "tap0"
     ]
@@ -150,70 +163,108 @@ const helperArgs = (helper: OutboundHelper, target: number, readyFile: string): 
 }
 
 /**
- * Attaches `helper` to the network namespace of process `target`, in the sandbox directory `dir`
- * (outside what the sandbox sees). Resolves once outbound traffic is configured; rejects with the
- * helper's complaint when it exits or is not ready within `timeoutMillis`.
+ * Starts the helper without a fork of this (large) process: a `sh` forks a waiting child, then
+ * execs `command` (bubblewrap), which keeps its pid, process group and parent. The child runs the
+ * helper line this process writes once bubblewrap reported the sandbox's pid, in `dir` (outside
+ * what the sandbox sees), with the sandbox's sockets closed (not its config-file descriptors, from
+ * 9 on: dash redirects single digits only; read-only copies of what the sandbox gets anyway). The
+ * helper stays in the sandbox's process group (a kill of the group ends it) and out of its cgroups
+ * (joined after the fork).
+ */
+const LAUNCHER = [
+  "dir=$1; shift",
+  // The info pipe ends only once every copy but bubblewrap's is closed.
+  `{ exec 0</dev/null 1>/dev/null 2>&${STATUS_FD} 3>&- 4>&- ${INFO_FD}>&-;`,
+  `IFS= read -r helper <&${COMMAND_FD} || exit 0; exec ${COMMAND_FD}<&-; cd "$dir" || exit 0; eval "exec $helper"; } &`,
+  `echo $! >&${READY_FD}`,
+  `exec "$@" ${COMMAND_FD}<&- ${STATUS_FD}>&- ${READY_FD}>&-`
+].join("\n")
+
+/** `command` (bubblewrap with `--info-fd INFO_FD`) under the launcher; spawn it with `LAUNCH_FDS` pipes from `INFO_FD`. */
+export const launch = (dir: string, command: ReadonlyArray<string>): ReadonlyArray<string> => [
+  "/bin/sh",
+  "-c",
+  LAUNCHER,
+  "sh",
+  dir,
+  ...command
+]
+
+/**
+ * Attaches `helper` to the sandbox started by `launch`, whose pipes from `INFO_FD` on are `stdio`.
+ * Resolves once outbound traffic is configured; rejects with the helper's complaint when it exits
+ * or is not ready within `timeoutMillis`.
  */
 export const attachOutbound = (
   helper: OutboundHelper,
-  target: number,
+  stdio: ReadonlyArray<Stream.Duplex | null>,
   dir: string,
   timeoutMillis: number
 ): Promise<Outbound> =>
   new Promise((resolve, reject) => {
-    const readyFile = Path.join(dir, "pasta.pid")
-    const [command, ...args] = [...helper.prefix, helper.path, ...helperArgs(helper, target, readyFile)]
-    const child = ChildProcess.spawn(command!, args, {
-      // In the sandbox directory, so that the sandbox's processes (as the host sees them) include it.
-      cwd: dir,
-      detached: true,
-      stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"]
-    })
-    const pid = child.pid
-    if (pid === undefined) {
-      child.once("error", (error) => reject(error))
-      return
+    const [info, command, status, ready] = stdio
+    if (info == null || command == null || status == null || ready == null) {
+      return reject(new Error("the launcher's pipes are missing"))
     }
-    const record: Processes.Child = { pid, dir }
-    Processes.register(record)
+    const readyFile = Path.join(dir, "pasta.pid")
+    let pid: number | undefined
+    let configured = false
+    let exited = false
+    let settled = false
     let stopped = false
     const stop = () => {
       if (stopped) return
       stopped = true
-      Processes.unregister(pid)
-      Processes.killTreeSync(record)
+      if (pid !== undefined && !exited) Processes.signal(pid, "SIGKILL")
+      for (const stream of stdio) stream?.destroy()
     }
     let stderr = ""
-    let settled = false
     const settle = (error: Error | undefined) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
       clearInterval(poll)
-      if (error === undefined) return resolve({ pid, stop })
+      if (error === undefined) return resolve({ pid: pid!, stop })
       stop()
       reject(error)
     }
+    const check = () => {
+      if (pid !== undefined && (configured || (helper.kind === "pasta" && Fs.existsSync(readyFile)))) settle(undefined)
+    }
     const timer = setTimeout(() => settle(new Error(`${helper.kind} was not ready in time`)), timeoutMillis)
-    const poll = helper.kind === "pasta"
-      ? setInterval(() => Fs.existsSync(readyFile) && settle(undefined), 5)
-      : undefined
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    const poll = helper.kind === "pasta" ? setInterval(check, 5) : undefined
+    status.setEncoding("utf8").on("data", (chunk: string) => {
       stderr = (stderr + chunk).slice(-1_000)
     })
-    child.stdio[4]?.once("data", () => settle(undefined))
-    child.once("error", (error) => settle(error))
-    child.once("exit", (code, signal) => {
-      Processes.unregister(pid)
-      settle(new Error(`${helper.kind} exited (${signal ?? code}): ${stderr.trim()}`))
+    // Its only writer is the helper (or the shell waiting to become it).
+    status.once("close", () => {
+      exited = true
+      settle(new Error(`${helper.kind} exited: ${stderr.trim()}`))
     })
-    // Nothing here may keep this process alive; the exit pipe stays open as long as it lives.
-    child.unref()
-    for (const stream of child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.()
+    // The launcher writes the helper's pid first; slirp4netns writes "1" once configured.
+    let readyText = ""
+    ready.setEncoding("utf8").on("data", (chunk: string) => {
+      readyText += chunk
+      const newline = readyText.indexOf("\n")
+      if (newline === -1) return
+      pid ??= Number(readyText.slice(0, newline))
+      configured = readyText.slice(newline + 1).startsWith("1")
+      check()
+    })
+    for (const stream of stdio) stream?.on("error", () => undefined)
+    sandboxPid(info).then(
+      (target) =>
+        command.end(
+          `${ShellCommand.argv([...helper.prefix, helper.path, ...helperArgs(helper, target, readyFile)]).line}\n`
+        ),
+      (error: Error) => settle(error)
+    )
+    // Nothing here may keep this process alive; the helper's pipes stay open as long as it lives.
+    for (const stream of stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.()
   })
 
 /** Reads bubblewrap's `--info-fd` JSON: the host pid of the sandbox's first process. */
-export const sandboxPid = (info: Stream.Readable | null | undefined): Promise<number> =>
+const sandboxPid = (info: Stream.Readable | null | undefined): Promise<number> =>
   new Promise((resolve, reject) => {
     if (info == null) return reject(new Error("bubblewrap's info pipe is missing"))
     let text = ""

@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as Stream from "node:stream"
@@ -277,27 +278,41 @@ const failed = (id: string, reason: ExecutorStartError["reason"], detail: string
 
 const tail = (s: string) => (s.length > 2_000 ? `…${s.slice(-2_000)}` : s)
 
-/** True when `GET <url>/health` answers 2xx within 2 seconds. */
-export const healthy = (url: string): Effect.Effect<boolean> =>
-  Effect.promise(() =>
-    fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) }).then(
-      (response) => response.ok,
-      () => false
-    )
-  )
-
 /**
- * `GET <url>/health` on a socket the executor is about to accept on: no deadline of its own (the
- * caller's start timeout bounds it); false on a non-2xx answer; a failed connection (the executor
- * died, its startFailed says why) is false too, after a short pause.
+ * `GET /health` on the loopback socket the executor is about to accept on, over a bare connection
+ * that reads the status line only (an HTTP client costs this process more than the request):
+ * no deadline of its own (the caller's start timeout bounds it); false on a non-2xx answer; a
+ * failed connection (the executor died, its startFailed says why) is false too, after a short pause.
  */
-const firstHealth = (url: string): Effect.Effect<boolean> =>
-  Effect.promise((signal) =>
-    fetch(`${url}/health`, { signal }).then(
-      (response) => response.ok,
-      () => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))
-    )
-  )
+export const firstHealth = (port: number): Effect.Effect<boolean> =>
+  Effect.async<boolean>((resume) => {
+    let done = false
+    let pause: ReturnType<typeof setTimeout> | undefined
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    const finish = (ok: boolean, after = 0) => {
+      if (done) return
+      done = true
+      socket.destroy()
+      if (after === 0) resume(Effect.succeed(ok))
+      else pause = setTimeout(() => resume(Effect.succeed(ok)), after)
+    }
+    let head = ""
+    socket.setEncoding("latin1")
+    socket.once("connect", () => socket.write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
+    socket.on("data", (chunk: string) => {
+      head += chunk
+      const status = /^HTTP\/1\.[01] (\d{3})[ \r]/.exec(head)
+      if (status !== null) finish(status[1]!.startsWith("2"))
+      else if (head.includes("\n")) finish(false)
+    })
+    socket.once("error", () => finish(false, 25))
+    socket.once("close", () => finish(false, 25))
+    return Effect.sync(() => {
+      done = true
+      clearTimeout(pause)
+      socket.destroy()
+    })
+  })
 
 /** Starts an executor: ready (`/health` OK) when it succeeds; killed when the scope closes. */
 export type SpawnExecutor = (
@@ -376,7 +391,7 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     // In a PID namespace the parent's pid means nothing; --die-with-parent covers it there.
     ...(isolation === "none" ? { EFFECT_KOYEB_PARENT_PID: String(process.pid) } : {})
   }
-  // fd 3: the API socket, fd 4: the proxy socket, fd 5: bubblewrap's info (the sandbox's pid, for the helper).
+  // fd 3: the API socket, fd 4: the proxy socket; with a helper, fds 5 to 8 are the launcher's (see `localNetwork`).
   const executorArgs = [
     ...start.args,
     "executor",
@@ -386,9 +401,9 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     "4",
     ...(start.spawner === undefined ? [] : ["--spawner", start.spawner])
   ]
-  const network = { unshare: ownNetwork, infoFd: helper === undefined ? undefined : 5 }
+  const network = { unshare: ownNetwork, infoFd: helper === undefined ? undefined : Network.INFO_FD }
   // Config file descriptors follow the ones above.
-  const configFd = (i: number) => (helper === undefined ? 5 : 6) + i
+  const configFd = (i: number) => (helper === undefined ? 5 : Network.INFO_FD + Network.LAUNCH_FDS) + i
   const configArgs = plan === undefined
     ? { reopen: [], files: [] }
     : Start.configFileArgs(plan, hostProbe, configFd)
@@ -403,7 +418,8 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   const command = isolation === "bubblewrap"
     ? ["bwrap", ...bwrapArgs(dir, start.visiblePaths, network, configArgs), ...inside]
     : inside
-  const [file, ...args] = cgroups === undefined ? command : cgroups.wrap(command)
+  const limited = cgroups === undefined ? command : cgroups.wrap(command)
+  const [file, ...args] = helper === undefined ? limited : Network.launch(dir, limited)
 
   // Fails when the executor cannot be spawned or exits before it is ready.
   const startFailed = yield* Deferred.make<never, ExecutorStartError>()
@@ -420,7 +436,7 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
           "pipe",
           api.fd,
           proxy.fd,
-          ...(helper === undefined ? [] : ["pipe" as const]),
+          ...(helper === undefined ? [] : Array.from({ length: Network.LAUNCH_FDS }, () => "pipe" as const)),
           ...configFds
         ]
       }),
@@ -465,12 +481,23 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     Deferred.unsafeDone(exited, Effect.void)
   })
 
-  // Polled, for at most the grace period: inside this uninterruptible finalizer a timeout could not
-  // end a plain await, and an interruptible one would be cut short at once when the caller is
-  // being interrupted.
-  const awaitExit = Deferred.isDone(exited).pipe(
-    Effect.repeat({ schedule: Schedule.spaced("5 millis"), until: (done) => done, times: GRACE_MILLIS / 5 })
-  )
+  // For at most the grace period, on a timer of its own: inside this uninterruptible finalizer a
+  // timeout could not end a plain await, and an interruptible one would be cut short at once when
+  // the caller is being interrupted.
+  const awaitExit = Effect.async<void>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+    const done = () => {
+      clearTimeout(timer)
+      child.off("exit", done)
+      resume(Effect.void)
+    }
+    const timer = setTimeout(done, GRACE_MILLIS)
+    child.once("exit", done)
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      child.off("exit", done)
+    })
+  })
   let killed = false
   let outbound: Network.Outbound | undefined
   const kill: Effect.Effect<void> = Effect.suspend(() => {
@@ -484,12 +511,14 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
           Processes.signal(-pid, "SIGTERM")
           yield* awaitExit
         }
-        // Under bubblewrap the group holds both bwraps, and the PID namespace dies with its init:
-        // no /proc scan (a scan per deletion grows with every process of every sandbox).
+        // Under bubblewrap the group holds both bwraps and the outbound helper, and the PID
+        // namespace dies with its init: no /proc scan (a scan per deletion grows with every
+        // process of every sandbox).
         if (isolation === "bubblewrap") Processes.signal(-pid, "SIGKILL")
         else Processes.killTreeSync(record)
         yield* awaitExit
       }
+      // Ends the helper when bubblewrap exited on its own (the group was not signalled).
       outbound?.stop()
       // SIGKILL is asynchronous, and reparented stragglers are no longer in the tree: sweep until
       // none is left. Under bubblewrap none can leave: its PID namespace dies with the executor.
@@ -514,8 +543,12 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   // The helper attaches while the executor starts. Without it the sandbox is still a sandbox, offline.
   const attaching: Promise<SandboxNetwork | Error> = helper === undefined
     ? Promise.resolve(ownNetwork ? "private" : "shared")
-    : Network.sandboxPid((child.stdio as ReadonlyArray<Stream.Readable | null>)[5])
-      .then((target) => Network.attachOutbound(helper, target, dir, 5_000))
+    : Network.attachOutbound(
+      helper,
+      (child.stdio as ReadonlyArray<Stream.Duplex | null>).slice(Network.INFO_FD, Network.INFO_FD + Network.LAUNCH_FDS),
+      dir,
+      5_000
+    )
       .then((attached) => {
         if (killed) attached.stop()
         else outbound = attached
@@ -525,7 +558,7 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   // The sockets are bound here, so the ports are known and a request waits in the backlog until
   // the executor accepts it: one /health round trip is the whole readiness check.
   const url = `http://127.0.0.1:${api.port}`
-  yield* firstHealth(url).pipe(
+  yield* firstHealth(api.port).pipe(
     Effect.filterOrFail(
       (ok) => ok,
       () => failed(options.id, "Unhealthy", `executor at ${url} does not answer /health`)

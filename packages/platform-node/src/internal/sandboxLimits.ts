@@ -67,7 +67,7 @@ interface Controller {
 }
 
 /** The parent cgroup directory of each controller, v1 first, else v2. */
-const controllers = (): ReadonlyArray<Controller> => {
+const detect = (): ReadonlyArray<Controller> => {
   const own = cgroupsOf("self")
   const found: Array<Controller> = []
   for (const [name, limitFile] of [["memory", "memory.limit_in_bytes"], ["pids", "pids.max"]] as const) {
@@ -96,8 +96,20 @@ const controllers = (): ReadonlyArray<Controller> => {
   return found
 }
 
-/** Removes the cgroups of owners that died without removing them (`<prefix><owner pid>-<id>`), once empty. */
+let detected: ReadonlyArray<Controller> | undefined
+
+/** The controllers available to this process (looked up once per process, like its cgroup). */
+const controllers = (): ReadonlyArray<Controller> => detected ??= detect()
+
+const swept = new Set<string>()
+
+/**
+ * Removes the cgroups of owners that died without removing them (`<prefix><owner pid>-<id>`), once
+ * empty; once per process and parent, as the sandbox directories of dead owners are.
+ */
 const sweep = (parent: string) => {
+  if (swept.has(parent)) return
+  swept.add(parent)
   let names: Array<string>
   try {
     names = Fs.readdirSync(parent).filter((name) => name.startsWith(PREFIX))
@@ -174,9 +186,14 @@ export const make = (id: string, limits: InstanceLimits): SandboxCgroups => {
       return report(joined, set.filter((c) => !joined.includes(c)).map((c) => `cannot join the ${c.name} cgroup`))
     },
     wrap: (argv) => made.length === 0 ? argv : ["/bin/sh", "-c", `{ ${join}; } 2>/dev/null; exec "$@"`, "sh", ...argv],
-    // The last processes of a PID namespace may outlive its init by a moment.
+    // The last processes of a PID namespace may outlive its init by a moment (a few ms): tried
+    // again after 1, 2, 4… ms, then every 25 ms, ~2 s in all.
     remove: removeOnce.pipe(
-      Effect.repeat({ schedule: Schedule.spaced("25 millis"), until: (done) => done, times: 80 }),
+      Effect.repeat({
+        schedule: Schedule.union(Schedule.exponential("1 millis"), Schedule.spaced("25 millis")),
+        until: (done) => done,
+        times: 80
+      }),
       Effect.asVoid
     )
   }
