@@ -12,7 +12,6 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { CreateOptions } from "../ControlPlane.js"
 
@@ -53,8 +52,9 @@ export const keepAlive = (
     {
       onNone: () => Effect.void,
       onSome: (idle) =>
-        touch.pipe(
-          Effect.repeat(Schedule.spaced(Duration.unsafeDivide(idle, 3))),
+        // the first after one period: the sandbox was just created, and its first calls are traffic
+        Effect.delay(touch, Duration.unsafeDivide(idle, 3)).pipe(
+          Effect.forever,
           Effect.interruptible,
           Effect.forkScoped,
           Effect.asVoid
