@@ -176,7 +176,8 @@ interface Manifest {
 /**
  * The output of `build` (a file `<name>-<key><extension>`, or a directory when the extension is
  * empty) for the current sources, rebuilt into `dir` when an input changed. `build` returns the
- * source files it read.
+ * source files it read. One manifest per copy of this package: a copy elsewhere that shares
+ * `node_modules` (a baseline checkout in /tmp) must not get this copy's bundles, nor this one its.
  */
 export const devBuild = async (
   dir: string,
@@ -184,7 +185,8 @@ export const devBuild = async (
   extension: string,
   build: (output: string) => Promise<ReadonlyArray<string>>
 ): Promise<string> => {
-  const manifestPath = Path.join(dir, `${name}-manifest.json`)
+  const copy = Crypto.createHash("sha256").update(packageDir).digest("hex").slice(0, 8)
+  const manifestPath = Path.join(dir, `${name}-manifest-${copy}.json`)
   try {
     const manifest = JSON.parse(Fs.readFileSync(manifestPath, "utf8")) as Manifest
     if (inputsKey(manifest.inputs) === manifest.key && Fs.existsSync(manifest.bundle)) return manifest.bundle

@@ -48,6 +48,15 @@ const module_ = { exports: {}, filename: bundle, id: ".", loaded: false }
 script.runInThisContext().call(module_.exports, module_.exports, Module.createRequire(bundle), module_, bundle, Path.dirname(bundle))
 `
 
+/**
+ * The node flags of every executor, and of the runs that build and record its snapshot and code
+ * cache (V8 rejects both when its flags differ). An idle executor is mostly young generation and
+ * threads: semi-spaces of 1 MiB instead of growing to several (the young generation of an executor
+ * that served a few requests is ~2 MiB instead of ~4 MiB) and one V8 background thread instead of
+ * four (each thread keeps its own stack and malloc arena).
+ */
+export const executorFlags: ReadonlyArray<string> = ["--max-semi-space-size=1", "--v8-pool-size=1"]
+
 const loaderName = `executor-loader-${Crypto.createHash("sha256").update(loaderSource).digest("hex").slice(0, 8)}.cjs`
 
 /** Writes the loader into `dir` (once per loader version); returns its path. */
@@ -98,7 +107,7 @@ export const removeUnused = (dir: string, stale: RegExp, keep: string): void => 
 export const codeCacheFile = (dir: string, bundle: string): string => {
   const stat = Fs.statSync(bundle)
   const key = Crypto.createHash("sha256").update(
-    `${loaderName}\0${process.version}\0${bundle}\0${stat.size}\0${stat.mtimeMs}`
+    `${loaderName}\0${process.version}\0${executorFlags.join(" ")}\0${bundle}\0${stat.size}\0${stat.mtimeMs}`
   )
     .digest("hex").slice(0, 16)
   const cache = Path.join(dir, `executor-${key}.v8cache`)
@@ -117,10 +126,10 @@ const request = (url: string, secret: string, path: string, body?: unknown): Pro
   )
 
 /**
- * Runs the executor once as `node <args> executor …`: it starts, serves a command and a file round
- * trip, and exits; true when it served them all. Through the loader, the loader records its code
- * cache when it exits (best effort: any failure leaves no cache); with a snapshot blob, it proves
- * that the blob starts an executor.
+ * Runs the executor once as `node <executorFlags> <args> executor …`: it starts, serves a command
+ * and a file round trip, and exits; true when it served them all. Through the loader, the loader
+ * records its code cache when it exits (best effort: any failure leaves no cache); with a snapshot
+ * blob, it proves that the blob starts an executor.
  */
 export const warmUp = (args: ReadonlyArray<string>): Promise<boolean> =>
   new Promise<boolean>((resolve) => {
@@ -129,7 +138,7 @@ export const warmUp = (args: ReadonlyArray<string>): Promise<boolean> =>
     // The same flags as a real executor (no NODE_OPTIONS), or V8 would reject the cache.
     const child = ChildProcess.spawn(
       process.execPath,
-      [...args, "executor", "--host", "127.0.0.1", "--port", "0", "--proxy-port", "0"],
+      [...executorFlags, ...args, "executor", "--host", "127.0.0.1", "--port", "0", "--proxy-port", "0"],
       {
         cwd: home,
         env: {

@@ -5,16 +5,16 @@
  * current sources on demand. When a writable per-user cache directory exists, the executor starts
  * from a V8 startup snapshot (`executorSnapshot.ts`, built from `executor-snapshot.cjs` the same
  * way), else, when the snapshot cannot be built or does not start, through the code-cache loader of
- * `executorCodeCache.ts`; without that directory it starts directly.
+ * `executorCodeCache.ts`; without that directory it starts directly. Each way, node runs with
+ * `executorFlags` (a smaller young generation, one V8 background thread).
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
-import * as Module from "node:module"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { cacheDirectory, codeCacheFile, warmUp, writeLoader } from "./executorCodeCache.js"
+import { cacheDirectory, codeCacheFile, executorFlags, warmUp, writeLoader } from "./executorCodeCache.js"
 import { snapshotBlob } from "./executorSnapshot.js"
 import { spawnerFile } from "./spawner.js"
 
@@ -51,7 +51,10 @@ const devBundle = async (name: keyof DevBundles): Promise<string> => {
   // Not a literal specifier: the build must not follow it into the scripts.
   const script = new URL("../../scripts/bundles.ts", import.meta.url).href
   const bundles = (await import(script)) as DevBundles
-  const esbuild = Module.createRequire(import.meta.url).resolve("esbuild")
+  // Loaded here, not at the top: the executor's startup snapshot holds this module, and node does
+  // not vouch for `node:module` in snapshots.
+  const { createRequire } = await import("node:module")
+  const esbuild = createRequire(import.meta.url).resolve("esbuild")
   const modules = `${Path.sep}node_modules`
   return bundles[name](
     Path.join(esbuild.slice(0, esbuild.lastIndexOf(modules) + modules.length), ".cache", "effect-koyeb")
@@ -98,18 +101,25 @@ const resolve = async (): Promise<ExecutorCommand> => {
   if (cacheDir !== undefined && blob !== undefined) {
     return {
       command: process.execPath,
-      args: ["--snapshot-blob", blob],
+      args: [...executorFlags, "--snapshot-blob", blob],
       visiblePaths: [nodePrefix(), cacheDir, ...spawnerDir],
       spawner
     }
   }
   const bundle = fromSources ? await devBundle("devExecutorBundle") : shippedBundle("executor.cjs")
   const visible = [nodePrefix(), Path.dirname(bundle), ...spawnerDir]
-  if (cacheDir === undefined) return { command: process.execPath, args: [bundle], visiblePaths: visible, spawner }
+  if (cacheDir === undefined) {
+    return { command: process.execPath, args: [...executorFlags, bundle], visiblePaths: visible, spawner }
+  }
   const loader = writeLoader(cacheDir)
   const cache = codeCacheFile(cacheDir, bundle)
   if (!Fs.existsSync(cache)) await warmUp([loader, bundle, cache])
-  return { command: process.execPath, args: [loader, bundle, cache], visiblePaths: [...visible, cacheDir], spawner }
+  return {
+    command: process.execPath,
+    args: [...executorFlags, loader, bundle, cache],
+    visiblePaths: [...visible, cacheDir],
+    spawner
+  }
 }
 
 let cached: Promise<ExecutorCommand> | undefined

@@ -1,18 +1,23 @@
 /**
  * The HTTP application of the executor server: routing and auth in front of one handler per
  * endpoint, speaking the stock Go executor's wire format. `/x` and `/koyeb-sandbox/x` are the same
- * endpoint; unknown paths are 404 before auth; `/health` needs no auth.
+ * endpoint; unknown paths are 404 before auth; `/health` needs no auth. `serve` runs it on a Node
+ * server with little per-request work (the tests check its replies byte for byte against the same
+ * dispatch served by `@effect/platform`'s server).
  *
  * @internal
  */
-import type * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import { isAuthorized } from "./auth.js"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import type * as NodeHttp from "node:http"
+import { bearer } from "./auth.js"
 import * as Commands from "./commands.js"
 import type { AppContext } from "./context.js"
 import * as Files from "./files.js"
+import * as Http from "./http.js"
 import { notFound, type Request, type Response, unauthorized } from "./http.js"
 import * as Interactive from "./interactive.js"
 import * as PortBinding from "./portBinding.js"
@@ -43,9 +48,13 @@ const healthReply = (pty: boolean) =>
 
 const prefix = "/koyeb-sandbox"
 
-/** Builds the application. */
-export const make = (ctx: AppContext): HttpApp.Default => {
+/** A reply at once (`/health`, 404, 401), or the endpoint's effect. */
+export type Dispatch = (request: Request) => Response | Effect.Effect<Response>
+
+/** Routing and auth in front of the endpoints of `ctx`. */
+export const dispatcher = (ctx: AppContext): Dispatch => {
   const health = healthReply(Pty.available(ctx.baseEnv)) // one lookup, at server start
+  const authorized = bearer(ctx.secret)
   const sessions = Interactive.makeSessions()
   const routes: Record<string, (request: Request) => Effect.Effect<Response>> = {
     "/run": (r) => Commands.run(ctx, r),
@@ -71,14 +80,55 @@ export const make = (ctx: AppContext): HttpApp.Default => {
     "/resize": (r) => Interactive.resize(ctx, sessions, r),
     "/watch": (r) => Watch.watch(ctx, r)
   }
-  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+  return (request) => {
     const query = request.url.indexOf("?")
     let path = query === -1 ? request.url : request.url.slice(0, query)
     if (path.startsWith(`${prefix}/`)) path = path.slice(prefix.length)
-    if (path === "/health") return Effect.succeed(health)
+    if (path === "/health") return health
     const handler = Object.hasOwn(routes, path) ? routes[path] : undefined
-    if (handler === undefined) return Effect.succeed(notFound)
-    if (!isAuthorized(request, ctx.secret)) return Effect.succeed(unauthorized)
+    if (handler === undefined) return notFound
+    if (!authorized(request.headers.authorization)) return unauthorized
     return handler(request)
-  })
+  }
 }
+
+/**
+ * Serves the application on `server` for the lifetime of the current scope, straight from Node's
+ * `request` event: none of `@effect/platform`'s per-request work (a span, a scope, middleware, a
+ * fiber for replies known at once). As there, each endpoint runs uninterruptibly but where it
+ * says otherwise, a client that goes away before the reply has ended interrupts it, and a defect
+ * is a `500` with no body (or the end of a body already started).
+ */
+export const serve = (server: NodeHttp.Server, ctx: AppContext): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.flatMap(Effect.runtime<never>(), (runtime) => {
+    const runFork = Runtime.runFork(runtime)
+    const dispatch = dispatcher(ctx)
+    const listener = (incoming: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => {
+      const request = Http.request(incoming, response)
+      let reply: Response | Effect.Effect<Response>
+      try {
+        reply = dispatch(request)
+      } catch (defect) {
+        // a handler that throws while building its effect gets a 500, as in a fiber
+        reply = Effect.die(defect)
+      }
+      const rest = HttpServerResponse.isServerResponse(reply)
+        ? Http.write(request, reply)
+        : Effect.flatMap(reply, (r) => Http.write(request, r) ?? Effect.void)
+      if (rest === undefined) return
+      const fiber = runFork(Effect.uninterruptible(Effect.catchAllCause(rest, failed(response))))
+      response.once("close", () => {
+        if (!response.writableEnded) fiber.unsafeInterruptAsFork(fiber.id())
+      })
+    }
+    return Effect.acquireRelease(
+      Effect.sync(() => server.on("request", listener)),
+      () => Effect.sync(() => server.off("request", listener))
+    )
+  })
+
+const failed = (response: NodeHttp.ServerResponse) => (cause: Cause.Cause<never>) =>
+  Effect.sync(() => {
+    if (!response.headersSent && !Cause.isInterruptedOnly(cause)) response.writeHead(500)
+    if (!response.writableEnded) response.end()
+  })

@@ -4,7 +4,6 @@
  *
  * @internal
  */
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Crypto from "node:crypto"
 
 // Digests have a fixed length, so neither the comparison nor an early length check reveals the secret's length.
@@ -13,10 +12,13 @@ const digest = (text: string): Buffer => Crypto.createHash("sha256").update(text
 /** Whether `a` equals `b`, in a time that reveals neither where they differ nor their lengths. */
 export const safeEqual = (a: string, b: string): boolean => Crypto.timingSafeEqual(digest(a), digest(b))
 
-/** Whether the request carries `Bearer <secret>` (case-sensitive scheme, one space, non-empty token). */
-export const isAuthorized = (request: HttpServerRequest.HttpServerRequest, secret: string): boolean => {
-  const header = request.headers["authorization"]
-  if (header === undefined || !header.startsWith("Bearer ")) return false
-  const token = header.slice(7)
-  return token !== "" && safeEqual(token, secret)
+/**
+ * The check of an `Authorization` header against `secret` (case-sensitive scheme, one space,
+ * non-empty token), as `safeEqual` compares; the secret's digest is taken once, not per request.
+ */
+export const bearer = (secret: string): (header: string | undefined) => boolean => {
+  const expected = digest(secret)
+  return (header) =>
+    header !== undefined && header.length > 7 && header.startsWith("Bearer ") &&
+    Crypto.timingSafeEqual(digest(header.slice(7)), expected)
 }

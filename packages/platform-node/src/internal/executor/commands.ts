@@ -6,9 +6,7 @@
  * @internal
  */
 import * as ExecutorWire from "@effect-koyeb/core/ExecutorWire"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs/promises"
 import type * as Http from "node:http"
@@ -28,70 +26,80 @@ const maxStreamLineBytes = 64 * 1024 * 1024
 /** Decodes the body of `/run`, `/run_streaming` and `/start_process`. */
 export const decodeCommand = GoJson.decoder(ExecutorWire.CommandRequest)
 
+const hasKeys = (record: Readonly<Record<string, string>>): boolean => {
+  for (const _ in record) return true
+  return false
+}
+
 /** Validates `cwd` (400 when not a directory) and builds the spawn spec. */
 export const commandSpec = (
   ctx: AppContext,
   body: ExecutorWire.CommandRequest
-): Effect.Effect<CommandSpec, Response> =>
-  Effect.gen(function*() {
-    let cwd = ctx.cwd
-    if (body.cwd !== "") {
-      cwd = Path.resolve(ctx.cwd, body.cwd)
-      const isDir = yield* Effect.promise(() => Fs.stat(cwd).then((s) => s.isDirectory(), () => false))
-      if (!isDir) return yield* Effect.fail(plain(400, `Invalid working directory: ${body.cwd}`))
-    }
-    return { cmd: body.cmd, cwd, env: { ...ctx.baseEnv, ...body.env } }
-  })
-
-/** Resolves once the child has exited and all its pipes are closed (Node's `close`), registered at once. */
-const closeSignal = (spawned: Spawned) => {
-  let closed = false
-  const promise = new Promise<CommandExit>((resolve) => {
-    spawned.child.once("close", (code, signal) => {
-      closed = true
-      resolve(commandExit(code, signal))
-    })
-  })
-  return { await: Effect.promise(() => promise), isClosed: () => closed }
+): Effect.Effect<CommandSpec, Response> => {
+  // the server's environment is shared, not copied, by the commands that add nothing to it
+  const env = hasKeys(body.env) ? { ...ctx.baseEnv, ...body.env } : ctx.baseEnv
+  if (body.cwd === "") return Effect.succeed({ cmd: body.cmd, cwd: ctx.cwd, env })
+  const cwd = Path.resolve(ctx.cwd, body.cwd)
+  return Effect.flatMap(
+    Effect.promise(() => Fs.stat(cwd).then((s) => s.isDirectory(), () => false)),
+    (isDir) =>
+      isDir
+        ? Effect.succeed({ cmd: body.cmd, cwd, env })
+        : Effect.fail(plain(400, `Invalid working directory: ${body.cwd}`))
+  )
 }
 
 /**
- * Spawns for the lifetime of the current scope; an interrupted request (the platform interrupts
- * the handler when the client goes away) kills the command's group, TERM then KILL.
+ * Node's `close` of the command (exited, all its pipes closed), listened to at once. Waiting is
+ * interruptible, even when the server was built in an uninterruptible region (a layer), whose flags
+ * its handlers inherit; interrupted before the close (the client went away), it kills the
+ * command's group, TERM then KILL.
  */
-const spawnScoped = (ctx: AppContext, spec: CommandSpec) =>
-  Effect.acquireRelease(
-    Effect.map(ctx.groups.spawn(spec), (spawned) => ({ spawned, closed: closeSignal(spawned) })),
-    ({ closed, spawned }, exit) =>
-      Exit.isInterrupted(exit) && !closed.isClosed() ? ctx.groups.kill(spawned.pid) : Effect.void
+const closed = (ctx: AppContext, spawned: Spawned): Effect.Effect<CommandExit> => {
+  let exit: CommandExit | undefined
+  let resume: ((effect: Effect.Effect<CommandExit>) => void) | undefined
+  spawned.child.once("close", (code, signal) => {
+    exit = commandExit(code, signal)
+    resume?.(Effect.succeed(exit))
+  })
+  return Effect.async<CommandExit>((callback) => {
+    if (exit !== undefined) callback(Effect.succeed(exit))
+    else resume = callback
+  }).pipe(
+    Effect.interruptible,
+    Effect.onInterrupt(() => exit === undefined ? ctx.groups.kill(spawned.pid) : Effect.void)
   )
+}
 
 /**
  * `/run`: the whole output once the command has closed; `error` only for a non-zero code. Unlike
- * the stock, a client that goes away stops the command. Interruptible even when the server was
- * built in an uninterruptible region (a layer): its handlers inherit the flags of that region.
+ * the stock, a client that goes away stops the command.
  */
 export const run = (ctx: AppContext, request: Request) =>
-  withBody(ctx, request, decodeCommand, (body) =>
-    Effect.gen(function*() {
-      const spec = yield* commandSpec(ctx, body)
-      const started = yield* Effect.either(spawnScoped(ctx, spec))
-      if (started._tag === "Left") return plain(500, "Failed to start command")
-      const { closed, spawned } = started.right
-      // both pipes are drained concurrently: no deadlock on a full stderr pipe
-      const stdout: Array<Buffer> = []
-      const stderr: Array<Buffer> = []
-      spawned.child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk))
-      spawned.child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk))
-      const exit = yield* closed.await
-      const code = exit.code
-      return json(
-        200,
-        `{"stdout":${GoJson.string(GoJson.fromBytes(Buffer.concat(stdout)))},"stderr":${
-          GoJson.string(GoJson.fromBytes(Buffer.concat(stderr)))
-        }${code !== 0 ? `,"error":"Non-zero exit code"` : ""},"code":${code}}`
-      )
-    }).pipe(Effect.merge, Effect.scoped, Effect.interruptible))
+  withBody(
+    ctx,
+    request,
+    decodeCommand,
+    (body) =>
+      Effect.flatMap(commandSpec(ctx, body), (spec) =>
+        Effect.matchEffect(ctx.groups.spawn(spec), {
+          onFailure: () => Effect.succeed(plain(500, "Failed to start command")),
+          onSuccess: (spawned) => {
+            // both pipes are drained concurrently: no deadlock on a full stderr pipe
+            const stdout: Array<Buffer> = []
+            const stderr: Array<Buffer> = []
+            spawned.child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk))
+            spawned.child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk))
+            return Effect.map(closed(ctx, spawned), ({ code }) =>
+              json(
+                200,
+                `{"stdout":${GoJson.string(GoJson.fromBytes(Buffer.concat(stdout)))},"stderr":${
+                  GoJson.string(GoJson.fromBytes(Buffer.concat(stderr)))
+                }${code !== 0 ? `,"error":"Non-zero exit code"` : ""},"code":${code}}`
+              ))
+          }
+        })).pipe(Effect.merge)
+  )
 
 /** Turns the chunks of one pipe into SSE frames (undefined: nothing to send yet). */
 export interface PipeFramer {
@@ -178,7 +186,6 @@ export const runStreaming = (ctx: AppContext, request: Request) =>
       Effect.flatMap(commandSpec(ctx, body), (spec) =>
         Effect.match(ctx.groups.spawn(spec), {
           onFailure: () => Sse.sse(Stream.make(startFailedFrame)),
-          onSuccess: (spawned) =>
-            Sse.sseRaw(commandBody(ctx, spawned, NodeHttpServerRequest.toServerResponse(request), lineFramer))
+          onSuccess: (spawned) => Sse.sseRaw(commandBody(ctx, spawned, request.response, lineFramer))
         })).pipe(Effect.merge)
   )

@@ -7,7 +7,6 @@
  * @internal
  */
 import * as ExecutorWire from "@effect-koyeb/core/ExecutorWire"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import { finished, Readable } from "node:stream"
@@ -75,7 +74,7 @@ const refusedBody = (body: Readable, error: GoFiles.FileError): Response => {
 /** `/write_file_bytes?path=` (POST): the raw body is the file's bytes, with no body-size limit. */
 export const writeFileBytes = (ctx: AppContext, request: Request) =>
   onlyMethod("POST", request, () => {
-    const body = NodeHttpServerRequest.toIncomingMessage(request)
+    const body = request.incoming
     return Effect.match(ctx.files.writeStream(queryParam(request, "path"), body), {
       onFailure: (error) => refusedBody(body, error),
       onSuccess: () => json(200, `{"success":true}`)
@@ -89,7 +88,7 @@ export const readFileBytes = (ctx: AppContext, request: Request) =>
       onFailure: (error) => json(422, `${errorJson(error)}}`),
       onSuccess: (file) => {
         // the platform destroys the body once it pipes it; a client gone before that must close the file too
-        const response = NodeHttpServerRequest.toServerResponse(request)
+        const response = request.response
         if (response.destroyed) file.destroy()
         else response.once("close", () => file.destroy())
         // a read error once bytes were sent destroys the connection: the client sees a truncated body

@@ -1,23 +1,40 @@
 /**
  * The HTTP plumbing of the executor's endpoints, as Go's `net/http` and the stock handlers do it:
  * plain-text errors (`http.Error`), JSON replies (`json.Encoder`), bounded request bodies decoded
- * with the request schemas, and query parameters.
+ * with the request schemas, and query parameters; and the writing of a reply to Node's response.
  *
  * @internal
  */
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Chunk from "effect/Chunk"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as Http from "node:http"
+import { Readable } from "node:stream"
 import type { AppContext } from "./context.js"
 
 /** A reply of an endpoint. */
 export type Response = HttpServerResponse.HttpServerResponse
 
-/** A request of an endpoint. */
-export type Request = HttpServerRequest.HttpServerRequest
+/** A request of an endpoint: Node's request and response, as the server got them. */
+export interface Request {
+  readonly method: string
+  readonly url: string
+  readonly headers: Http.IncomingHttpHeaders
+  readonly incoming: Http.IncomingMessage
+  readonly response: Http.ServerResponse
+}
+
+/** The request of Node's `request` event. */
+export const request = (incoming: Http.IncomingMessage, response: Http.ServerResponse): Request => ({
+  method: incoming.method!,
+  url: incoming.url!,
+  headers: incoming.headers,
+  incoming,
+  response
+})
 
 /** `http.Error`: text/plain, nosniff, message + "\n". */
 export const plain = (status: number, message: string, headers?: Record<string, string>): Response =>
@@ -47,7 +64,7 @@ class BodyTooLarge extends Data.TaggedError("BodyTooLarge") {}
 /** Reads the body as UTF-8 text, refusing (without buffering) one over `max` bytes. */
 const readBody = (request: Request, max: number): Effect.Effect<string, BodyTooLarge> =>
   Effect.async<string, BodyTooLarge>((resume) => {
-    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    const incoming = request.incoming
     const declared = Number(incoming.headers["content-length"] ?? "0")
     if (declared > max) return resume(Effect.fail(new BodyTooLarge()))
     const chunks: Array<Buffer> = []
@@ -104,4 +121,78 @@ export const onlyMethod = (
 export const queryParam = (request: Request, name: string): string => {
   const query = request.url.indexOf("?")
   return query === -1 ? "" : new URLSearchParams(request.url.slice(query + 1)).get(name) ?? ""
+}
+
+/**
+ * Writes `reply` to the request's response, as `@effect/platform`'s Node server does (same status,
+ * headers and body bytes; no body for `HEAD`), at once; what is left is the effect returned: a
+ * stream body piped, interruptibly, so that a client that goes away stops it.
+ */
+export const write = (request: Request, reply: Response): Effect.Effect<void> | undefined => {
+  const response = request.response
+  if (response.writableEnded) return undefined
+  response.writeHead(reply.status, reply.headers)
+  const body = reply.body
+  if (request.method === "HEAD") {
+    response.end()
+    return undefined
+  }
+  switch (body._tag) {
+    case "Uint8Array":
+      response.end(body.body)
+      return undefined
+    case "Raw":
+      if (body.body instanceof Readable) return pipeTo(body.body, response)
+      response.end(body.body)
+      return undefined
+    case "Stream":
+      return writeStream(response, body.stream)
+    default:
+      response.end()
+      return undefined
+  }
+}
+
+/**
+ * `source` piped to the response until the response closes, as `stream.pipeline` does it (a read
+ * error destroys the connection: the client sees a truncated body; a client gone destroys the
+ * source), without the abort controller and `AbortError` that each `pipeline` call makes.
+ * Interruptible: interrupted, it destroys both.
+ */
+const pipeTo = (source: Readable, response: Http.ServerResponse): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (response.destroyed) {
+      source.destroy()
+      return resume(Effect.void)
+    }
+    source.on("error", () => response.destroy())
+    response.on("error", () => {})
+    response.once("close", () => {
+      source.destroy()
+      resume(Effect.void)
+    })
+    source.pipe(response)
+    return Effect.sync(() => {
+      source.destroy()
+      response.destroy()
+    })
+  }).pipe(Effect.interruptible)
+
+/** The chunks of `stream` written as they come, waiting for `drain` when the socket is full. */
+const writeStream = <E>(response: Http.ServerResponse, stream: Stream.Stream<Uint8Array, E>): Effect.Effect<void> => {
+  const drained = Effect.unsafeMakeLatch()
+  response.on("drain", () => drained.unsafeOpen())
+  return stream.pipe(
+    Stream.runForEachChunk((chunk) => {
+      let full = false
+      for (const bytes of Chunk.toReadonlyArray(chunk)) full = !response.write(bytes)
+      if (!full) return Effect.void
+      drained.unsafeClose()
+      return drained.await
+    }),
+    Effect.interruptible,
+    Effect.ignore,
+    // a failed stream ends the body where it is, as the platform does
+    Effect.ensuring(Effect.sync(() => response.end()))
+  )
 }

@@ -26,7 +26,6 @@
  * @internal
  */
 import * as ExecutorWire from "@effect-koyeb/core/ExecutorWire"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -88,7 +87,7 @@ export const spawn = (ctx: AppContext, sessions: Sessions, request: Request) =>
                 sessions.set(id, { spawned, pty })
                 spawned.child.stdin.on("error", () => {})
                 spawned.child.once("close", () => sessions.delete(id))
-                const response = NodeHttpServerRequest.toServerResponse(request)
+                const response = request.response
                 if (pty) {
                   // a client gone: the terminal hangs up, as closing a terminal window does
                   response.once("close", () => {
@@ -116,7 +115,7 @@ export const stdin = (sessions: Sessions, request: Request) =>
       const id = queryParam(request, "id")
       const session = sessions.get(id)
       if (session === undefined) return resume(Effect.succeed(notFound(id)))
-      const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+      const incoming = request.incoming
       const pipe = session.spawned.child.stdin
       let pending = 0
       let ended = false

@@ -26,7 +26,7 @@ import * as ProcessTable from "../processTable.js"
 import * as Spawner from "../spawner.js"
 import * as TcpProxy from "../tcpProxy.js"
 import * as ExecutorApp from "./app.js"
-import type { PortBinding } from "./context.js"
+import type { AppContext, PortBinding } from "./context.js"
 
 /** Variables of the server's own configuration that commands must not see. */
 const hiddenVariables = ["SANDBOX_SECRET", "SANDBOX_SECRET_STDIN", "EFFECT_KOYEB_PARENT_PID"]
@@ -82,7 +82,7 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
     maxFinished: options.maxFinishedProcesses ?? 1000
   })
   const binding: PortBinding = { current: undefined }
-  const app = ExecutorApp.make({
+  const app: AppContext = {
     secret: Redacted.value(secret),
     cwd,
     baseEnv: commandEnv(options.env ?? process.env),
@@ -91,7 +91,7 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
     processes,
     files: GoFiles.make(cwd),
     binding
-  })
+  }
 
   // No whole-request deadline: a file upload or download may take longer than Node's 5 minutes.
   const httpServer = Http.createServer({ requestTimeout: 0 })
@@ -110,7 +110,8 @@ export const make = Effect.fn("ExecutorServer.make")(function*(options: Executor
       httpServer.closeAllConnections()
     })
   )
-  yield* server.serve(app)
+  // Node's request event straight to the app: none of the platform's per-request span, scope and middleware
+  yield* ExecutorApp.serve(httpServer, app)
   const proxy = yield* TcpProxy.make({
     host,
     port: options.proxyPort ?? 0,

@@ -15,7 +15,6 @@
  *
  * @internal
  */
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -251,7 +250,7 @@ export const watch = (ctx: AppContext, request: Request) =>
         (failure) =>
           failure === undefined ? finish("complete", "{}") : finish("error", `{"error":${GoJson.string(failure)}}`)
       )
-      const response = NodeHttpServerRequest.toServerResponse(request)
+      const response = request.response
       if (response.destroyed) tree.close()
       else response.once("close", tree.close)
       body.once("close", tree.close)
