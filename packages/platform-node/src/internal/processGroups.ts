@@ -13,7 +13,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as GoErrors from "./goErrors.js"
 import { lookPath } from "./lookPath.js"
-import type { CommandChild, Spawner } from "./spawner.js"
+import { canEncode, type CommandChild, type Spawner, type SpawnRequest } from "./spawner.js"
 
 /** A command as the executor receives it, after validation. */
 export interface CommandSpec {
@@ -106,9 +106,6 @@ export const processList = (): Array<ProcStat> | undefined => {
   }
   return out
 }
-
-const hasNul = (spec: CommandSpec): boolean =>
-  [spec.cmd, spec.cwd, ...Object.entries(spec.env).flat()].some((s) => s.includes("\0"))
 
 const isLive = (p: ProcStat): boolean => p.state !== "Z" && p.state !== "X"
 
@@ -232,23 +229,17 @@ export const make = (gracePeriod: Duration.Duration, spawner?: Spawner): Process
 
   // A spawn interrupted while the spawner answers leaves no command behind; one the spawner took
   // with it when it went away starts with Node's spawn.
-  const viaSpawner = (spawner: Spawner, shell: string, spec: CommandSpec) =>
+  const viaSpawner = (spawner: Spawner, request: SpawnRequest, spec: CommandSpec) =>
     Effect.async<Spawned, SpawnError>((resume) => {
       let interrupted = false
-      spawner.spawn({
-        path: shell,
-        args: ["sh", "-c", spec.cmd],
-        cwd: spec.cwd,
-        env: spec.env,
-        stdin: spec.stdin === true
-      })
+      spawner.spawn(request)
         .then(
           (child) => {
             groups.add(child.pid)
             if (interrupted) signalGroup(child.pid, "SIGKILL")
             else resume(Effect.succeed({ child, pid: child.pid }))
           },
-          (cause) => resume(spawner.alive() ? Effect.fail(spawnError(cause)) : nodeSpawn(shell, spec))
+          (cause) => resume(spawner.alive() ? Effect.fail(spawnError(cause)) : nodeSpawn(request.path, spec))
         )
       return Effect.sync(() => {
         interrupted = true
@@ -299,8 +290,15 @@ export const make = (gracePeriod: Duration.Duration, spawner?: Spawner): Process
         shell ??= lookPath("sh") ?? "sh"
         // Node's spawn takes over from a spawner that is gone, and reports the strings it refuses
         // (a NUL byte) with its own error.
-        return spawner !== undefined && spawner.alive() && !hasNul(spec)
-          ? viaSpawner(spawner, shell, spec)
+        const request: SpawnRequest = {
+          path: shell,
+          args: ["sh", "-c", spec.cmd],
+          cwd: spec.cwd,
+          env: spec.env,
+          stdin: spec.stdin === true
+        }
+        return spawner !== undefined && spawner.alive() && canEncode(request)
+          ? viaSpawner(spawner, request, spec)
           : nodeSpawn(shell, spec)
       }),
     kill: (pgid) => killGroups([pgid]),

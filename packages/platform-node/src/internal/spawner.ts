@@ -125,23 +125,45 @@ class Child extends EventEmitter implements CommandChild {
 /** The stdin of a command started without one (`/dev/null` for the command): writes are dropped. */
 const nullStdin = (): Writable => new Stream.Writable({ write: (_chunk, _encoding, done) => done() })
 
+/** An environment as the spawner reads it (`K=V\0` each); `undefined` when a string holds a NUL. */
+interface EncodedEnv {
+  readonly bytes: Buffer | undefined
+  readonly count: number
+}
+
+// Most commands share the server's environment object: encoded once.
+const encodedEnvs = new WeakMap<object, EncodedEnv>()
+
+const encodeEnv = (env: Readonly<Record<string, string>>): EncodedEnv => {
+  let encoded = encodedEnvs.get(env)
+  if (encoded === undefined) {
+    const entries = Object.entries(env)
+    const nul = entries.some(([k, v]) => k.includes("\0") || v.includes("\0"))
+    encoded = {
+      bytes: nul ? undefined : Buffer.from(entries.map(([k, v]) => `${k}=${v}\0`).join(""), "utf8"),
+      count: entries.length
+    }
+    encodedEnvs.set(env, encoded)
+  }
+  return encoded
+}
+
+/** Whether the spawner can take `request` (no string with a NUL byte, which C strings cannot carry). */
+export const canEncode = (request: SpawnRequest): boolean =>
+  encodeEnv(request.env).bytes !== undefined &&
+  ![request.path, request.cwd, ...request.args].some((s) => s.includes("\0"))
+
 const encode = (id: number, request: SpawnRequest): Buffer => {
-  const strings = [
-    request.path,
-    request.cwd,
-    ...request.args,
-    ...Object.entries(request.env).map(([k, v]) => `${k}=${v}`)
-  ]
-  const parts = strings.map((s) => Buffer.from(`${s}\0`, "utf8"))
-  const body = parts.reduce((n, p) => n + p.length, 0)
+  const env = encodeEnv(request.env)
+  const strings = Buffer.from([request.path, request.cwd, ...request.args].map((s) => `${s}\0`).join(""), "utf8")
   const head = Buffer.alloc(24)
-  head.writeUInt32LE(20 + body, 0)
+  head.writeUInt32LE(20 + strings.length + env.bytes!.length, 0)
   head.writeUInt32LE(opSpawn, 4)
   head.writeUInt32LE(id, 8)
   head.writeUInt32LE(request.stdin ? 1 : 0, 12)
   head.writeUInt32LE(request.args.length, 16)
-  head.writeUInt32LE(Object.keys(request.env).length, 20)
-  return Buffer.concat([head, ...parts])
+  head.writeUInt32LE(env.count, 20)
+  return Buffer.concat([head, strings, env.bytes!])
 }
 
 const releaseFrame = (id: number): Buffer => {
