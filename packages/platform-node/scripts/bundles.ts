@@ -230,7 +230,7 @@ export const buildSpawner = async (outfile: string): Promise<ReadonlyArray<strin
     new Promise<void>((resolve, reject) =>
       ChildProcess.execFile(
         "cc",
-        ["-O2", "-Wall", ...extra, "-o", outfile, spawnerSource],
+        ["-O2", "-s", "-Wall", ...extra, "-o", outfile, spawnerSource],
         (error) => error === null ? resolve() : reject(error)
       )
     )

@@ -140,6 +140,24 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("invalid UTF-8 on
       assert.strictEqual(JSON.parse(text).stdout, `${R}${R}\n${R}${R}ok\n`)
     }))
 
+  it.effect("a request body's invalid bytes reach the command as one U+FFFD each", () =>
+    Effect.flatMap(TestExecutor.TestExecutorEndpoint, ({ secret, url }) =>
+      Effect.promise(async () => {
+        // `E0 A0` (a truncated sequence: one U+FFFD for WHATWG, two for Go) and `FF` inside the JSON string
+        const body = Buffer.concat([
+          Buffer.from(`{"cmd":"printf %s '`),
+          Buffer.from([0xe0, 0xa0, 0x78, 0xff]),
+          Buffer.from(`'"}`)
+        ])
+        const response = await fetch(`${url}/run`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${Redacted.value(secret)}` },
+          body
+        })
+        const reply = (await response.json()) as { stdout: string }
+        assert.strictEqual(reply.stdout, `${R}${R}x${R}`)
+      })))
+
   it.effect("/run_streaming: per line", () =>
     Effect.gen(function*() {
       const output = eventData(yield* post("/run_streaming", { cmd: invalidOutput }), "output")

@@ -229,7 +229,7 @@ const binWithoutScript = Effect.acquireRelease(
 
 describe("an executor whose PATH has no `script`", () => {
   it.scopedLive(
-    "does not advertise pty; a spawn with a terminal is Unsupported, one without runs",
+    "does not advertise pty; a spawn with a terminal is Unsupported (a raw one 501), one without runs",
     () =>
       Effect.gen(function*() {
         const secret = Redacted.make(Crypto.randomBytes(24).toString("base64url"))
@@ -243,6 +243,15 @@ describe("an executor whose PATH has no `script`", () => {
         assert.strictEqual(error._tag, "Unsupported")
         const plain = yield* executor.spawn("exit 4")
         assert.strictEqual((yield* plain.exit).exitCode, 4)
+        // asked anyway, by a raw client: refused, nothing started
+        const raw = yield* Effect.promise(() =>
+          fetch(`${address.url}/spawn`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${Redacted.value(secret)}` },
+            body: JSON.stringify({ cmd: "true", pty: { cols: 80, rows: 24 } })
+          }).then(async (r) => [r.status, await r.text()] as const)
+        )
+        assert.deepStrictEqual(raw, [501, "pty unsupported: no script (util-linux) in the commands' PATH\n"])
       }).pipe(Effect.provide(NodeHttpClient.layerUndici)),
     20_000
   )

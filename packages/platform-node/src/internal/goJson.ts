@@ -39,6 +39,16 @@ const validLength = (bytes: Uint8Array, i: number, end: number): number => {
 }
 
 /**
+ * A request body as Go's `encoding/json` reads it: invalid UTF-8 becomes one U+FFFD per byte
+ * `utf8.DecodeRune` finds invalid (WHATWG decoding gives one per maximal subpart), so a command
+ * with such bytes reaches `sh` as the stock's does.
+ */
+export const decodeRequest = (bytes: Buffer): string => {
+  const text = fromBytes(bytes)
+  return text.includes(invalidByte) ? text.replaceAll(invalidByte, "\ufffd") : text
+}
+
+/**
  * The text of `bytes[start, end)` for Go's `encoding/json` to write: valid UTF-8 as is, and each
  * byte `utf8.DecodeRune` finds invalid (width 1: a stray continuation byte, each byte of a
  * truncated sequence, of an overlong form, of a surrogate, above U+10FFFF) as a lone surrogate,

@@ -53,7 +53,8 @@ export type Dispatch = (request: Request) => Response | Effect.Effect<Response>
 
 /** Routing and auth in front of the endpoints of `ctx`. */
 export const dispatcher = (ctx: AppContext): Dispatch => {
-  const health = healthReply(Pty.available(ctx.baseEnv)) // one lookup, at server start
+  const pty = Pty.available(ctx.baseEnv) // one lookup, at server start
+  const health = healthReply(pty)
   const authorized = bearer(ctx.secret)
   const sessions = Interactive.makeSessions()
   const routes: Record<string, (request: Request) => Effect.Effect<Response>> = {
@@ -73,7 +74,7 @@ export const dispatcher = (ctx: AppContext): Dispatch => {
     "/list_processes": (r) => Processes.listProcesses(ctx, r),
     "/kill_process": (r) => Processes.killProcess(ctx, r),
     "/process_logs_streaming": (r) => Processes.processLogs(ctx, r),
-    "/spawn": (r) => Interactive.spawn(ctx, sessions, r),
+    "/spawn": (r) => Interactive.spawn(ctx, sessions, r, pty),
     "/stdin": (r) => Interactive.stdin(sessions, r),
     "/stdin_end": (r) => Interactive.stdinEnd(ctx, sessions, r),
     "/signal": (r) => Interactive.signal(ctx, sessions, r),

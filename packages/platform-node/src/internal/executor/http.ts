@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type * as Http from "node:http"
 import { Readable } from "node:stream"
+import * as GoJson from "../goJson.js"
 import type { AppContext } from "./context.js"
 
 /** A reply of an endpoint. */
@@ -61,7 +62,7 @@ export const tooLarge = plain(413, "Request body too large", { connection: "clos
 
 class BodyTooLarge extends Data.TaggedError("BodyTooLarge") {}
 
-/** Reads the body as UTF-8 text, refusing (without buffering) one over `max` bytes. */
+/** Reads the body as UTF-8 text as Go does (`GoJson.decodeRequest`), refusing (without buffering) one over `max` bytes. */
 const readBody = (request: Request, max: number): Effect.Effect<string, BodyTooLarge> =>
   Effect.async<string, BodyTooLarge>((resume) => {
     const incoming = request.incoming
@@ -86,7 +87,7 @@ const readBody = (request: Request, max: number): Effect.Effect<string, BodyTooL
     }
     const onEnd = () => {
       cleanup()
-      resume(Effect.succeed(Buffer.concat(chunks, size).toString("utf8")))
+      resume(Effect.succeed(GoJson.decodeRequest(Buffer.concat(chunks, size))))
     }
     if (incoming.readableEnded) return onEnd()
     incoming.on("data", onData)

@@ -65,40 +65,47 @@ const notFound = (id: string) => json(404, `{"success":false,"error":${GoJson.st
 const success = json(200, `{"success":true}`)
 const discarded = json(200, `{"success":true,"closed":true}`)
 
-/** `/spawn` (POST). */
-export const spawn = (ctx: AppContext, sessions: Sessions, request: Request) =>
+/** The reply to a terminal asked of an executor without `script` (which then does not advertise `pty`). */
+const noTerminal = plain(501, "pty unsupported: no script (util-linux) in the commands' PATH")
+
+/** `/spawn` (POST); `pty`: whether terminals can be had (`script` found). */
+export const spawn = (ctx: AppContext, sessions: Sessions, request: Request, pty: boolean) =>
   onlyMethod(
     "POST",
     request,
     () =>
       withBody(ctx, request, decodeSpawn, (body) =>
-        Effect.flatMap(commandSpec(ctx, body), (spec) =>
-          Effect.match(
-            ctx.groups.spawn({
-              ...spec,
-              ...(body.pty == null ? {} : Pty.wrap(spec.cmd, spec.env, body.pty)),
-              stdin: true
-            }),
-            {
-              onFailure: () => Sse.sse(Stream.make(Sse.frame("error", `{"error": "Failed to start command"}`))),
-              onSuccess: (spawned) => {
-                const id = Crypto.randomUUID()
-                const pty = body.pty != null
-                sessions.set(id, { spawned, pty })
-                spawned.child.stdin.on("error", () => {})
-                spawned.child.once("close", () => sessions.delete(id))
-                const response = request.response
-                if (pty) {
-                  // a client gone: the terminal hangs up, as closing a terminal window does
-                  response.once("close", () => {
-                    if (!response.writableFinished && sessions.has(id)) hangUp(spawned.pid)
-                  })
+        body.pty != null && !pty ?
+          Effect.succeed(noTerminal) :
+          Effect.flatMap(commandSpec(ctx, body), (spec) =>
+            Effect.match(
+              ctx.groups.spawn({
+                ...spec,
+                ...(body.pty == null ? {} : Pty.wrap(spec.cmd, spec.env, body.pty)),
+                stdin: true
+              }),
+              {
+                onFailure: () => Sse.sse(Stream.make(Sse.frame("error", `{"error": "Failed to start command"}`))),
+                onSuccess: (spawned) => {
+                  const id = Crypto.randomUUID()
+                  const pty = body.pty != null
+                  sessions.set(id, { spawned, pty })
+                  spawned.child.stdin.on("error", () => {})
+                  spawned.child.once("close", () => sessions.delete(id))
+                  const response = request.response
+                  if (pty) {
+                    // a client gone: the terminal hangs up, as closing a terminal window does
+                    response.once("close", () => {
+                      if (!response.writableFinished && sessions.has(id)) {
+                        hangUp(spawned.pid)
+                      }
+                    })
+                  }
+                  const head = Sse.frame("started", `{"id":"${id}","pid":${spawned.pid}}`)
+                  return Sse.sseRaw(commandBody(ctx, spawned, response, rawFramer, head))
                 }
-                const head = Sse.frame("started", `{"id":"${id}","pid":${spawned.pid}}`)
-                return Sse.sseRaw(commandBody(ctx, spawned, response, rawFramer, head))
               }
-            }
-          )).pipe(Effect.merge))
+            )).pipe(Effect.merge))
   )
 
 const hangUp = (pid: number) => {
