@@ -143,10 +143,11 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("invalid UTF-8 on
   it.effect("a request body's invalid bytes reach the command as one U+FFFD each", () =>
     Effect.flatMap(TestExecutor.TestExecutorEndpoint, ({ secret, url }) =>
       Effect.promise(async () => {
-        // `E0 A0` (a truncated sequence: one U+FFFD for WHATWG, two for Go) and `FF` inside the JSON string
+        // `E0 A0` (a truncated sequence: one U+FFFD for WHATWG, two for Go) and `FF` inside the JSON string, then a valid astral character
         const body = Buffer.concat([
           Buffer.from(`{"cmd":"printf %s '`),
           Buffer.from([0xe0, 0xa0, 0x78, 0xff]),
+          Buffer.from("𝓿"), // U+1D4FF: its low surrogate is the code unit invalid bytes decode to
           Buffer.from(`'"}`)
         ])
         const response = await fetch(`${url}/run`, {
@@ -155,7 +156,7 @@ layer(TestExecutor.layerClient, { excludeTestServices: true })("invalid UTF-8 on
           body
         })
         const reply = (await response.json()) as { stdout: string }
-        assert.strictEqual(reply.stdout, `${R}${R}x${R}`)
+        assert.strictEqual(reply.stdout, `${R}${R}x${R}𝓿`)
       })))
 
   it.effect("/run_streaming: per line", () =>

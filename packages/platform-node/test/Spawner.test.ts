@@ -130,7 +130,7 @@ describe("spawner", () => {
           Effect.promise(async () => Spawner.start((await Effect.runPromise(spawnerBinary))!)),
           (s) => Effect.sync(() => s.close())
         )
-        const groups = ProcessGroups.make(Duration.millis(200), spawner)
+        const groups = ProcessGroups.make(Duration.millis(200), Effect.succeed(spawner))
         const marker = `spawner-interrupted-${Crypto.randomUUID()}`
         for (let i = 0; i < 5; i++) {
           // runFork runs up to the wait for the answer (the request is written), which needs a turn

@@ -38,15 +38,16 @@ const validLength = (bytes: Uint8Array, i: number, end: number): number => {
   return length
 }
 
+// `invalidByte` alone: the same code unit is also the low half of valid pairs (U+1D4FF is D835 DCFF)
+const loneInvalidByte = /(?<![\ud800-\udbff])\udcff/g
+
 /**
  * A request body as Go's `encoding/json` reads it: invalid UTF-8 becomes one U+FFFD per byte
  * `utf8.DecodeRune` finds invalid (WHATWG decoding gives one per maximal subpart), so a command
  * with such bytes reaches `sh` as the stock's does.
  */
-export const decodeRequest = (bytes: Buffer): string => {
-  const text = fromBytes(bytes)
-  return text.includes(invalidByte) ? text.replaceAll(invalidByte, "\ufffd") : text
-}
+export const decodeRequest = (bytes: Buffer): string =>
+  isUtf8(bytes) ? bytes.toString("utf8") : fromBytes(bytes).replace(loneInvalidByte, "\ufffd")
 
 /**
  * The text of `bytes[start, end)` for Go's `encoding/json` to write: valid UTF-8 as is, and each

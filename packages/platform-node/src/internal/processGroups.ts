@@ -196,9 +196,12 @@ const pollInterval = Duration.millis(25)
 
 /**
  * Creates a registry; groups whose members are all gone are forgotten on the next spawn. Commands
- * start through `spawner` when there is one, else with Node's spawn.
+ * start through `spawner` when there is one (once it is ready), else with Node's spawn.
  */
-export const make = (gracePeriod: Duration.Duration, spawner?: Spawner): ProcessGroups => {
+export const make = (
+  gracePeriod: Duration.Duration,
+  spawner?: Effect.Effect<Spawner | undefined>
+): ProcessGroups => {
   const groups = new Set<number>()
   let shell: string | undefined
 
@@ -297,9 +300,12 @@ export const make = (gracePeriod: Duration.Duration, spawner?: Spawner): Process
           env: spec.env,
           stdin: spec.stdin === true
         }
-        return spawner !== undefined && spawner.alive() && canEncode(request)
-          ? viaSpawner(spawner, request, spec)
-          : nodeSpawn(shell, spec)
+        if (spawner === undefined || !canEncode(request)) return nodeSpawn(request.path, spec)
+        return Effect.flatMap(
+          spawner,
+          (ready) =>
+            ready !== undefined && ready.alive() ? viaSpawner(ready, request, spec) : nodeSpawn(request.path, spec)
+        )
       }),
     kill: (pgid) => killGroups([pgid]),
     killAll: Effect.suspend(() => killGroups([...groups]))

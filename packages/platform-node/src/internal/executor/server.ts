@@ -43,18 +43,20 @@ const urlHost = (host: string): string =>
   host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host
 
 /**
- * The spawner for this server's commands, stopped with the scope; undefined (Node's spawn) when
- * turned off, not built for this platform, or not able to run here.
+ * The spawner for this server's commands, started now and stopped with the scope, without holding
+ * up the server's start (the first command waits for it); undefined (Node's spawn) when turned off,
+ * not built for this platform, or not able to run here.
  */
 const startSpawner = (option: string | false | undefined) =>
   Effect.gen(function*() {
     if (option === false) return undefined
     const binary = option ?? (yield* spawnerBinary)
     if (binary === undefined) return undefined
-    return yield* Effect.acquireRelease(
-      Effect.promise(() => Spawner.start(binary).catch(() => undefined)),
-      (spawner) => Effect.sync(() => spawner?.close())
+    const started = yield* Effect.acquireRelease(
+      Effect.sync(() => Spawner.start(binary).catch(() => undefined)),
+      (started) => Effect.promise(() => started.then((spawner) => spawner?.close()))
     )
+    return Effect.promise(() => started)
   })
 
 /** Starts the server in the current scope. */
