@@ -279,12 +279,13 @@ export const start = async (binary: string): Promise<Spawner> => {
     close: () => proc.kill("SIGKILL")
   }
   // a first command proves that the binary runs and that its pipes can be opened here
-  const probe = await spawner.spawn({ path: "/bin/true", args: ["true"], cwd: "/", env: {}, stdin: false }).catch(
-    (e) => {
-      spawner.close()
-      throw e
-    }
-  )
+  const probe = await spawner.spawn({ path: "/bin/sh", args: ["sh", "-c", ":"], cwd: "/", env: {}, stdin: false })
+    .catch(
+      (e) => {
+        spawner.close()
+        throw e
+      }
+    )
   await new Promise((resolve) => probe.once("close", resolve))
   return spawner
 }
