@@ -72,9 +72,10 @@ describe("Emulator sleep and wake", () => {
           // A unique command line, found on the host whatever the sandbox's PID namespace.
           const sleeper = `sleep 6${String(Math.random()).slice(2, 8)}`
           yield* client.startProcess({ cmd: sleeper })
+          // at once: with a 1 s idle timeout, a loaded machine may put it to sleep soon after
+          assert.isNotEmpty(processesOf(sleeper))
           const deploymentId = (yield* emu.state).services.find((s) => s.id === info.id)!.activeDeploymentId
           const executorBefore = (yield* emu.state).executors.find((e) => e.deploymentId === deploymentId)!
-          assert.isNotEmpty(processesOf(sleeper))
 
           const asleep = yield* stateWhen(emu, (s) => s.services.find((x) => x.id === info.id)?.status === "SLEEPING")
           assert.strictEqual(asleep.deployments.find((d) => d.id === deploymentId)?.status, "SLEEPING")
