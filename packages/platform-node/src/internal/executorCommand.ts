@@ -89,13 +89,14 @@ const findSpawner = async (): Promise<string | undefined> => {
 }
 
 let spawnerCached: Promise<string | undefined> | undefined
+const spawnerPath = () => (spawnerCached ??= findSpawner())
 
 /** The spawner binary for this process's executors (looked up once per process). */
-export const spawnerBinary: Effect.Effect<string | undefined> = Effect.promise(() => (spawnerCached ??= findSpawner()))
+export const spawnerBinary: Effect.Effect<string | undefined> = Effect.promise(spawnerPath)
 
 const resolve = async (): Promise<ExecutorCommand> => {
   const cacheDir = cacheDirectory()
-  const spawner = await (spawnerCached ??= findSpawner())
+  const spawner = await spawnerPath()
   const spawnerDir = spawner === undefined ? [] : [Path.dirname(spawner)]
   const blob = cacheDir === undefined ? undefined : await snapshot(cacheDir)
   if (cacheDir !== undefined && blob !== undefined) {

@@ -17,6 +17,7 @@ import * as Net from "node:net"
 import * as Path from "node:path"
 import type * as Stream from "node:stream"
 import * as Processes from "./localProcesses.js"
+import { lookPath } from "./lookPath.js"
 
 /** A socket listening on `127.0.0.1`, bound in this process for a child to accept on. */
 export interface LoopbackSocket {
@@ -72,27 +73,13 @@ export interface OutboundHelper {
 
 let found: { readonly helper: OutboundHelper | undefined } | undefined
 
-const onPath = (name: string): string | undefined => {
-  for (const dir of (process.env.PATH ?? "").split(Path.delimiter)) {
-    if (dir === "") continue
-    const file = Path.join(dir, name)
-    try {
-      Fs.accessSync(file, Fs.constants.X_OK)
-      if (Fs.statSync(file).isFile()) return file
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
-
 /** `slirp4netns`, else `pasta`, from `PATH` (looked up once per process). */
 export const outboundHelper = (): OutboundHelper | undefined => {
   if (found === undefined) {
-    const slirp = onPath("slirp4netns")
-    const pasta = slirp === undefined ? onPath("pasta") : undefined
+    const slirp = lookPath("slirp4netns")
+    const pasta = slirp === undefined ? lookPath("pasta") : undefined
     // slirp4netns has --exit-fd; this pasta has no such option and outlives a namespace given by path.
-    const setpriv = pasta === undefined ? undefined : onPath("setpriv")
+    const setpriv = pasta === undefined ? undefined : lookPath("setpriv")
     found = {
       helper: slirp !== undefined
         ? { kind: "slirp4netns", path: slirp, prefix: [] }

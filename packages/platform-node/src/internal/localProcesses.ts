@@ -8,7 +8,9 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { exists, processList } from "./processGroups.js"
+import { exists, processList, signal } from "./processGroups.js"
+
+export { signal }
 
 /** A live executor process and the directory of its sandbox. */
 export interface Child {
@@ -71,15 +73,6 @@ export const processesIn = (dir: string): Array<number> => {
     }
   }
   return out
-}
-
-/** Sends `sig` to `pid` (a negative pid: its process group), ignoring a process already gone. */
-export const signal = (pid: number, sig: NodeJS.Signals): void => {
-  try {
-    process.kill(pid, sig)
-  } catch {
-    // already gone
-  }
 }
 
 /** SIGKILLs the process group of `child` and every descendant (including those that left the group). */

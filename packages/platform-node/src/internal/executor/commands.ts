@@ -174,7 +174,9 @@ export const commandBody = (
   return body
 }
 
-const startFailedFrame = Sse.frame("error", `{"error": "Failed to start command"}`)
+/** The reply of the SSE endpoints to a command that could not start: one `error` event. */
+export const startFailed = (): Response =>
+  Sse.sse(Stream.make(Sse.frame("error", `{"error": "Failed to start command"}`)))
 
 /** `/run_streaming`: `output` events as lines arrive, then `complete`; a start failure is an `error` event. */
 export const runStreaming = (ctx: AppContext, request: Request) =>
@@ -185,7 +187,7 @@ export const runStreaming = (ctx: AppContext, request: Request) =>
     (body) =>
       Effect.flatMap(commandSpec(ctx, body), (spec) =>
         Effect.match(ctx.groups.spawn(spec), {
-          onFailure: () => Sse.sse(Stream.make(startFailedFrame)),
+          onFailure: startFailed,
           onSuccess: (spawned) => Sse.sseRaw(commandBody(ctx, spawned, request.response, lineFramer))
         })).pipe(Effect.merge)
   )

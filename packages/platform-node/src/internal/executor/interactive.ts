@@ -28,13 +28,12 @@
 import * as ExecutorWire from "@effect-koyeb/core/ExecutorWire"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as Os from "node:os"
 import * as GoJson from "../goJson.js"
 import { signal as kill, type Spawned } from "../processGroups.js"
 import type { StreamName } from "../processTable.js"
-import { commandBody, commandSpec, type PipeFramer } from "./commands.js"
+import { commandBody, commandSpec, type PipeFramer, startFailed } from "./commands.js"
 import type { AppContext } from "./context.js"
 import { json, onlyMethod, plain, queryParam, type Request, type Response, withBody } from "./http.js"
 import * as Pty from "./pty.js"
@@ -85,7 +84,7 @@ export const spawn = (ctx: AppContext, sessions: Sessions, request: Request, pty
                 stdin: true
               }),
               {
-                onFailure: () => Sse.sse(Stream.make(Sse.frame("error", `{"error": "Failed to start command"}`))),
+                onFailure: startFailed,
                 onSuccess: (spawned) => {
                   const id = Crypto.randomUUID()
                   const pty = body.pty != null
