@@ -453,8 +453,9 @@ describe("effect-koyeb CLI: SIGTERM / SIGINT stop everything it started within 2
         assert.include(run.stderr(), `local sandbox ${info.id} is running`)
         assert.deepStrictEqual(sandboxDirs(run), [info.id])
         const tree = descendants(run.pid)
-        assert.isTrue(tree.some((d) => d.command.includes(" executor ")), JSON.stringify(tree))
-        assert.isAtLeast(listeningPorts(tree.map((d) => d.pid)).length, 2, "the executor's two ports")
+        // the sandbox's only process is its spawner; the CLI serves the sandbox's API and proxy
+        assert.isTrue(tree.some((d) => d.command.includes("spawner")), JSON.stringify(tree))
+        assert.isAtLeast(listeningPorts([run.pid, ...tree.map((d) => d.pid)]).length, 2, "the sandbox's two ports")
 
         const { exit, millis } = yield* stopsEverything(run, signal)
         assert.deepStrictEqual([exit.code, exit.signal], [130, null], run.stderr())

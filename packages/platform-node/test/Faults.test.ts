@@ -75,7 +75,13 @@ const clientAt = (url: string, options: Partial<ExecutorClient.ExecutorClientOpt
 const realExecutorWith = (options: Partial<ExecutorClient.ExecutorClientOptions>) =>
   Effect.gen(function*() {
     const key = Redacted.make(Crypto.randomBytes(24).toString("base64url"))
-    const proc = yield* spawnExecutor({ id: `faults-${Crypto.randomUUID()}`, secret: key, isolation: "none" })
+    // a node executor serving the API (not this process), so that it can be killed or frozen
+    const proc = yield* spawnExecutor({
+      id: `faults-${Crypto.randomUUID()}`,
+      secret: key,
+      isolation: "none",
+      hub: false
+    })
     const client = yield* ExecutorClient.make({ ...options, url: proc.url, secret: key })
     const provide = <A>(make: Effect.Effect<A, never, ExecutorClient.ExecutorClient>) =>
       Effect.provideService(make, ExecutorClient.ExecutorClient, client)

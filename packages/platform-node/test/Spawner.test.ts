@@ -1,6 +1,8 @@
 /**
  * The executor's commands through `effect-koyeb-spawner` (posix_spawn) and through Node's spawn:
  * the same replies, the spawner really used, and what happens when it cannot run or is killed.
+ * Then the spawner as a sandbox's init: its file operations (Node's errnos, paths resolved inside
+ * the sandbox), host pids of the commands it starts in another pid namespace, inherited fds.
  */
 import * as ExecutorServer from "@effect-koyeb/platform-node/ExecutorServer"
 import { assert, describe, it } from "@effect/vitest"
@@ -8,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
+import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -46,6 +49,75 @@ const parentProgram = (url: string) =>
   Effect.promise(() => run(url, "readlink /proc/$PPID/exe")).pipe(Effect.map((r) => r.stdout.trim()))
 
 const node = Fs.realpathSync(process.execPath)
+
+/** A spawner started here, closed with the scope. */
+const started = Effect.acquireRelease(
+  Effect.promise(async () => Spawner.start((await Effect.runPromise(spawnerBinary))!)),
+  (s) => Effect.sync(() => s.close())
+)
+
+/**
+ * A spawner started as `command … <spawner>` with `stdio` (its stdin and stdout first) and
+ * attached; `pidOf` finds its pid. Closed with the scope, which waits for the process to end.
+ */
+const attached = (
+  command: (binary: string) => ReadonlyArray<string>,
+  stdio: ReadonlyArray<ChildProcess.IOType | number>,
+  pidOf: (proc: ChildProcess.ChildProcess) => Promise<number>
+) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const [file, ...args] = command((await Effect.runPromise(spawnerBinary))!)
+      const proc = ChildProcess.spawn(file!, args, { stdio: ["pipe", "pipe", "inherit", ...stdio] })
+      const exited = new Promise<void>((resolve) => proc.once("close", () => resolve()))
+      const spawner = Spawner.attach({ input: proc.stdin!, output: proc.stdout!, pid: await pidOf(proc), exited })
+      return { spawner, proc, exited }
+    }),
+    ({ exited, proc, spawner }) =>
+      Effect.promise(async () => {
+        spawner.close()
+        const timer = setTimeout(() => proc.kill("SIGKILL"), 2_000)
+        await exited
+        clearTimeout(timer)
+      })
+  )
+
+const sh = (script: string, inherit = false): Spawner.SpawnRequest => ({
+  path: "/bin/sh",
+  args: ["sh", "-c", script],
+  cwd: "/",
+  env: { PATH: "/usr/bin:/bin" },
+  stdin: false,
+  inherit
+})
+
+/** A command's stdout and how it ended. */
+const result = (child: Spawner.CommandChild) =>
+  new Promise<{ stdout: string; code: number | null; signal: string | null }>((resolve) => {
+    let stdout = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.resume()
+    child.once("close", (code, signal) => resolve({ stdout, code, signal }))
+  })
+
+/** `<syscall> <code>` of a failure, or "ok". */
+const outcome = (promise: Promise<unknown>): Promise<string> =>
+  promise.then(
+    async (value) => {
+      if (value instanceof Object && "close" in value) await (value as { close: () => Promise<void> }).close()
+      return "ok"
+    },
+    (e: NodeJS.ErrnoException) => `${e.syscall} ${e.code}`
+  )
+
+const nodeOutcome = (f: () => unknown): Promise<string> => outcome(Promise.resolve().then(f))
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "spawner-files-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const { O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = Fs.constants
 
 const commands = [
   "echo out; echo err >&2",
@@ -193,4 +265,223 @@ describe("spawner", () => {
       }
       assert.deepStrictEqual(left, [])
     }), 30_000)
+
+  it.scopedLive(
+    "file operations through the spawner fail as Node's fs does, and succeed",
+    () =>
+      Effect.gen(function*() {
+        const { files } = yield* started
+        const dir = yield* tempDir
+        const at = (name: string) => Path.join(dir, name)
+        Fs.writeFileSync(at("file"), "x")
+        Fs.mkdirSync(at("full"))
+        Fs.writeFileSync(at("full/inside"), "")
+        const cases: ReadonlyArray<readonly [Promise<unknown>, () => unknown]> = [
+          [files.open(at("missing"), O_RDONLY, 0), () => Fs.openSync(at("missing"), O_RDONLY)],
+          [files.open(at("file"), O_WRONLY | O_CREAT | O_EXCL, 0o644), () => Fs.openSync(at("file"), "wx")],
+          [files.open(at("full"), O_WRONLY, 0), () => Fs.openSync(at("full"), O_WRONLY)],
+          [files.open(at("file/x"), O_RDONLY, 0), () => Fs.openSync(at("file/x"), O_RDONLY)],
+          [files.stat(at("missing")), () => Fs.statSync(at("missing"))],
+          [files.lstat(at("missing")), () => Fs.lstatSync(at("missing"))],
+          [files.stat(at("file/x")), () => Fs.statSync(at("file/x"))],
+          [files.mkdir(at("full"), 0o755), () => Fs.mkdirSync(at("full"))],
+          [files.mkdir(at("file/x"), 0o755), () => Fs.mkdirSync(at("file/x"))],
+          [files.mkdir(at("missing/x"), 0o755), () => Fs.mkdirSync(at("missing/x"))],
+          [files.unlink(at("missing")), () => Fs.unlinkSync(at("missing"))],
+          [files.unlink(at("full")), () => Fs.unlinkSync(at("full"))],
+          [files.rmdir(at("full")), () => Fs.rmdirSync(at("full"))],
+          [files.rmdir(at("file")), () => Fs.rmdirSync(at("file"))],
+          [files.rmdir(at("missing")), () => Fs.rmdirSync(at("missing"))],
+          [files.readdir(at("file")), () => Fs.readdirSync(at("file"))],
+          [files.readdir(at("missing")), () => Fs.readdirSync(at("missing"))]
+        ]
+        for (const [viaSpawner, viaNode] of cases) {
+          const [a, b] = yield* Effect.promise(() => Promise.all([outcome(viaSpawner), nodeOutcome(viaNode)]))
+          assert.strictEqual(a, b)
+          assert.notStrictEqual(a, "ok")
+        }
+        // as `rm -rf` and Node's rm (which names it unlink): missing is fine, a file as a directory is not
+        assert.strictEqual(yield* Effect.promise(() => outcome(files.removeAll(at("file/x")))), "unlinkat ENOTDIR")
+        assert.strictEqual(yield* Effect.promise(() => outcome(files.removeAll(at("missing")))), "ok")
+        // a NUL byte never reaches the spawner (Node's fs refuses it too; Go's syscall layer says EINVAL)
+        assert.strictEqual(yield* Effect.promise(() => outcome(files.stat(at("a\0b")))), "stat EINVAL")
+
+        yield* Effect.promise(async () => {
+          const written = await files.open(at("new"), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+          await written.writeFile("hello")
+          await written.close()
+          const appended = await files.open(at("new"), O_WRONLY | O_APPEND, 0)
+          await appended.write(" world")
+          await appended.close()
+          const read = await files.open(at("new"), O_RDONLY, 0)
+          assert.strictEqual(await read.readFile("utf8"), "hello world")
+          await read.close()
+          assert.strictEqual(Fs.statSync(at("new")).mode & 0o777, 0o600)
+          // a directory opens, and reading it fails as Node's does
+          const directory = await files.open(at("full"), O_RDONLY, 0)
+          assert.strictEqual(await outcome(directory.read(Buffer.alloc(1))), "read EISDIR")
+          await directory.close()
+          assert.deepStrictEqual(await files.stat(at("full")), { isDirectory: true })
+          assert.deepStrictEqual(await files.stat(at("file")), { isDirectory: false })
+          Fs.symlinkSync(at("full"), at("link"))
+          assert.deepStrictEqual(await files.stat(at("link")), { isDirectory: true })
+          assert.deepStrictEqual(await files.lstat(at("link")), { isDirectory: false })
+          await files.mkdir(at("made"), 0o700)
+          assert.isTrue(Fs.statSync(at("made")).isDirectory())
+          await files.rmdir(at("made"))
+          await files.unlink(at("new"))
+          assert.deepStrictEqual((await files.readdir(dir)).sort(), ["file", "full", "link"])
+          assert.deepStrictEqual(await files.readdir(at("link")), ["inside"])
+        })
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "removeAll removes a tree as rm -rf does, and never follows a symlink out of it",
+    () =>
+      Effect.gen(function*() {
+        const { files } = yield* started
+        const dir = yield* tempDir
+        const outside = Path.join(dir, "outside")
+        const tree = Path.join(dir, "tree")
+        Fs.mkdirSync(Path.join(outside, "kept"), { recursive: true })
+        Fs.writeFileSync(Path.join(outside, "kept", "file"), "keep me")
+        Fs.mkdirSync(Path.join(tree, "a", "b", "c"), { recursive: true })
+        Fs.writeFileSync(Path.join(tree, "a", "b", "c", "file"), "")
+        Fs.writeFileSync(Path.join(tree, "a", "file"), "")
+        Fs.symlinkSync(outside, Path.join(tree, "a", "b", "to-outside"))
+        Fs.symlinkSync(Path.join(outside, "kept"), Path.join(tree, "to-kept"))
+        yield* Effect.promise(() => files.removeAll(tree))
+        assert.isFalse(Fs.existsSync(tree))
+        assert.strictEqual(Fs.readFileSync(Path.join(outside, "kept", "file"), "utf8"), "keep me")
+        // missing: no failure; a symlink given itself: the link goes, not its target
+        yield* Effect.promise(() => files.removeAll(tree))
+        Fs.symlinkSync(outside, Path.join(dir, "link"))
+        yield* Effect.promise(() => files.removeAll(Path.join(dir, "link")))
+        assert.deepStrictEqual(Fs.readdirSync(dir), ["outside"])
+        assert.isTrue(Fs.existsSync(Path.join(outside, "kept", "file")))
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "a command started with inherit gets the spawner's fds 3 and 4; without, it has none",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const file = Path.join(dir, "fd3")
+        const fd3 = Fs.openSync(file, "w")
+        yield* Effect.addFinalizer(() => Effect.sync(() => Fs.closeSync(fd3)))
+        // fd 4: a socket to this process
+        const { proc, spawner } = yield* attached((binary) => [binary], [fd3, "pipe"], async (p) => p.pid!)
+        const fromFd4 = new Promise<string>((resolve) => {
+          let text = ""
+          proc.stdio[4]!.on("data", (chunk) => (text += chunk))
+          proc.stdio[4]!.on("end", () => resolve(text))
+        })
+        const script =
+          "readlink /proc/self/fd/3; test -e /proc/self/fd/4 && echo has-4; echo to-host >&4 2>/dev/null; :"
+        const without = yield* Effect.promise(() => spawner.spawn(sh(script)).then(result))
+        assert.deepStrictEqual(without, { stdout: "", code: 0, signal: null })
+        const withFds = yield* Effect.promise(() => spawner.spawn(sh(script, true)).then(result))
+        assert.deepStrictEqual(withFds, { stdout: `${file}\nhas-4\n`, code: 0, signal: null })
+        spawner.close()
+        assert.strictEqual(yield* Effect.promise(() => fromFd4), "to-host\n")
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "as a sandbox's pid 1 (bubblewrap): host pids, exits reported, paths resolved inside the sandbox",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        Fs.writeFileSync(Path.join(dir, "host-only"), "host")
+        const { spawner } = yield* attached(
+          (binary) => [
+            "bwrap",
+            "--unshare-pid",
+            "--as-pid-1",
+            "--info-fd",
+            "3",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--die-with-parent",
+            binary
+          ],
+          ["pipe"],
+          (proc) =>
+            new Promise((resolve, reject) => {
+              let info = ""
+              proc.stdio[3]!.on("data", (chunk) => {
+                info += chunk
+                const pid = /"child-pid":\s*(\d+)/.exec(info)?.[1]
+                if (pid !== undefined) resolve(Number(pid))
+              })
+              proc.once("close", (code) => reject(new Error(`bwrap exited ${code}`)))
+            })
+        )
+        assert.notStrictEqual(
+          Fs.readlinkSync(`/proc/${spawner.pid}/ns/pid`),
+          Fs.readlinkSync("/proc/self/ns/pid"),
+          "another pid namespace"
+        )
+        assert.strictEqual(Fs.readFileSync(`/proc/${spawner.pid}/status`, "latin1").match(/^NSpid:.*\t1$/m)?.length, 1)
+
+        // the command's pid is its pid here: its NSpid ends with the pid it sees itself
+        const child = yield* Effect.promise(() => spawner.spawn(sh("echo $$; exec sleep 5")))
+        const ended = result(child)
+        const nsPid = yield* Effect.promise(() =>
+          new Promise<string>((resolve) => child.stdout.once("data", (chunk) => resolve(String(chunk).trim())))
+        )
+        const nspids = /^NSpid:\t(.*)$/m.exec(Fs.readFileSync(`/proc/${child.pid}/status`, "latin1"))![1]!.split("\t")
+        assert.deepStrictEqual([nspids[0], nspids.at(-1)], [String(child.pid), nsPid])
+        // `sh -c …` or, once exec'd, `sleep 5`
+        assert.include(Fs.readFileSync(`/proc/${child.pid}/cmdline`, "latin1").replaceAll("\u0000", " "), "sleep 5 ")
+        // its group is reachable from here, and its end is reported
+        process.kill(-child.pid, "SIGTERM")
+        assert.strictEqual((yield* Effect.promise(() => ended)).signal, "SIGTERM")
+        // an orphan the spawner reaps as pid 1 is no one's business here; the next exit still arrives
+        const [orphaned, exit3] = yield* Effect.promise(() =>
+          Promise.all([spawner.spawn(sh("sleep 0.05 & exit 0")).then(result), spawner.spawn(sh("exit 3")).then(result)])
+        )
+        assert.deepStrictEqual([orphaned.code, exit3.code], [0, 3])
+
+        // /tmp/l -> / inside: it leads to the sandbox's root, where the host's temp dir is not
+        const made = yield* Effect.promise(() =>
+          spawner.spawn(sh("ln -s / /tmp/l && echo sandbox > /tmp/only-here")).then(result)
+        )
+        assert.strictEqual(made.code, 0)
+        const { files } = spawner
+        yield* Effect.promise(async () => {
+          const handle = await files.open("/tmp/l/tmp/only-here", O_RDONLY, 0)
+          assert.strictEqual(await handle.readFile("utf8"), "sandbox\n")
+          await handle.close()
+          assert.strictEqual(await outcome(files.open(`/tmp/l${dir}/host-only`, O_RDONLY, 0)), "open ENOENT")
+          assert.strictEqual(await outcome(files.open(Path.join(dir, "host-only"), O_RDONLY, 0)), "open ENOENT")
+          assert.strictEqual(await outcome(files.stat(dir)), "stat ENOENT")
+          assert.deepStrictEqual(await files.lstat("/tmp/l"), { isDirectory: false })
+          assert.deepStrictEqual(await files.stat("/tmp/l"), { isDirectory: true })
+          await files.mkdir("/tmp/l/tmp/d", 0o755)
+          const written = await files.open("/tmp/d/f", O_WRONLY | O_CREAT, 0o644)
+          await written.writeFile("in the sandbox")
+          await written.close()
+          assert.deepStrictEqual((await files.readdir("/tmp")).sort(), ["d", "l", "only-here"])
+          await files.removeAll("/tmp/d")
+          assert.deepStrictEqual((await files.readdir("/tmp/l/tmp")).sort(), ["l", "only-here"])
+          assert.strictEqual(await outcome(files.rmdir("/tmp/l/etc")), "rmdir EROFS")
+        })
+        const listed = yield* Effect.promise(() => spawner.spawn(sh("ls /tmp")).then(result))
+        assert.strictEqual(listed.stdout, "l\nonly-here\n")
+      }),
+    30_000
+  )
 })

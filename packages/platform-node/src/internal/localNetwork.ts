@@ -178,19 +178,21 @@ export const launch = (dir: string, command: ReadonlyArray<string>): ReadonlyArr
 ]
 
 /**
- * Attaches `helper` to the sandbox started by `launch`, whose pipes from `INFO_FD` on are `stdio`.
+ * Attaches `helper` to the sandbox started by `launch` whose host pid is `target`; its pipes after
+ * `INFO_FD` are `stdio`.
  * Resolves once outbound traffic is configured; rejects with the helper's complaint when it exits
  * or is not ready within `timeoutMillis`.
  */
 export const attachOutbound = (
   helper: OutboundHelper,
+  target: Promise<number>,
   stdio: ReadonlyArray<Stream.Duplex | null>,
   dir: string,
   timeoutMillis: number
 ): Promise<Outbound> =>
   new Promise((resolve, reject) => {
-    const [info, command, status, ready] = stdio
-    if (info == null || command == null || status == null || ready == null) {
+    const [command, status, ready] = stdio
+    if (command == null || status == null || ready == null) {
       return reject(new Error("the launcher's pipes are missing"))
     }
     const readyFile = Path.join(dir, "pasta.pid")
@@ -239,7 +241,7 @@ export const attachOutbound = (
       check()
     })
     for (const stream of stdio) stream?.on("error", () => undefined)
-    sandboxPid(info).then(
+    target.then(
       (target) =>
         command.end(
           `${ShellCommand.argv([...helper.prefix, helper.path, ...helperArgs(helper, target, readyFile)]).line}\n`
@@ -251,7 +253,7 @@ export const attachOutbound = (
   })
 
 /** Reads bubblewrap's `--info-fd` JSON: the host pid of the sandbox's first process. */
-const sandboxPid = (info: Stream.Readable | null | undefined): Promise<number> =>
+export const sandboxPid = (info: Stream.Readable | null | undefined): Promise<number> =>
   new Promise((resolve, reject) => {
     if (info == null) return reject(new Error("bubblewrap's info pipe is missing"))
     let text = ""

@@ -1,9 +1,11 @@
 /**
- * Runs one executor process per local sandbox: root directory, spawn (optionally inside
- * bubblewrap), readiness, and a kill that takes the whole process tree down. Children never
- * outlive this process: they are tracked in a registry that is killed synchronously on exit and
- * on an unhandled SIGINT/SIGTERM; `--die-with-parent` (bubblewrap) or `EFFECT_KOYEB_PARENT_PID`
- * (no isolation) covers a crash of this process.
+ * Starts local sandboxes: root directory, spawn (optionally inside bubblewrap), readiness, and a
+ * kill that takes the whole process tree down. A sandbox's first process is `effect-koyeb-spawner`
+ * and this process serves its executor API (`sandboxHub`); without a spawner for this platform it
+ * is a node executor serving the API itself. Children never outlive this process: they are
+ * tracked in a registry that is killed synchronously on exit and on an unhandled SIGINT/SIGTERM;
+ * `--die-with-parent` (bubblewrap), the spawner's parent-death signal or `EFFECT_KOYEB_PARENT_PID`
+ * (an executor without isolation) covers a crash of this process.
  *
  * @internal
  */
@@ -26,8 +28,10 @@ import type * as Stream from "node:stream"
 import { executorCommand } from "./executorCommand.js"
 import * as Network from "./localNetwork.js"
 import * as Processes from "./localProcesses.js"
+import * as SandboxHub from "./sandboxHub.js"
 import * as Limits from "./sandboxLimits.js"
 import * as Start from "./sandboxStart.js"
+import * as Spawner from "./spawner.js"
 
 /** How a local sandbox is isolated from the host. */
 export type Isolation = "none" | "bubblewrap"
@@ -35,7 +39,7 @@ export type Isolation = "none" | "bubblewrap"
 /** The isolation a caller asks for: `"auto"` picks bubblewrap when it works on this machine. */
 export type IsolationOption = Isolation | "auto"
 
-/** A running executor of one local sandbox. */
+/** A running local sandbox and the address of its executor API. */
 export interface LocalExecutorProcess {
   readonly id: string
   /** Host directory holding the sandbox's `home` and `tmp`. */
@@ -45,7 +49,7 @@ export interface LocalExecutorProcess {
   readonly port: number
   /** The executor's TCP proxy port (what `/bind_port` forwards). */
   readonly proxyPort: number
-  /** Pid of the spawned process (the executor, or the outer `bwrap`); leader of its process group. */
+  /** Pid of the spawned process (the spawner or executor, or the outer `bwrap`); leader of its process group. */
   readonly pid: number
   readonly secret: Redacted.Redacted<string>
   readonly isolation: Isolation
@@ -105,6 +109,11 @@ export interface SpawnOptions {
   readonly configFiles?: Start.ConfigFilePlan | undefined
   /** Memory and process limits of its instance type (`sandboxStart.instanceLimits`). */
   readonly limits?: Start.InstanceLimits | undefined
+  /**
+   * Serve the sandbox's API from this process with the spawner as its only process (default, when
+   * a spawner is built for this platform); false: a node executor inside serves it, as without one.
+   */
+  readonly hub?: boolean | undefined
 }
 
 /** Removes the directory of sandbox `id` (one spawned with `keepDirectory`). */
@@ -178,6 +187,8 @@ const bwrapArgs = (
   root: string,
   visible: ReadonlyArray<string>,
   network: { readonly unshare: boolean; readonly infoFd: number | undefined },
+  /** The command is the sandbox's init (the spawner reaps what it orphans) instead of bubblewrap's own. */
+  asPid1: boolean,
   configFiles: { readonly reopen: ReadonlyArray<string>; readonly files: ReadonlyArray<string> }
 ): Array<string> => {
   const args = ["--ro-bind", "/", "/", ...configFiles.reopen, "--dev", "/dev", "--proc", "/proc"]
@@ -192,7 +203,9 @@ const bwrapArgs = (
   for (const arg of configFiles.files) args.push(arg)
   if (network.unshare) args.push("--unshare-net")
   if (network.infoFd !== undefined) args.push("--info-fd", String(network.infoFd))
-  args.push("--unshare-pid", "--die-with-parent", "--chdir", SANDBOX_HOME, "--")
+  args.push("--unshare-pid")
+  if (asPid1) args.push("--as-pid-1")
+  args.push("--die-with-parent", "--chdir", SANDBOX_HOME, "--")
   return args
 }
 
@@ -330,10 +343,15 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     )
   }
   const helper = ownNetwork && options.outbound !== false ? Network.outboundHelper() : undefined
-  // Bound here, on host loopback: the host reaches the API and the proxy; the sandbox's own ports stay inside.
+  // With a spawner for this platform, it is the sandbox's only process and this process serves the
+  // sandbox's API (`sandboxHub`); else a node executor runs inside and serves it.
+  const spawnerPath = options.hub === false ? undefined : start.spawner
+  // Bound here, on host loopback: the host reaches the API and the proxy; the sandbox's own ports
+  // stay inside. With a hub they are those of the executor started inside on demand (the hub
+  // listens on the sandbox's own ports itself).
   const [api, proxy] = yield* Effect.all([
-    Network.listenOnLoopback(options.ports?.api),
-    Network.listenOnLoopback(options.ports?.proxy)
+    Network.listenOnLoopback(spawnerPath === undefined ? options.ports?.api : undefined),
+    Network.listenOnLoopback(spawnerPath === undefined ? options.ports?.proxy : undefined)
   ]).pipe(
     Effect.mapError((cause) => failed(options.id, "Spawn", `cannot listen on 127.0.0.1: ${cause.message}`))
   )
@@ -384,39 +402,39 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     TMPDIR: tmp,
     ...options.env
   }
-  const env: Record<string, string> = {
-    ...sandboxEnv,
+  // The executor's own variables (the spawner needs none).
+  const executorEnv: Record<string, string> = {
     // The secret goes through stdin: in the environment, commands could read it from /proc/<pid>/environ.
     SANDBOX_SECRET_STDIN: "1",
     // In a PID namespace the parent's pid means nothing; --die-with-parent covers it there.
     ...(isolation === "none" ? { EFFECT_KOYEB_PARENT_PID: String(process.pid) } : {})
   }
-  // fd 3: the API socket, fd 4: the proxy socket; with a helper, fds 5 to 8 are the launcher's (see `localNetwork`).
-  const executorArgs = [
-    ...start.args,
-    "executor",
-    "--fd",
-    "3",
-    "--proxy-fd",
-    "4",
-    ...(start.spawner === undefined ? [] : ["--spawner", start.spawner])
-  ]
-  const network = { unshare: ownNetwork, infoFd: helper === undefined ? undefined : Network.INFO_FD }
+  const env: Record<string, string> = spawnerPath === undefined ? { ...sandboxEnv, ...executorEnv } : sandboxEnv
+  // fd 3: the API socket, fd 4: the proxy socket; with a helper, fds 5 to 8 are the launcher's (see
+  // `localNetwork`); a hub under bubblewrap without a helper reads the sandbox's pid from fd 5.
+  const infoFd = helper !== undefined || (spawnerPath !== undefined && isolation === "bubblewrap")
+    ? Network.INFO_FD
+    : undefined
+  const extraPipes = helper !== undefined ? Network.LAUNCH_FDS : infoFd !== undefined ? 1 : 0
+  const network = { unshare: ownNetwork, infoFd }
   // Config file descriptors follow the ones above.
-  const configFd = (i: number) => (helper === undefined ? 5 : Network.INFO_FD + Network.LAUNCH_FDS) + i
+  const configFd = (i: number) => 5 + extraPipes + i
   const configArgs = plan === undefined
     ? { reopen: [], files: [] }
     : Start.configFileArgs(plan, hostProbe, configFd)
+  const payload = spawnerPath !== undefined
+    ? [spawnerPath]
+    : [start.command, ...start.args, "executor", "--fd", "3", "--proxy-fd", "4"]
   const inside = options.main === undefined
-    ? [start.command, ...executorArgs]
+    ? payload
     : Start.withMain(
       options.main,
       Path.posix.join(tmp, MAIN_LOG),
       Object.keys(env).filter((key) => !Object.hasOwn(sandboxEnv, key)),
-      [start.command, ...executorArgs]
+      payload
     )
   const command = isolation === "bubblewrap"
-    ? ["bwrap", ...bwrapArgs(dir, start.visiblePaths, network, configArgs), ...inside]
+    ? ["bwrap", ...bwrapArgs(dir, start.visiblePaths, network, spawnerPath !== undefined, configArgs), ...inside]
     : inside
   const limited = cgroups === undefined ? command : cgroups.wrap(command)
   const [file, ...args] = helper === undefined ? limited : Network.launch(dir, limited)
@@ -436,7 +454,7 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
           "pipe",
           api.fd,
           proxy.fd,
-          ...(helper === undefined ? [] : Array.from({ length: Network.LAUNCH_FDS }, () => "pipe" as const)),
+          ...Array.from({ length: extraPipes }, () => "pipe" as const),
           ...configFds
         ]
       }),
@@ -445,7 +463,7 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   // From now on only the executor accepts on these sockets.
   api.close()
   proxy.close()
-  child.stdin?.end(Redacted.value(options.secret))
+  if (spawnerPath === undefined) child.stdin?.end(Redacted.value(options.secret))
   const pid = child.pid
   if (pid === undefined) {
     Processes.removeDirSync(dir)
@@ -454,9 +472,10 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   const record: Processes.Child = { pid, dir }
   Processes.register(record)
 
+  let hub: SandboxHub.Hub | undefined
   let stderr = ""
   // Keep draining the pipe so the executor never blocks on a full pipe (its listening line is not needed: see below).
-  child.stdout!.resume()
+  if (spawnerPath === undefined) child.stdout!.resume()
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
     stderr = tail(stderr + chunk)
   })
@@ -468,6 +487,8 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   })
   child.on("exit", (code, sig) => {
     Processes.unregister(pid)
+    // its API goes with it, as an executor's would: calls in flight fail instead of waiting
+    if (hub !== undefined) Effect.runFork(hub.close)
     Deferred.unsafeDone(
       startFailed,
       Effect.fail(
@@ -505,9 +526,11 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
     killed = true
     Processes.unregister(pid)
     return Effect.gen(function*() {
+      if (hub !== undefined) yield* hub.close
       if (child.exitCode === null && child.signalCode === null) {
-        // Without namespaces, let the executor stop its process groups first; bwrap's PID namespace dies with it anyway.
-        if (isolation === "none") {
+        // Without namespaces, let the executor stop its process groups first (a spawner would only
+        // orphan them); bwrap's PID namespace dies with it anyway.
+        if (isolation === "none" && spawnerPath === undefined) {
           Processes.signal(-pid, "SIGTERM")
           yield* awaitExit
         }
@@ -540,12 +563,17 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
 
   yield* Effect.addFinalizer(() => kill)
 
+  const stdio = child.stdio as ReadonlyArray<Stream.Duplex | null>
+  // The host pid of the sandbox's first process (the spawner, with a hub).
+  const sandboxPid = infoFd === undefined ? Promise.resolve(pid) : Network.sandboxPid(stdio[infoFd])
+  sandboxPid.catch(() => undefined) // reported by whoever waits for it
   // The helper attaches while the executor starts. Without it the sandbox is still a sandbox, offline.
   const attaching: Promise<SandboxNetwork | Error> = helper === undefined
     ? Promise.resolve(ownNetwork ? "private" : "shared")
     : Network.attachOutbound(
       helper,
-      (child.stdio as ReadonlyArray<Stream.Duplex | null>).slice(Network.INFO_FD, Network.INFO_FD + Network.LAUNCH_FDS),
+      sandboxPid,
+      stdio.slice(Network.INFO_FD + 1, Network.INFO_FD + Network.LAUNCH_FDS),
       dir,
       5_000
     )
@@ -555,15 +583,45 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
         return "user-mode" as const
       }, (error: Error) => error)
 
-  // The sockets are bound here, so the ports are known and a request waits in the backlog until
-  // the executor accepts it: one /health round trip is the whole readiness check.
-  const url = `http://127.0.0.1:${api.port}`
-  yield* firstHealth(api.port).pipe(
-    Effect.filterOrFail(
-      (ok) => ok,
-      () => failed(options.id, "Unhealthy", `executor at ${url} does not answer /health`)
-    ),
-    Effect.retry({ schedule: Schedule.spaced("25 millis"), times: 20 }),
+  // With a hub: the spawner's first answer (on its home) is the readiness check, then this process
+  // serves the sandbox's API. Else the sockets are bound here, so the ports are known and a request
+  // waits in the backlog until the executor accepts it: one /health round trip is the whole check.
+  const ready = spawnerPath === undefined
+    ? firstHealth(api.port).pipe(
+      Effect.filterOrFail(
+        (ok) => ok,
+        () => failed(options.id, "Unhealthy", `executor at 127.0.0.1:${api.port} does not answer /health`)
+      ),
+      Effect.retry({ schedule: Schedule.spaced("25 millis"), times: 20 }),
+      Effect.as({ port: api.port, proxyPort: proxy.port })
+    )
+    : Effect.gen(function*() {
+      const spawner = Spawner.attach({
+        input: child.stdin!,
+        output: child.stdout!,
+        pid: yield* Effect.tryPromise({
+          try: () => sandboxPid,
+          catch: (cause) => failed(options.id, "Spawn", String(cause))
+        }),
+        exited: Effect.runPromise(Deferred.await(exited))
+      })
+      yield* Effect.tryPromise({
+        try: () => spawner.files.stat(home),
+        catch: (cause) => failed(options.id, "Unhealthy", `the sandbox's spawner does not answer: ${String(cause)}`)
+      })
+      hub = yield* SandboxHub.serve({
+        spawner,
+        secret: options.secret,
+        home,
+        env: isolation === "none" ? { ...sandboxEnv, EFFECT_KOYEB_PARENT_PID: String(process.pid) } : sandboxEnv,
+        ports: options.ports,
+        inner: { command: start, apiPort: api.port, proxyPort: proxy.port }
+      }).pipe(
+        Effect.mapError((cause) => failed(options.id, "Spawn", `cannot listen on 127.0.0.1: ${cause.message}`))
+      )
+      return { port: hub.port, proxyPort: hub.proxyPort }
+    })
+  const served = yield* ready.pipe(
     Effect.raceFirst(Deferred.await(startFailed)),
     Effect.timeoutFail({
       duration: options.startTimeout ?? Duration.seconds(30),
@@ -585,15 +643,16 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
   }
   // Without holding this process open.
   child.unref()
-  ;(child.stdout as unknown as { unref?: () => void }).unref?.()
-  ;(child.stderr as unknown as { unref?: () => void }).unref?.()
+  for (const stream of [child.stdin, child.stdout, child.stderr]) {
+    ;(stream as unknown as { unref?: () => void } | null)?.unref?.()
+  }
 
   return {
     id: options.id,
     dir,
-    url,
-    port: api.port,
-    proxyPort: proxy.port,
+    url: `http://127.0.0.1:${served.port}`,
+    port: served.port,
+    proxyPort: served.proxyPort,
     pid,
     secret: options.secret,
     isolation,

@@ -196,11 +196,14 @@ const pollInterval = Duration.millis(25)
 
 /**
  * Creates a registry; groups whose members are all gone are forgotten on the next spawn. Commands
- * start through `spawner` when there is one (once it is ready), else with Node's spawn.
+ * start through `spawner` when there is one (once it is ready), else with Node's spawn; with
+ * `onlySpawner` (a sandbox's spawner: Node's spawn would start the command outside the sandbox)
+ * never with Node's spawn: a command the spawner cannot take fails.
  */
 export const make = (
   gracePeriod: Duration.Duration,
-  spawner?: Effect.Effect<Spawner | undefined>
+  spawner?: Effect.Effect<Spawner | undefined>,
+  onlySpawner = false
 ): ProcessGroups => {
   const groups = new Set<number>()
   let shell: string | undefined
@@ -242,7 +245,8 @@ export const make = (
             if (interrupted) signalGroup(child.pid, "SIGKILL")
             else resume(Effect.succeed({ child, pid: child.pid }))
           },
-          (cause) => resume(spawner.alive() ? Effect.fail(spawnError(cause)) : nodeSpawn(request.path, spec))
+          (cause) =>
+            resume(spawner.alive() || onlySpawner ? Effect.fail(spawnError(cause)) : nodeSpawn(request.path, spec))
         )
       return Effect.sync(() => {
         interrupted = true
@@ -300,12 +304,13 @@ export const make = (
           env: spec.env,
           stdin: spec.stdin === true
         }
+        // a NUL byte: Go's exec refuses it with EINVAL
+        if (onlySpawner && !canEncode(request)) return Effect.fail(spawnError({ code: "EINVAL" }))
         if (spawner === undefined || !canEncode(request)) return nodeSpawn(request.path, spec)
-        return Effect.flatMap(
-          spawner,
-          (ready) =>
-            ready !== undefined && ready.alive() ? viaSpawner(ready, request, spec) : nodeSpawn(request.path, spec)
-        )
+        return Effect.flatMap(spawner, (ready) => {
+          if (ready !== undefined && (ready.alive() || onlySpawner)) return viaSpawner(ready, request, spec)
+          return nodeSpawn(request.path, spec)
+        })
       }),
     kill: (pgid) => killGroups([pgid]),
     killAll: Effect.suspend(() => killGroups([...groups]))

@@ -15,6 +15,8 @@ const holdWithoutTargetMillis = 100
 /** A listening forwarder. */
 export interface TcpProxy {
   readonly port: number
+  /** Stops listening and drops its connections now (the scope does it too). Idempotent. */
+  readonly close: Effect.Effect<void>
 }
 
 /** Listens on `host:port`; `target()` is read for each accepted connection. Closed with the scope. */
@@ -24,6 +26,8 @@ export const make = (options: {
   /** An inherited listening socket, used instead of `host:port`. */
   readonly fd?: number | undefined
   readonly target: () => string | undefined
+  /** Not holding this process open while it only listens. */
+  readonly unref?: boolean | undefined
 }): Effect.Effect<TcpProxy, Error, Scope.Scope> =>
   Effect.gen(function*() {
     const sockets = new Set<Net.Socket>()
@@ -70,6 +74,15 @@ export const make = (options: {
       client.once("close", closeBoth)
     }
 
+    let stopped: Promise<void> | undefined
+    const stop = (server: Net.Server) =>
+      Effect.promise(() =>
+        stopped ??= new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          for (const socket of sockets) socket.destroy()
+        })
+      )
+
     const server = yield* Effect.acquireRelease(
       Effect.async<Net.Server, Error>((resume) => {
         const server = Net.createServer({ allowHalfOpen: true }, onConnection)
@@ -79,12 +92,9 @@ export const make = (options: {
           () => resume(Effect.succeed(server))
         )
       }),
-      (server) =>
-        Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-          for (const socket of sockets) socket.destroy()
-        })
+      (server) => stop(server)
     )
+    if (options.unref === true) server.unref()
     const address = server.address() as Net.AddressInfo
-    return { port: address.port }
+    return { port: address.port, close: stop(server) }
   })

@@ -19,32 +19,12 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as Http from "node:http"
+import { endToEnd } from "../endToEnd.js"
 import type { Deployments } from "./deployments.js"
 import { json, notFound, param, rawUrl } from "./http.js"
 import { errorBody } from "./render.js"
 import * as State from "./state.js"
 import type { Store } from "./state.js"
-
-const hopByHop = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "host"
-])
-
-const endToEnd = (headers: Http.IncomingHttpHeaders): Record<string, string | Array<string>> => {
-  const out: Record<string, string | Array<string>> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !hopByHop.has(name)) out[name] = value
-  }
-  return out
-}
 
 /**
  * Forwards the current request to `http://<hostname>:<port><path>` (path includes the query);

@@ -48,6 +48,29 @@ const healthReply = (pty: boolean) =>
 
 const prefix = "/koyeb-sandbox"
 
+/** The endpoint a request URL names: its path without the query and without the `/koyeb-sandbox` prefix. */
+export const endpointOf = (url: string): string => {
+  const query = url.indexOf("?")
+  const path = query === -1 ? url : url.slice(0, query)
+  return path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : path
+}
+
+/** The endpoints that keep state between requests (background processes, sessions, watches, the port binding). */
+export const statefulEndpoints: ReadonlySet<string> = new Set([
+  "/bind_port",
+  "/unbind_port",
+  "/start_process",
+  "/list_processes",
+  "/kill_process",
+  "/process_logs_streaming",
+  "/spawn",
+  "/stdin",
+  "/stdin_end",
+  "/signal",
+  "/resize",
+  "/watch"
+])
+
 /** A reply at once (`/health`, 404, 401), or the endpoint's effect. */
 export type Dispatch = (request: Request) => Response | Effect.Effect<Response>
 
@@ -82,9 +105,7 @@ export const dispatcher = (ctx: AppContext): Dispatch => {
     "/watch": (r) => Watch.watch(ctx, r)
   }
   return (request) => {
-    const query = request.url.indexOf("?")
-    let path = query === -1 ? request.url : request.url.slice(0, query)
-    if (path.startsWith(`${prefix}/`)) path = path.slice(prefix.length)
+    const path = endpointOf(request.url)
     if (path === "/health") return health
     const handler = Object.hasOwn(routes, path) ? routes[path] : undefined
     if (handler === undefined) return notFound
@@ -93,18 +114,32 @@ export const dispatcher = (ctx: AppContext): Dispatch => {
   }
 }
 
+/** Requests handed to another server as they are (see `serve`). */
+export interface Forward {
+  readonly endpoints: ReadonlySet<string>
+  readonly handle: (incoming: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void
+}
+
 /**
  * Serves the application on `server` for the lifetime of the current scope, straight from Node's
  * `request` event: none of `@effect/platform`'s per-request work (a span, a scope, middleware, a
  * fiber for replies known at once). As there, each endpoint runs uninterruptibly but where it
  * says otherwise, a client that goes away before the reply has ended interrupts it, and a defect
- * is a `500` with no body (or the end of a body already started).
+ * is a `500` with no body (or the end of a body already started). The endpoints of `forward` go
+ * to its handler untouched (it answers them, auth included).
  */
-export const serve = (server: NodeHttp.Server, ctx: AppContext): Effect.Effect<void, never, Scope.Scope> =>
+export const serve = (
+  server: NodeHttp.Server,
+  ctx: AppContext,
+  forward?: Forward
+): Effect.Effect<void, never, Scope.Scope> =>
   Effect.flatMap(Effect.runtime<never>(), (runtime) => {
     const runFork = Runtime.runFork(runtime)
     const dispatch = dispatcher(ctx)
     const listener = (incoming: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => {
+      if (forward !== undefined && forward.endpoints.has(endpointOf(incoming.url!))) {
+        return forward.handle(incoming, response)
+      }
       const request = Http.request(incoming, response)
       let reply: Response | Effect.Effect<Response>
       try {
