@@ -43,10 +43,13 @@ const inotifyWatches = (pid: string): number =>
 describe("Sandboxes (Promise facade, local backend)", { timeout: 60_000 }, () => {
   it("files.watch: events after it resolves; break, close and abort stop the watch in the sandbox", async () => {
     await using sandbox = await Sandboxes.create({ ...local, name: "facade-watch" })
-    // the executor holds the watches: the nearest node above the commands (their parent may be its spawner)
+    // the executor inside holds the watches (it starts with the first call that needs it): the
+    // sandbox's only node process
+    await sandbox.processes.list()
     const executorPid = (await sandbox.run(
-      `p=$PPID; while [ "$(cat /proc/$p/comm)" != node ]; do p=$(cut -d' ' -f4 /proc/$p/stat); done; echo $p`
+      `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = node ] && echo \${p#/proc/}; done; true`
     )).stdout.trim()
+    assert.match(executorPid, /^\d+$/)
     const dir = `/tmp/watch-${Crypto.randomUUID()}`
     await sandbox.files.mkdir(`${dir}/a`, { recursive: true })
     const before = inotifyWatches(executorPid)

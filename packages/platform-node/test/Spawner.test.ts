@@ -414,6 +414,10 @@ describe("spawner", () => {
             "/proc",
             "--tmpfs",
             "/tmp",
+            // the binary itself may be under /tmp (a checkout there)
+            "--ro-bind",
+            Path.dirname(binary),
+            Path.dirname(binary),
             "--die-with-parent",
             binary
           ],
