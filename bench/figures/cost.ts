@@ -98,8 +98,9 @@ export const idleSandboxes: Figure = {
         )
       )
       // settle: start-up work is not idle time (V8's memory reducer collects a few times in the
-      // ~20 s after the last allocation, then a sandbox is quiet)
-      await new Promise((resolve) => setTimeout(resolve, size(20_000, 1000)))
+      // ~20 s after the last allocation, then a sandbox is quiet; with sandboxes served by this
+      // process, its own reducer runs then, 20–26 s after the creates)
+      await new Promise((resolve) => setTimeout(resolve, size(30_000, 1000)))
       const pids = descendantsOf(process.pid).filter((pid) => !existing.has(pid))
       const hostBefore = ProcessCost.cpuNanos(process.pid)
       const sandboxes = await ProcessCost.cpuOver(pids, windowMillis)
@@ -112,7 +113,7 @@ export const idleSandboxes: Figure = {
           value: 0.05
         }, {
           detail: `${(windowMillis / 1000).toFixed(0)} s window after ${
-            size(20, 1)
+            size(30, 1)
           } s of settling; ${pids.length} processes (${sandboxes.toFixed(1)} ms) + this process ${
             host.toFixed(1)
           } ms vs ${
