@@ -18,6 +18,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Stream from "node:stream"
 import type { Readable, Writable } from "node:stream"
+import type { FileOps } from "./goFiles.js"
 
 /** The spawner's file name, next to the bundles in `dist`. */
 export const spawnerFile = "effect-koyeb-spawner"
@@ -42,25 +43,6 @@ export interface SpawnRequest {
   readonly inherit?: boolean | undefined
 }
 
-/** File operations of a spawner; failures reject with an `ErrnoException` (`code`, `errno`, `syscall`) as Node's fs does. */
-export interface SpawnerFiles {
-  /**
-   * Opens `path` there with `flags` (numeric, `fs.constants`) and `mode`; resolves to this process's
-   * handle of that file (reopened through /proc with the access mode of `flags`, and `O_APPEND`).
-   * The spawner opens with `O_NONBLOCK`, so a write-open of a FIFO without reader fails `ENXIO`.
-   */
-  readonly open: (path: string, flags: number, mode: number) => Promise<FsPromises.FileHandle>
-  readonly stat: (path: string) => Promise<{ readonly isDirectory: boolean }>
-  readonly lstat: (path: string) => Promise<{ readonly isDirectory: boolean }>
-  readonly mkdir: (path: string, mode: number) => Promise<void>
-  readonly unlink: (path: string) => Promise<void>
-  readonly rmdir: (path: string) => Promise<void>
-  /** As `rm -rf`: a missing path is no failure, symlinks are removed, never followed; the first errno met rejects. */
-  readonly removeAll: (path: string) => Promise<void>
-  /** The names in directory `path` (unsorted, without . and ..): opened there (O_RDONLY|O_DIRECTORY), listed here through /proc. */
-  readonly readdir: (path: string) => Promise<Array<string>>
-}
-
 /** A spawner process. */
 export interface Spawner {
   /** Starts a command; rejects with an `ErrnoException` (`code` set) as Node's spawn reports one. */
@@ -71,8 +53,14 @@ export interface Spawner {
   readonly close: () => void
   /** The spawner's pid on this host (its /proc entry). */
   readonly pid: number
-  /** File operations done by the spawner: paths resolve where it runs (a sandbox's mount namespace). */
-  readonly files: SpawnerFiles
+  /**
+   * File operations done by the spawner: paths resolve where it runs (a sandbox's mount namespace).
+   * `open` reopens here, through /proc, what the spawner opened, with the access mode of `flags`
+   * and `O_APPEND`; the spawner opens with `O_NONBLOCK`, so a write-open of a FIFO without reader
+   * fails `ENXIO`. `removeAll` is `rm -rf`: symlinks are removed, never followed, the first errno
+   * met rejects. `readdir` opens the directory there and lists it here through /proc.
+   */
+  readonly files: FileOps
 }
 
 const opSpawn = 1
