@@ -86,6 +86,24 @@ describe("a local sandbox served by this process", () => {
   )
 
   it.scopedLive(
+    "commands see none of the executor's own variables, with or without isolation",
+    () =>
+      Effect.forEach(
+        ["none", "bubblewrap"] as const,
+        (isolation) =>
+          withPlane(isolation, (cp) =>
+            Effect.gen(function*() {
+              const { endpoint } = yield* cp.create({})
+              const client = yield* cp.connect(endpoint)
+              const env = (yield* client.run({ cmd: "env" })).stdout
+              assert.notInclude(env, "EFFECT_KOYEB_PARENT_PID", isolation)
+              assert.notInclude(env, "SANDBOX_SECRET", isolation)
+            }))
+      ),
+    { timeout: 30_000 }
+  )
+
+  it.scopedLive(
     "a sandbox killed under a running command: the call fails, as with a dead executor",
     () =>
       Effect.gen(function*() {

@@ -613,7 +613,8 @@ const spawnOnce = Effect.fnUntraced(function*(options: SpawnOptions) {
         spawner,
         secret: options.secret,
         home,
-        env: isolation === "none" ? { ...sandboxEnv, EFFECT_KOYEB_PARENT_PID: String(process.pid) } : sandboxEnv,
+        env: sandboxEnv,
+        executorEnv,
         ports: options.ports,
         inner: { command: start, apiPort: api.port, proxyPort: proxy.port }
       }).pipe(

@@ -31,6 +31,8 @@ export interface HubOptions {
   readonly home: string
   /** The commands' base environment. */
   readonly env: Readonly<Record<string, string>>
+  /** What the executor started inside gets on top of `env` (its own variables, which it hides from its commands). */
+  readonly executorEnv: Readonly<Record<string, string>>
   /** Loopback ports of the API and the proxy (a sandbox waking from sleep keeps its address); default: free ones. */
   readonly ports?: { readonly api: number; readonly proxy: number } | undefined
   /**
@@ -80,7 +82,7 @@ export const serve = (options: HubOptions): Effect.Effect<Hub, Error, Scope.Scop
     // Started once, again after it exited; requests wait in its socket's backlog until it accepts.
     let innerStart: Promise<void> | undefined
     let innerUp = false
-    const innerEnv = { ...options.env, SANDBOX_SECRET_STDIN: "1" }
+    const innerEnv = { ...options.env, ...options.executorEnv }
     const startInner = () =>
       innerStart ??= spawner.spawn({
         path: inner.command.command,
